@@ -1,0 +1,11 @@
+-- description = "Revenue (chiffre d'affaires) per product, largest first."
+-- inputs = ["fusion"]
+-- key = ["product_id"]
+
+SELECT product_id,
+       post_title,
+       price,
+       total_sales,
+       ROUND(price * total_sales, 2) AS ca
+FROM fusion
+ORDER BY ca DESC, product_id

@@ -1,0 +1,923 @@
+//! The build: for each stage in dependency order, compute its key, reuse its output or run it.
+//!
+//! Owns scheduling, the hit/miss decision, the month state and the run record. Rules it keeps:
+//! - a stage's key is decided from its definition and the *content* hashes of its inputs (files,
+//!   upstream objects), so a stage that reruns with identical output leaves its dependents reused
+//!   (early cutoff);
+//! - a no-op build parses no workbook and runs no query: sources are hashed through the stat cache
+//!   and every stage is a store hit;
+//! - a failed stage records nothing reusable; its dependents are skipped; unrelated stages go on;
+//! - stages of one level run in parallel (rayon), but their results are reported in name order, so
+//!   output and run records are deterministic;
+//! - `plan` walks the same decisions without running anything or writing the store.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::engine::{self, EngineError};
+use crate::export::{self, ExportError};
+use crate::graph::{Graph, GraphError, StageKind};
+use crate::project::{Project, closest};
+use crate::sources::{self, SourceError};
+use crate::store::statcache::{FileStat, hash_bytes, now_ns};
+use crate::store::{Corruption, Fingerprint, MonthEntry, StageRecord, Store, StoreError};
+use crate::table::Table;
+
+/// How many times a source is reread when it changes while being read.
+const READ_ATTEMPTS: usize = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("no month folder found under `{dir}`")]
+    NoMonths { dir: PathBuf },
+    #[error("`{month}` is not a month; months are written YYYY-MM")]
+    BadMonth { month: String },
+    #[error("no data for month `{month}`: `{dir}` does not exist")]
+    MonthNotFound {
+        month: String,
+        dir: PathBuf,
+        available: Vec<String>,
+    },
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl BuildError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            BuildError::NoMonths { .. } => Some(
+                "put each month's files in a folder named YYYY-MM (see `data` in winebuild.toml)"
+                    .into(),
+            ),
+            BuildError::BadMonth { .. } => Some("for example: --month 2026-10".into()),
+            BuildError::MonthNotFound { available, .. } if !available.is_empty() => {
+                Some(format!("months with data: {}", available.join(", ")))
+            }
+            BuildError::MonthNotFound { .. } => None,
+            BuildError::Graph(e) => e.hint(),
+            BuildError::Store(e) => e.hint(),
+        }
+    }
+}
+
+/// Why one stage could not produce its output.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("`{file}` kept changing while it was read ({READ_ATTEMPTS} attempts)")]
+    Unstable { file: String },
+    #[error("stored output `{object}` of `{stage}` is corrupt")]
+    CorruptInput { stage: String, object: String },
+    #[error("`{stage}` is not selected and has no up-to-date output for {month}")]
+    NotSelected { stage: String, month: String },
+}
+
+impl StageError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            StageError::Source(e) => e.hint(),
+            StageError::Engine(e) => e.hint(),
+            StageError::Export(e) => e.hint(),
+            StageError::Store(e) => e.hint(),
+            StageError::Unstable { .. } => {
+                Some("wait until the file is completely written, then build again".into())
+            }
+            StageError::CorruptInput { .. } => {
+                Some("build again: the corrupt object was removed and will be rebuilt".into())
+            }
+            StageError::NotSelected { stage, .. } => Some(format!(
+                "select it too, e.g. `--select +{stage}+`, or build without --select"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    pub month: Option<String>,
+    pub select: Vec<String>,
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Ran,
+    Reused,
+    Failed,
+    Skipped,
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Action::Ran => "ran",
+            Action::Reused => "reused",
+            Action::Failed => "failed",
+            Action::Skipped => "skipped",
+        })
+    }
+}
+
+/// What happened to one stage in one build.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageOutcome {
+    pub stage: String,
+    pub kind: StageKind,
+    pub action: Action,
+    /// Why it ran, or why it failed or was skipped; `unchanged` when reused.
+    pub reason: String,
+    pub key: Option<String>,
+    pub object: Option<String>,
+    pub rows: Option<u64>,
+    /// When the stage started, from the start of the build.
+    pub started_ms: f64,
+    pub duration_ms: f64,
+    pub warnings: Vec<String>,
+    /// For an export that ran or was restored: the file written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wrote: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    #[serde(skip)]
+    pub fingerprint: Option<Fingerprint>,
+}
+
+/// The result of a build.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildReport {
+    pub run_id: String,
+    pub month: String,
+    pub started_at: String,
+    pub status: String,
+    pub duration_ms: f64,
+    pub stages: Vec<StageOutcome>,
+}
+
+impl BuildReport {
+    pub fn count(&self, action: Action) -> usize {
+        self.stages.iter().filter(|s| s.action == action).count()
+    }
+
+    pub fn failed(&self) -> bool {
+        self.count(Action::Failed) > 0
+    }
+}
+
+/// Resolves `--month`, or the latest month folder when absent.
+pub fn resolve_month(project: &Project, month: Option<&str>) -> Result<String, BuildError> {
+    let available = available_months(project);
+    match month {
+        Some(month) if !is_month(month) => Err(BuildError::BadMonth {
+            month: month.to_string(),
+        }),
+        Some(month) => {
+            let dir = project.month_dir(month);
+            if dir.is_dir() {
+                Ok(month.to_string())
+            } else {
+                Err(BuildError::MonthNotFound {
+                    month: month.to_string(),
+                    dir: relative(&project.root, &dir),
+                    available,
+                })
+            }
+        }
+        None => available
+            .last()
+            .cloned()
+            .ok_or_else(|| BuildError::NoMonths {
+                dir: relative(&project.root, &project.months_parent()),
+            }),
+    }
+}
+
+/// Month folders that exist, oldest first.
+pub fn available_months(project: &Project) -> Vec<String> {
+    let mut months: Vec<String> = std::fs::read_dir(project.months_parent())
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .filter(|name| is_month(name))
+                .filter(|name| project.month_dir(name).is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    months.sort();
+    months
+}
+
+/// `YYYY-MM` with a month from 01 to 12.
+pub fn is_month(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 7
+        && bytes[4] == b'-'
+        && bytes[..4].iter().all(u8::is_ascii_digit)
+        && bytes[5..].iter().all(u8::is_ascii_digit)
+        && matches!(text[5..].parse::<u8>(), Ok(1..=12))
+}
+
+pub fn relative(root: &Path, path: &Path) -> PathBuf {
+    path.strip_prefix(root).unwrap_or(path).to_path_buf()
+}
+
+/// Shared state of one build or plan.
+struct Context<'a> {
+    project: &'a Project,
+    graph: Graph,
+    month: String,
+    selected: BTreeSet<usize>,
+    force: bool,
+    previous: BTreeMap<String, MonthEntry>,
+    store: Mutex<Store>,
+    /// Decoded tables by object name, so each object is read at most once per build.
+    tables: Mutex<HashMap<String, Arc<Table>>>,
+    stage_names: BTreeSet<String>,
+    started: Instant,
+}
+
+/// What a stage's inputs resolved to.
+enum Inputs {
+    Ready(BTreeMap<String, String>),
+    Blocked(String),
+    /// Plan only: an upstream stage would run, so this stage's inputs are not known yet.
+    Pending(Vec<String>),
+}
+
+/// A stage's decided key, and the record to reuse when the store has one.
+struct Decision {
+    fingerprint: Fingerprint,
+    key: String,
+    hit: Option<StageRecord>,
+    reason: String,
+}
+
+impl<'a> Context<'a> {
+    fn new(project: &'a Project, options: &BuildOptions, store: Store) -> Result<Self, BuildError> {
+        let month = resolve_month(project, options.month.as_deref())?;
+        let graph = Graph::new(project)?;
+        let selected = graph.select(&options.select)?;
+        let previous = store.month_state(&month);
+        Ok(Context {
+            project,
+            month,
+            selected,
+            force: options.force,
+            previous,
+            store: Mutex::new(store),
+            tables: Mutex::new(HashMap::new()),
+            stage_names: project.stage_names().cloned().collect(),
+            graph,
+            started: Instant::now(),
+        })
+    }
+
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn source_path(&self, file: &str) -> PathBuf {
+        self.project.month_dir(&self.month).join(file)
+    }
+
+    fn month_files(&self) -> Vec<String> {
+        let mut files: Vec<String> = std::fs::read_dir(self.project.month_dir(&self.month))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+
+    fn missing_source(&self, file: &str) -> SourceError {
+        SourceError::Missing {
+            file: relative(&self.project.root, &self.source_path(file))
+                .display()
+                .to_string(),
+            available: self.month_files(),
+        }
+    }
+
+    /// The stage's own definition, as named fields (see [`Fingerprint::changes_since`]).
+    fn definition(&self, id: usize) -> serde_json::Value {
+        let node = self.graph.node(id);
+        let value = match node.kind {
+            StageKind::Source => serde_json::to_value(&self.project.sources[&node.name]),
+            StageKind::Model => {
+                let model = &self.project.models[&node.name];
+                Ok(serde_json::json!({
+                    "sql": model.sql,
+                    "inputs": model.settings.inputs,
+                    "key": model.settings.key,
+                }))
+            }
+            StageKind::Export => serde_json::to_value(&self.project.exports[&node.name]),
+        };
+        value.expect("definitions always serialize")
+    }
+
+    /// The content hash of a source's file, through the stat cache.
+    fn source_hash(&self, file: &str) -> Result<String, SourceError> {
+        let path = self.source_path(file);
+        let stat = FileStat::of(&path).map_err(|_| self.missing_source(file))?;
+        let cache_key = format!("source:{}", path.display());
+        if let Some(hash) = self.store().statcache.trusted_hash(&cache_key, &stat) {
+            return Ok(hash.to_string());
+        }
+        let started = now_ns();
+        let hash = crate::store::statcache::hash_file(&path).map_err(|e| SourceError::Io {
+            file: file.to_string(),
+            message: e.to_string(),
+        })?;
+        if FileStat::of(&path).ok() == Some(stat) {
+            self.store()
+                .statcache
+                .record(&cache_key, stat, &hash, started);
+        }
+        Ok(hash)
+    }
+
+    fn resolve_inputs(&self, id: usize, results: &[Option<StageOutcome>], plan: bool) -> Inputs {
+        let node = self.graph.node(id);
+        if node.kind == StageKind::Source {
+            let file = &self.project.sources[&node.name].file;
+            return match self.source_hash(file) {
+                Ok(hash) => Inputs::Ready(BTreeMap::from([(file.clone(), hash)])),
+                Err(e) => Inputs::Blocked(e.to_string()),
+            };
+        }
+        let mut hashes = BTreeMap::new();
+        let mut pending = Vec::new();
+        for &input in &node.inputs {
+            let name = &self.graph.node(input).name;
+            let Some(outcome) = &results[input] else {
+                return Inputs::Blocked(format!("upstream `{name}` was not built"));
+            };
+            match (&outcome.object, outcome.action) {
+                (Some(object), Action::Reused) | (Some(object), Action::Ran) => {
+                    hashes.insert(name.clone(), object.clone());
+                }
+                _ if plan && outcome.action == Action::Ran => pending.push(name.clone()),
+                _ => return Inputs::Blocked(format!("upstream `{name}` {}", outcome.action)),
+            }
+        }
+        if pending.is_empty() {
+            Inputs::Ready(hashes)
+        } else {
+            Inputs::Pending(pending)
+        }
+    }
+
+    /// Decides the stage's key and whether the store can serve it.
+    fn decide(&self, id: usize, inputs: BTreeMap<String, String>) -> Decision {
+        let node = self.graph.node(id);
+        let fingerprint = Fingerprint::new(&node.name, node.kind, self.definition(id), inputs);
+        let key = fingerprint.key();
+        let mut reason = self.reason(&node.name, &fingerprint, &key);
+        let mut hit = None;
+        if let Some(record) = self.store().stage_record(&key) {
+            match self.store().check_object(&record.object) {
+                Ok(true) => hit = Some(record),
+                Ok(false) => reason = "output missing from the store".into(),
+                Err(Corruption { object }) => {
+                    reason = format!("stored output {} was corrupt", short(&object));
+                }
+            }
+        }
+        if self.force && self.selected.contains(&id) {
+            hit = None;
+            reason = "--force".into();
+        }
+        Decision {
+            fingerprint,
+            key,
+            hit,
+            reason,
+        }
+    }
+
+    fn reason(&self, stage: &str, fingerprint: &Fingerprint, key: &str) -> String {
+        match self.previous.get(stage) {
+            None => format!("first build of {}", self.month),
+            Some(previous) if previous.key == key => "output missing from the store".into(),
+            Some(previous) => {
+                let changes = fingerprint.changes_since(&previous.fingerprint);
+                if changes.is_empty() {
+                    "definition changed".into()
+                } else {
+                    changes.join(", ")
+                }
+            }
+        }
+    }
+
+    fn elapsed_ms(&self) -> f64 {
+        self.started.elapsed().as_secs_f64() * 1000.0
+    }
+
+    fn outcome(&self, id: usize, action: Action, reason: String) -> StageOutcome {
+        let node = self.graph.node(id);
+        StageOutcome {
+            stage: node.name.clone(),
+            kind: node.kind,
+            action,
+            reason,
+            key: None,
+            object: None,
+            rows: None,
+            started_ms: self.elapsed_ms(),
+            duration_ms: 0.0,
+            warnings: Vec::new(),
+            wrote: None,
+            error: None,
+            hint: None,
+            fingerprint: None,
+        }
+    }
+
+    fn failure(&self, id: usize, error: StageError, started_ms: f64) -> StageOutcome {
+        let mut outcome = self.outcome(id, Action::Failed, error.to_string());
+        outcome.started_ms = started_ms;
+        outcome.duration_ms = self.elapsed_ms() - started_ms;
+        outcome.hint = error.hint();
+        outcome.error = Some(error.to_string());
+        outcome
+    }
+
+    /// Builds one stage: reuse or run, with at most [`READ_ATTEMPTS`] tries for a source that
+    /// changes while it is read.
+    fn build_stage(&self, id: usize, results: &[Option<StageOutcome>]) -> StageOutcome {
+        let started_ms = self.elapsed_ms();
+        for _ in 0..READ_ATTEMPTS {
+            let inputs = match self.resolve_inputs(id, results, false) {
+                Inputs::Ready(inputs) => inputs,
+                Inputs::Blocked(why) if self.graph.node(id).kind == StageKind::Source => {
+                    let file = &self.project.sources[&self.graph.node(id).name].file;
+                    let error = match self.source_path(file).exists() {
+                        false => StageError::Source(self.missing_source(file)),
+                        true => StageError::Source(SourceError::Io {
+                            file: file.clone(),
+                            message: why,
+                        }),
+                    };
+                    return self.failure(id, error, started_ms);
+                }
+                Inputs::Blocked(why) => return self.outcome(id, Action::Skipped, why),
+                Inputs::Pending(_) => unreachable!("only plans have pending inputs"),
+            };
+            let decision = self.decide(id, inputs);
+            if let Some(record) = &decision.hit {
+                return self.reuse(id, &decision, record, started_ms);
+            }
+            if !self.selected.contains(&id) {
+                let error = StageError::NotSelected {
+                    stage: self.graph.node(id).name.clone(),
+                    month: self.month.clone(),
+                };
+                return self.failure(id, error, started_ms);
+            }
+            match self.run(id, &decision, results, started_ms) {
+                Err(RunError::SourceChanged) => continue,
+                Err(RunError::Stage(error)) => return self.failure(id, error, started_ms),
+                Ok(outcome) => return outcome,
+            }
+        }
+        let file = self.project.sources[&self.graph.node(id).name].file.clone();
+        self.failure(id, StageError::Unstable { file }, started_ms)
+    }
+
+    fn reuse(
+        &self,
+        id: usize,
+        decision: &Decision,
+        record: &StageRecord,
+        started_ms: f64,
+    ) -> StageOutcome {
+        let mut outcome = self.outcome(id, Action::Reused, "unchanged".into());
+        outcome.started_ms = started_ms;
+        outcome.key = Some(decision.key.clone());
+        outcome.fingerprint = Some(decision.fingerprint.clone());
+        outcome.object = Some(record.object.clone());
+        outcome.rows = Some(record.rows);
+        if self.graph.node(id).kind == StageKind::Export {
+            match self.restore_export(id, &record.object) {
+                Ok(Some(wrote)) => {
+                    outcome.reason = format!("restored {wrote}");
+                    outcome.wrote = Some(wrote);
+                }
+                Ok(None) => {}
+                Err(error) => return self.failure(id, error, started_ms),
+            }
+        }
+        outcome.duration_ms = self.elapsed_ms() - started_ms;
+        outcome
+    }
+
+    fn run(
+        &self,
+        id: usize,
+        decision: &Decision,
+        results: &[Option<StageOutcome>],
+        started_ms: f64,
+    ) -> Result<StageOutcome, RunError> {
+        let node = self.graph.node(id);
+        let mut warnings = Vec::new();
+        let (bytes, rows, columns, wrote) = match node.kind {
+            StageKind::Source => {
+                let read = self.read_source(&node.name, decision)?;
+                warnings = read.warnings;
+                let bytes = read.table.to_parquet().map_err(store_encode_error)?;
+                let rows = read.table.num_rows() as u64;
+                let columns = read.table.columns();
+                self.remember_table(&bytes, read.table);
+                (bytes, rows, columns, None)
+            }
+            StageKind::Model => {
+                let model = &self.project.models[&node.name];
+                let inputs = self.input_tables(id, results)?;
+                let table = engine::run_model(model, &inputs, &self.stage_names)
+                    .map_err(StageError::from)?;
+                let bytes = table.to_parquet().map_err(store_encode_error)?;
+                let rows = table.num_rows() as u64;
+                let columns = table.columns();
+                self.remember_table(&bytes, table);
+                (bytes, rows, columns, None)
+            }
+            StageKind::Export => {
+                let def = &self.project.exports[&node.name];
+                let inputs = self.input_tables(id, results)?;
+                let written = export::render(&node.name, def, &inputs).map_err(StageError::from)?;
+                let wrote = self.write_export_file(&def.file, &written.bytes)?;
+                (written.bytes, written.rows, Vec::new(), Some(wrote))
+            }
+        };
+        let object = self.store().put_object(&bytes).map_err(StageError::from)?;
+        let duration_ms = self.elapsed_ms() - started_ms;
+        let record = StageRecord {
+            stage: node.name.clone(),
+            kind: node.kind,
+            key: decision.key.clone(),
+            object: object.clone(),
+            bytes: bytes.len() as u64,
+            rows,
+            columns,
+            duration_ms,
+            warnings: warnings.clone(),
+        };
+        self.store()
+            .put_stage_record(&record)
+            .map_err(StageError::from)?;
+        let mut outcome = self.outcome(id, Action::Ran, decision.reason.clone());
+        outcome.started_ms = started_ms;
+        outcome.duration_ms = duration_ms;
+        outcome.key = Some(decision.key.clone());
+        outcome.fingerprint = Some(decision.fingerprint.clone());
+        outcome.object = Some(object);
+        outcome.rows = Some(rows);
+        outcome.warnings = warnings;
+        outcome.wrote = wrote;
+        Ok(outcome)
+    }
+
+    /// Reads a source whose key was decided from the hash `decision` holds; if the bytes read no
+    /// longer have that hash, the file changed in between and the decision must be made again.
+    fn read_source(
+        &self,
+        name: &str,
+        decision: &Decision,
+    ) -> Result<sources::SourceRead, RunError> {
+        let def = &self.project.sources[name];
+        let path = self.source_path(&def.file);
+        let stat =
+            FileStat::of(&path).map_err(|_| StageError::from(self.missing_source(&def.file)))?;
+        let started = now_ns();
+        let bytes = std::fs::read(&path).map_err(|e| {
+            StageError::from(SourceError::Io {
+                file: def.file.clone(),
+                message: e.to_string(),
+            })
+        })?;
+        let hash = hash_bytes(&bytes);
+        if decision.fingerprint.inputs.get(&def.file) != Some(&hash)
+            || FileStat::of(&path).ok() != Some(stat)
+        {
+            return Err(RunError::SourceChanged);
+        }
+        self.store()
+            .statcache
+            .record(&format!("source:{}", path.display()), stat, &hash, started);
+        let display = relative(&self.project.root, &path).display().to_string();
+        Ok(sources::read_source(def, &display, bytes).map_err(StageError::from)?)
+    }
+
+    fn remember_table(&self, bytes: &[u8], table: Table) {
+        let object = hash_bytes(bytes);
+        self.tables
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(object, Arc::new(table));
+    }
+
+    /// The decoded output of each input of `id`, read from the store when not already in memory.
+    fn input_tables(
+        &self,
+        id: usize,
+        results: &[Option<StageOutcome>],
+    ) -> Result<Vec<(String, Arc<Table>)>, StageError> {
+        let node = self.graph.node(id);
+        let mut tables = Vec::with_capacity(node.inputs.len());
+        for &input in &node.inputs {
+            let name = self.graph.node(input).name.clone();
+            let object = results[input]
+                .as_ref()
+                .and_then(|outcome| outcome.object.clone())
+                .ok_or_else(|| StageError::NotSelected {
+                    stage: name.clone(),
+                    month: self.month.clone(),
+                })?;
+            tables.push((name.clone(), self.load_table(&name, &object)?));
+        }
+        Ok(tables)
+    }
+
+    fn load_table(&self, stage: &str, object: &str) -> Result<Arc<Table>, StageError> {
+        if let Some(table) = self
+            .tables
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(object)
+        {
+            return Ok(table.clone());
+        }
+        let corrupt = || StageError::CorruptInput {
+            stage: stage.to_string(),
+            object: object.to_string(),
+        };
+        let bytes = self.store().read_object(object).map_err(|_| corrupt())?;
+        let table = Arc::new(Table::from_parquet(bytes).map_err(|_| corrupt())?);
+        self.tables
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(object.to_string(), table.clone());
+        Ok(table)
+    }
+
+    fn out_path(&self, file: &str) -> PathBuf {
+        self.project.out_dir(&self.month).join(file)
+    }
+
+    fn write_export_file(&self, file: &str, bytes: &[u8]) -> Result<String, StageError> {
+        let path = self.out_path(file);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::io(parent, e))?;
+        }
+        self.store().write_atomic(&path, bytes)?;
+        Ok(relative(&self.project.root, &path).display().to_string())
+    }
+
+    /// Puts a reused export's file back when it is missing or was edited. Returns the path
+    /// written, if any.
+    fn restore_export(&self, id: usize, object: &str) -> Result<Option<String>, StageError> {
+        let def = &self.project.exports[&self.graph.node(id).name];
+        let path = self.out_path(&def.file);
+        let cache_key = format!("export:{}", path.display());
+        let current = self.store().statcache.hash(&cache_key, &path).ok();
+        if current.is_some_and(|(hash, _)| hash == object) {
+            return Ok(None);
+        }
+        let bytes = self
+            .store()
+            .read_object(object)
+            .map_err(|_| StageError::CorruptInput {
+                stage: def.file.clone(),
+                object: object.to_string(),
+            })?;
+        self.write_export_file(&def.file, &bytes).map(Some)
+    }
+}
+
+enum RunError {
+    SourceChanged,
+    Stage(StageError),
+}
+
+impl From<StageError> for RunError {
+    fn from(error: StageError) -> Self {
+        RunError::Stage(error)
+    }
+}
+
+fn store_encode_error(error: parquet::errors::ParquetError) -> StageError {
+    StageError::Store(StoreError::io(
+        Path::new("<parquet encoder>"),
+        std::io::Error::other(error.to_string()),
+    ))
+}
+
+pub fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+/// Builds one month. `on_wait` is called if another build holds the lock; `on_level` receives each
+/// level's outcomes, in name order, as soon as the level is done.
+pub fn build(
+    project: &Project,
+    options: &BuildOptions,
+    on_wait: impl FnOnce(),
+    mut on_level: impl FnMut(&[StageOutcome]),
+) -> Result<BuildReport, BuildError> {
+    let store = Store::open(&project.root)?;
+    let lock = store.lock(on_wait)?;
+    store.sweep_tmp();
+    let started_at = chrono::Utc::now();
+    let ctx = Context::new(project, options, store)?;
+    let mut results: Vec<Option<StageOutcome>> = vec![None; ctx.graph.nodes.len()];
+    for level in ctx.graph.levels() {
+        let outcomes: Vec<(usize, StageOutcome)> = level
+            .par_iter()
+            .map(|&id| (id, ctx.build_stage(id, &results)))
+            .collect();
+        let batch: Vec<StageOutcome> = outcomes.iter().map(|(_, o)| o.clone()).collect();
+        on_level(&batch);
+        for (id, outcome) in outcomes {
+            results[id] = Some(outcome);
+        }
+    }
+    let stages: Vec<StageOutcome> = ctx
+        .graph
+        .levels()
+        .into_iter()
+        .flatten()
+        .filter_map(|id| results[id].take())
+        .collect();
+    let report = BuildReport {
+        run_id: started_at.format("%Y%m%dT%H%M%S%.6fZ").to_string(),
+        month: ctx.month.clone(),
+        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        status: if stages.iter().any(|s| s.action == Action::Failed) {
+            "failed".into()
+        } else {
+            "success".into()
+        },
+        duration_ms: ctx.elapsed_ms(),
+        stages,
+    };
+    let store = ctx.store();
+    store.put_month_state(&ctx.month, &next_month_state(&ctx, &report))?;
+    store.save_statcache()?;
+    store.append_run(&serde_json::to_value(&report).expect("reports always serialize"))?;
+    drop(store);
+    drop(lock);
+    Ok(report)
+}
+
+/// The month state after a build: the previous one, minus stages that no longer exist, updated
+/// with every stage that ran or was reused. A failed stage keeps its last successful entry, which
+/// `plan` compares against.
+fn next_month_state(ctx: &Context<'_>, report: &BuildReport) -> BTreeMap<String, MonthEntry> {
+    let mut state = ctx.previous.clone();
+    state.retain(|name, _| ctx.graph.id(name).is_some());
+    for stage in &report.stages {
+        if let (Some(key), Some(object), Some(fingerprint)) =
+            (&stage.key, &stage.object, &stage.fingerprint)
+        {
+            state.insert(
+                stage.stage.clone(),
+                MonthEntry {
+                    key: key.clone(),
+                    fingerprint: fingerprint.clone(),
+                    object: object.clone(),
+                    rows: stage.rows.unwrap_or(0),
+                },
+            );
+        }
+    }
+    state
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlanAction {
+    /// Would run.
+    Run,
+    /// Would run only if an upstream stage that runs produces a different output.
+    Maybe,
+    /// Would be reused from the store.
+    Reuse,
+    /// Cannot run (missing file, upstream blocked, not selected).
+    Blocked,
+}
+
+impl std::fmt::Display for PlanAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PlanAction::Run => "run",
+            PlanAction::Maybe => "maybe",
+            PlanAction::Reuse => "reuse",
+            PlanAction::Blocked => "blocked",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedStage {
+    pub stage: String,
+    pub kind: StageKind,
+    pub action: PlanAction,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanReport {
+    pub month: String,
+    pub stages: Vec<PlannedStage>,
+}
+
+/// What the next build would do, stage by stage, and why. Runs nothing and writes nothing.
+pub fn plan(project: &Project, options: &BuildOptions) -> Result<PlanReport, BuildError> {
+    let store = Store::open(&project.root)?;
+    let ctx = Context::new(project, options, store)?;
+    let mut results: Vec<Option<StageOutcome>> = vec![None; ctx.graph.nodes.len()];
+    let mut stages = Vec::new();
+    for id in ctx.graph.levels().into_iter().flatten() {
+        let (action, reason, object) = ctx.plan_stage(id, &results);
+        let node = ctx.graph.node(id);
+        stages.push(PlannedStage {
+            stage: node.name.clone(),
+            kind: node.kind,
+            action,
+            reason: reason.clone(),
+        });
+        let as_outcome = match action {
+            PlanAction::Reuse => Action::Reused,
+            PlanAction::Run | PlanAction::Maybe => Action::Ran,
+            PlanAction::Blocked => Action::Skipped,
+        };
+        let mut outcome = ctx.outcome(id, as_outcome, reason);
+        outcome.object = object;
+        results[id] = Some(outcome);
+    }
+    Ok(PlanReport {
+        month: ctx.month.clone(),
+        stages,
+    })
+}
+
+impl Context<'_> {
+    fn plan_stage(
+        &self,
+        id: usize,
+        results: &[Option<StageOutcome>],
+    ) -> (PlanAction, String, Option<String>) {
+        let inputs = match self.resolve_inputs(id, results, true) {
+            Inputs::Ready(inputs) => inputs,
+            Inputs::Blocked(why) => return (PlanAction::Blocked, why, None),
+            Inputs::Pending(upstream) => {
+                let names: Vec<String> = upstream.iter().map(|n| format!("`{n}`")).collect();
+                let reason = format!("runs if the output of {} changes", names.join(", "));
+                if self.force && self.selected.contains(&id) {
+                    return (PlanAction::Run, "--force".into(), None);
+                }
+                return (PlanAction::Maybe, reason, None);
+            }
+        };
+        let decision = self.decide(id, inputs);
+        match decision.hit {
+            Some(record) => (PlanAction::Reuse, "unchanged".into(), Some(record.object)),
+            None if !self.selected.contains(&id) => (
+                PlanAction::Blocked,
+                format!("not selected, and out of date ({})", decision.reason),
+                None,
+            ),
+            None => (PlanAction::Run, decision.reason, None),
+        }
+    }
+}
+
+/// Suggests a stage name for a typo, for messages outside the graph.
+pub fn suggest_stage(project: &Project, name: &str) -> Option<String> {
+    closest(name, project.stage_names())
+}

@@ -1,0 +1,398 @@
+//! The command line: clap arguments, one function per command, and how results and errors are
+//! shown.
+//!
+//! Rules it keeps: results go to stdout, progress and logs to stderr; `--format json` prints one
+//! JSON document on stdout (errors included) for scripts; an error prints `error:` then `hint:` and
+//! exits 2; nothing here decides what a build does.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::build::{self, Action, BuildError, BuildOptions, BuildReport, StageOutcome};
+use crate::project::{Project, ProjectError};
+use crate::sample::{self, SampleError, SampleOptions};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "winebuild",
+    version,
+    about = "An incremental data build tool with a content-addressed cache",
+    long_about = None
+)]
+pub struct Arguments {
+    /// The project folder, holding winebuild.toml
+    #[arg(short = 'C', long = "project", global = true, default_value = ".")]
+    pub project: PathBuf,
+    /// Output format
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Print only errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Print more: why reused stages were reused, every warning
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build a month: run the stages whose inputs changed, reuse the rest, write the exports
+    Build(BuildArgs),
+    /// Show what the next build would run and why, running nothing
+    Plan(BuildArgs),
+    /// Empty the store (.winebuild/); the run history is kept
+    Clean,
+    /// Remove stored objects that no month's current build references
+    Gc,
+    /// Write a sample project: winebuild.toml, models/ and generated months of wine data
+    Sample(SampleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The month to build, YYYY-MM (default: the latest month folder)
+    #[arg(long)]
+    pub month: Option<String>,
+    /// Stages to build: `name`, `name+` (and what depends on it), `+name` (and what it reads)
+    #[arg(long, short = 's', num_args = 1..)]
+    pub select: Vec<String>,
+    /// Rerun the selected stages even when their outputs are stored
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// Folder to write the project to (created if missing)
+    pub dir: PathBuf,
+    /// Write only data/<month>/ folders, not winebuild.toml and models/
+    #[arg(long)]
+    pub data_only: bool,
+    /// Multiply the number of products and web rows (100 gives ~150,000 web rows)
+    #[arg(long, default_value_t = 1)]
+    pub scale: u32,
+    /// Write only this month (one of the sample months)
+    #[arg(long)]
+    pub month: Option<String>,
+}
+
+/// Any error a command can end with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Sample(#[from] SampleError),
+    #[error("{failed} stage(s) failed")]
+    StagesFailed { failed: usize },
+}
+
+impl Error {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Project(e) => e.hint(),
+            Error::Build(e) => e.hint(),
+            Error::Store(e) => e.hint(),
+            Error::Sample(e) => e.hint(),
+            Error::StagesFailed { .. } => None,
+        }
+    }
+}
+
+/// Parses the process arguments, runs the command and returns the exit code.
+pub fn main() -> i32 {
+    let arguments = Arguments::parse();
+    let format = arguments.format;
+    match run(arguments) {
+        Ok(code) => code,
+        Err(Error::StagesFailed { .. }) => 2,
+        Err(error) => {
+            print_error(format, &error.to_string(), error.hint().as_deref());
+            2
+        }
+    }
+}
+
+fn print_error(format: Format, message: &str, hint: Option<&str>) {
+    match format {
+        Format::Json => {
+            let value = serde_json::json!({"status": "error", "error": message, "hint": hint});
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            );
+        }
+        Format::Text => {
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(stderr, "error: {message}");
+            if let Some(hint) = hint {
+                let _ = writeln!(stderr, "hint: {hint}");
+            }
+        }
+    }
+}
+
+/// Runs one command; returns its exit code, or an error (exit code 2).
+pub fn run(arguments: Arguments) -> Result<i32, Error> {
+    let ui = Ui {
+        format: arguments.format,
+        quiet: arguments.quiet,
+        verbose: arguments.verbose,
+    };
+    match &arguments.command {
+        Command::Build(args) => build_command(&arguments.project, args, &ui),
+        Command::Plan(args) => plan_command(&arguments.project, args, &ui),
+        Command::Clean => clean_command(&arguments.project, &ui),
+        Command::Gc => gc_command(&arguments.project, &ui),
+        Command::Sample(args) => sample_command(args, &ui),
+    }
+}
+
+struct Ui {
+    format: Format,
+    quiet: bool,
+    verbose: bool,
+}
+
+impl Ui {
+    fn text(&self) -> bool {
+        self.format == Format::Text
+    }
+
+    /// A progress or log line, on stderr.
+    fn log(&self, line: &str) {
+        if self.text() && !self.quiet {
+            eprintln!("{line}");
+        }
+    }
+
+    fn json(&self, value: &impl serde::Serialize) {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).expect("reports always serialize")
+        );
+    }
+}
+
+fn options(args: &BuildArgs) -> BuildOptions {
+    BuildOptions {
+        month: args.month.clone(),
+        select: args.select.clone(),
+        force: args.force,
+    }
+}
+
+fn build_command(root: &PathBuf, args: &BuildArgs, ui: &Ui) -> Result<i32, Error> {
+    let project = Project::load(root)?;
+    let width = name_width(&project);
+    let report = build::build(
+        &project,
+        &options(args),
+        || ui.log("waiting for another build of this project to finish (lock: .winebuild/lock)"),
+        |outcomes| {
+            for outcome in outcomes {
+                print_stage(ui, outcome, width);
+            }
+        },
+    )?;
+    if ui.text() {
+        print_summary(ui, &report);
+    } else {
+        ui.json(&report);
+    }
+    if report.failed() {
+        return Err(Error::StagesFailed {
+            failed: report.count(Action::Failed),
+        });
+    }
+    Ok(0)
+}
+
+fn name_width(project: &Project) -> usize {
+    project
+        .stage_names()
+        .map(|n| n.len())
+        .max()
+        .unwrap_or(8)
+        .max(8)
+}
+
+fn print_stage(ui: &Ui, outcome: &StageOutcome, width: usize) {
+    if !ui.text() || ui.quiet {
+        return;
+    }
+    let rows = outcome
+        .rows
+        .map(|r| format!("{r} rows"))
+        .unwrap_or_default();
+    let time = match outcome.action {
+        Action::Ran => format_duration(outcome.duration_ms),
+        _ => String::new(),
+    };
+    let reason = match outcome.action {
+        Action::Reused if !ui.verbose && outcome.wrote.is_none() => "",
+        _ => outcome.reason.as_str(),
+    };
+    let line = format!(
+        "{:>7}  {:<width$}  {:>11}  {:>7}  {}",
+        outcome.action.to_string(),
+        outcome.stage,
+        rows,
+        time,
+        reason
+    );
+    eprintln!("{}", line.trim_end());
+    let shown_warnings = if ui.verbose { usize::MAX } else { 5 };
+    for warning in outcome.warnings.iter().take(shown_warnings) {
+        eprintln!("warning: {}: {warning}", outcome.stage);
+    }
+    if outcome.warnings.len() > shown_warnings {
+        eprintln!(
+            "warning: {}: … and {} more (-v shows all)",
+            outcome.stage,
+            outcome.warnings.len() - shown_warnings
+        );
+    }
+}
+
+pub fn format_duration(ms: f64) -> String {
+    if ms < 1000.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{:.2} s", ms / 1000.0)
+    }
+}
+
+fn print_summary(ui: &Ui, report: &BuildReport) {
+    ui.log(&format!(
+        "{}: {} ran, {} reused{}{} in {}",
+        report.month,
+        report.count(Action::Ran),
+        report.count(Action::Reused),
+        match report.count(Action::Failed) {
+            0 => String::new(),
+            n => format!(", {n} failed"),
+        },
+        match report.count(Action::Skipped) {
+            0 => String::new(),
+            n => format!(", {n} skipped"),
+        },
+        format_duration(report.duration_ms)
+    ));
+    if !ui.quiet {
+        for stage in &report.stages {
+            if let Some(wrote) = &stage.wrote {
+                println!("wrote {wrote}");
+            }
+        }
+    }
+    for stage in report.stages.iter().filter(|s| s.action == Action::Failed) {
+        print_error(
+            Format::Text,
+            stage.error.as_deref().unwrap_or("failed"),
+            stage.hint.as_deref(),
+        );
+    }
+}
+
+fn plan_command(root: &PathBuf, args: &BuildArgs, ui: &Ui) -> Result<i32, Error> {
+    let project = Project::load(root)?;
+    let width = name_width(&project);
+    let plan = build::plan(&project, &options(args))?;
+    if !ui.text() {
+        ui.json(&plan);
+        return Ok(0);
+    }
+    println!("plan for {}:", plan.month);
+    for stage in &plan.stages {
+        let line = format!(
+            "{:>7}  {:<width$}  {}",
+            stage.action.to_string(),
+            stage.stage,
+            if stage.action == build::PlanAction::Reuse && !ui.verbose {
+                ""
+            } else {
+                &stage.reason
+            }
+        );
+        println!("{}", line.trim_end());
+    }
+    let count = |a| plan.stages.iter().filter(|s| s.action == a).count();
+    println!(
+        "{} to run, {} maybe, {} to reuse, {} blocked",
+        count(build::PlanAction::Run),
+        count(build::PlanAction::Maybe),
+        count(build::PlanAction::Reuse),
+        count(build::PlanAction::Blocked)
+    );
+    Ok(0)
+}
+
+fn clean_command(root: &PathBuf, ui: &Ui) -> Result<i32, Error> {
+    Project::load(root)?;
+    let mut store = Store::open(root)?;
+    let _lock = store.lock(|| ui.log("waiting for the running build to finish"))?;
+    let freed = store.clean()?;
+    if ui.text() {
+        ui.log(&format!("removed the store ({})", format_bytes(freed)));
+    } else {
+        ui.json(&serde_json::json!({"status": "ok", "freed_bytes": freed}));
+    }
+    Ok(0)
+}
+
+fn gc_command(root: &PathBuf, ui: &Ui) -> Result<i32, Error> {
+    Project::load(root)?;
+    let mut store = Store::open(root)?;
+    let _lock = store.lock(|| ui.log("waiting for the running build to finish"))?;
+    let (removed, freed) = store.gc(&Default::default())?;
+    if ui.text() {
+        ui.log(&format!(
+            "removed {removed} unreferenced object(s), {} freed",
+            format_bytes(freed)
+        ));
+    } else {
+        ui.json(&serde_json::json!({"status": "ok", "removed": removed, "freed_bytes": freed}));
+    }
+    Ok(0)
+}
+
+fn format_bytes(bytes: u64) -> String {
+    match bytes {
+        b if b < 1024 => format!("{b} B"),
+        b if b < 1024 * 1024 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)),
+    }
+}
+
+fn sample_command(args: &SampleArgs, ui: &Ui) -> Result<i32, Error> {
+    let options = SampleOptions {
+        scale: args.scale,
+        data_only: args.data_only,
+        month: args.month.clone(),
+    };
+    let written = sample::write_sample(&args.dir, &options)?;
+    if ui.text() {
+        for path in &written {
+            ui.log(&format!("wrote {}", path.display()));
+        }
+    } else {
+        ui.json(&serde_json::json!({"status": "ok", "written": written}));
+    }
+    Ok(0)
+}

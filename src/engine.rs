@@ -1,0 +1,264 @@
+//! The SQL engine: runs one model's query with DataFusion over its declared inputs only.
+//!
+//! Rules it keeps:
+//! - a fresh session per model, holding only the model's declared inputs as in-memory tables: no
+//!   catalog, no information schema, no file-reading table functions;
+//! - every table the query reads must be a declared input; reading another is an error naming it;
+//! - DDL, DML (INSERT, COPY), and statements (SET, …) are rejected by DataFusion's `SQLOptions`, so a
+//!   model cannot create, write or read files;
+//! - one partition per query: results keep a deterministic row order, so equal inputs give
+//!   byte-identical outputs (the store relies on it for early cutoff). Parallelism comes from
+//!   running independent stages at once.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use datafusion::catalog::MemTable;
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as ParsedStatement;
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+
+use crate::project::{ModelDef, closest};
+use crate::table::Table;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("model `{model}` reads `{table}`, which it does not declare in `inputs`")]
+    UndeclaredInput {
+        model: String,
+        table: String,
+        known_stage: bool,
+        suggestion: Option<String>,
+    },
+    #[error("model `{model}` ({location}): {message}")]
+    Sql {
+        model: String,
+        location: String,
+        message: String,
+    },
+    #[error("model `{model}`: {message}")]
+    Forbidden { model: String, message: String },
+}
+
+impl EngineError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            EngineError::UndeclaredInput {
+                table,
+                known_stage: true,
+                ..
+            } => Some(format!(
+                "add \"{table}\" to the model's `-- inputs = [...]` header"
+            )),
+            EngineError::UndeclaredInput {
+                suggestion: Some(s),
+                ..
+            } => Some(format!("did you mean `{s}`?")),
+            EngineError::UndeclaredInput { .. } => {
+                Some("a model reads only sources and models declared in its header".into())
+            }
+            EngineError::Sql { .. } => {
+                Some("fix the query; `winebuild build --select <model>` reruns just it".into())
+            }
+            EngineError::Forbidden { .. } => Some(
+                "a model is one SELECT query; winebuild writes its result to the store itself"
+                    .into(),
+            ),
+        }
+    }
+}
+
+/// Runs `model`'s query over `inputs` (declared name → table). `stage_names` are every stage of the
+/// project, used to tell an undeclared input from an unknown table.
+pub fn run_model(
+    model: &ModelDef,
+    inputs: &[(String, Arc<Table>)],
+    stage_names: &BTreeSet<String>,
+) -> Result<Table, EngineError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| EngineError::Forbidden {
+            model: model.name.clone(),
+            message: format!("cannot start the query runtime: {e}"),
+        })?;
+    runtime.block_on(run_model_async(model, inputs, stage_names))
+}
+
+fn session() -> SessionContext {
+    let mut config = SessionConfig::new()
+        .with_target_partitions(1)
+        .with_information_schema(false);
+    config.options_mut().sql_parser.collect_spans = true;
+    SessionContext::new_with_config(config)
+}
+
+async fn run_model_async(
+    model: &ModelDef,
+    inputs: &[(String, Arc<Table>)],
+    stage_names: &BTreeSet<String>,
+) -> Result<Table, EngineError> {
+    let ctx = session();
+    check_table_references(&ctx, model, inputs, stage_names)?;
+    for (name, table) in inputs {
+        let provider = MemTable::try_new(table.schema.clone(), vec![table.batches.clone()])
+            .map_err(|e| sql_error(model, e))?;
+        ctx.register_table(name.as_str(), Arc::new(provider))
+            .map_err(|e| sql_error(model, e))?;
+    }
+    let options = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    let frame = ctx
+        .sql_with_options(&model.sql, options)
+        .await
+        .map_err(|e| classify(model, e))?;
+    let schema = Arc::new(frame.schema().as_arrow().clone());
+    let batches = frame.collect().await.map_err(|e| sql_error(model, e))?;
+    Ok(Table::new(schema, batches))
+}
+
+fn check_table_references(
+    ctx: &SessionContext,
+    model: &ModelDef,
+    inputs: &[(String, Arc<Table>)],
+    stage_names: &BTreeSet<String>,
+) -> Result<(), EngineError> {
+    let state = ctx.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    let statement = state
+        .sql_to_statement(&model.sql, &dialect)
+        .map_err(|e| sql_error(model, e))?;
+    if !is_query(&statement) {
+        return Err(EngineError::Forbidden {
+            model: model.name.clone(),
+            message: "only one SELECT query is allowed (no CREATE, COPY, INSERT, SET or EXPLAIN)"
+                .into(),
+        });
+    }
+    let references = state
+        .resolve_table_references(&statement)
+        .map_err(|e| sql_error(model, e))?;
+    for reference in references {
+        let table = reference.table().to_string();
+        let qualified = reference.schema().is_some();
+        if !qualified && inputs.iter().any(|(name, _)| *name == table) {
+            continue;
+        }
+        return Err(EngineError::UndeclaredInput {
+            model: model.name.clone(),
+            table: reference.to_string(),
+            known_stage: !qualified && stage_names.contains(&table),
+            suggestion: closest(&table, inputs.iter().map(|(name, _)| name)),
+        });
+    }
+    Ok(())
+}
+
+fn is_query(statement: &ParsedStatement) -> bool {
+    matches!(statement, ParsedStatement::Statement(inner) if matches!(**inner, SqlStatement::Query(_)))
+}
+
+fn classify(model: &ModelDef, error: DataFusionError) -> EngineError {
+    let message = error.strip_backtrace();
+    let forbidden = [
+        "DDL not supported",
+        "DML not supported",
+        "Statement not supported",
+    ];
+    if forbidden.iter().any(|f| message.contains(f)) {
+        return EngineError::Forbidden {
+            model: model.name.clone(),
+            message: format!("only SELECT queries are allowed ({message})"),
+        };
+    }
+    sql_error(model, error)
+}
+
+/// A SQL error, located in the model file: DataFusion's span when it has one, else the
+/// `Line: L, Column: C` of a parser message, shifted past the model's header.
+fn sql_error(model: &ModelDef, error: DataFusionError) -> EngineError {
+    let span = error
+        .diagnostic()
+        .and_then(|d| d.span)
+        .map(|s| (s.start.line, s.start.column))
+        .filter(|(line, _)| *line > 0);
+    let message = error.strip_backtrace();
+    let position = span.or_else(|| parser_position(&message));
+    let location = match position {
+        Some((line, column)) => format!(
+            "{}:{}:{}",
+            model.path.display(),
+            line as usize + model.sql_first_line - 1,
+            column
+        ),
+        None => model.path.display().to_string(),
+    };
+    EngineError::Sql {
+        model: model.name.clone(),
+        location,
+        message,
+    }
+}
+
+fn parser_position(message: &str) -> Option<(u64, u64)> {
+    let rest = &message[message.find("Line: ")? + 6..];
+    let line: u64 = rest.split(',').next()?.trim().parse().ok()?;
+    let rest = &rest[rest.find("Column: ")? + 8..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    Some((line, digits.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn parser_positions_are_read_from_messages() {
+        let message = "SQL error: ParserError(\"Expected: end of statement, found: FORM at Line: 2, Column: 10\")";
+        assert_eq!(parser_position(message), Some((2, 10)));
+        assert_eq!(parser_position("no position"), None);
+    }
+
+    fn model(sql: &str) -> ModelDef {
+        ModelDef {
+            name: "m".into(),
+            path: PathBuf::from("models/m.sql"),
+            settings: Default::default(),
+            sql: sql.into(),
+            sql_first_line: 3,
+        }
+    }
+
+    #[test]
+    fn writes_and_file_reads_are_rejected() {
+        let names = BTreeSet::new();
+        for sql in [
+            "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'",
+            "COPY (SELECT 1) TO '/tmp/x.csv'",
+            "CREATE TABLE t AS SELECT 1",
+            "SET datafusion.execution.batch_size = 1",
+        ] {
+            let err = run_model(&model(sql), &[], &names).unwrap_err();
+            assert!(matches!(err, EngineError::Forbidden { .. }), "{sql}: {err}");
+        }
+    }
+
+    #[test]
+    fn undeclared_tables_are_named() {
+        let names: BTreeSet<String> = ["erp".to_string()].into();
+        let err = run_model(&model("SELECT * FROM erp"), &[], &names).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "model `m` reads `erp`, which it does not declare in `inputs`"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_point_into_the_model_file() {
+        let err = run_model(&model("SELECT 1\nFORM x"), &[], &BTreeSet::new()).unwrap_err();
+        assert!(err.to_string().contains("models/m.sql:4:"), "{err}");
+    }
+}

@@ -1,0 +1,20 @@
+//! winebuild: an incremental data build tool with a content-addressed cache.
+//!
+//! A project is `winebuild.toml` (sources, exports) plus `models/*.sql`; a build reads one month of
+//! input files, runs every model's DataFusion SQL in dependency order, and writes the exports,
+//! reusing every stage whose inputs and definition did not change.
+//!
+//! Modules, in the direction data flows (a module uses only those before it):
+//! [`project`] → [`table`] → [`sources`] → [`graph`] → [`store`] → [`engine`] → [`export`] →
+//! [`build`] → [`sample`] → [`cli`].
+
+pub mod build;
+pub mod cli;
+pub mod engine;
+pub mod export;
+pub mod graph;
+pub mod project;
+pub mod sample;
+pub mod sources;
+pub mod store;
+pub mod table;

@@ -1,0 +1,368 @@
+//! Spreadsheet cells to Arrow columns: the type inference and conversion rules of the README.
+//!
+//! Rules it keeps (they decide what every model sees, so they are pinned by tests):
+//! - a declared column type always wins; a cell that cannot be converted is an error naming the cell;
+//! - undeclared: numbers → int64 when every value is whole, else float64; Excel date-times →
+//!   timestamp (µs); booleans → bool; text → string; any mix of kinds → string;
+//! - in a string column, whole numbers are written without a decimal part (15298 → "15298");
+//! - empty cells → null; a column with no value at all → string (all null);
+//! - error cells (#N/A, #DIV/0!) → null with a warning naming the cell, an error if declared.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow::datatypes::{DataType, Field, TimeUnit};
+use chrono::{NaiveDate, NaiveDateTime};
+
+use crate::project::ColumnType;
+
+/// One cell value, owned, as read from a workbook.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Empty,
+    Number(f64),
+    Text(String),
+    Bool(bool),
+    /// A date-time, already converted from the workbook's epoch.
+    DateTime(NaiveDateTime),
+    /// An error value such as `#N/A`.
+    Error(String),
+}
+
+/// A cell that cannot become a value of its column's declared type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellError {
+    pub cell: String,
+    pub message: String,
+}
+
+/// The values of one column, with the header it came from.
+#[derive(Debug, Default)]
+pub struct ColumnCells {
+    pub name: String,
+    /// 0-based column index in the sheet, for cell addresses.
+    pub index: u32,
+    /// Rows as read; index 0 is the first data row (sheet row `first_row`).
+    pub cells: Vec<Cell>,
+}
+
+/// Excel-style column letters: 0 → A, 25 → Z, 26 → AA.
+pub fn column_letters(index: u32) -> String {
+    let mut n = index + 1;
+    let mut letters = Vec::new();
+    while n > 0 {
+        let rem = ((n - 1) % 26) as u8;
+        letters.push((b'A' + rem) as char);
+        n = (n - 1) / 26;
+    }
+    letters.iter().rev().collect()
+}
+
+/// The address of a cell, such as `C17` (row is 0-based in the sheet).
+pub fn cell_address(column: u32, row: u32) -> String {
+    format!("{}{}", column_letters(column), row + 1)
+}
+
+/// The type an undeclared column gets from its values.
+pub fn infer_type(cells: &[Cell]) -> ColumnType {
+    let mut numbers = false;
+    let mut fractional = false;
+    let mut texts = false;
+    let mut bools = false;
+    let mut dates = false;
+    for cell in cells {
+        match cell {
+            Cell::Number(n) => {
+                numbers = true;
+                fractional |= !is_whole(*n);
+            }
+            Cell::Text(_) => texts = true,
+            Cell::Bool(_) => bools = true,
+            Cell::DateTime(_) => dates = true,
+            Cell::Empty | Cell::Error(_) => {}
+        }
+    }
+    match (numbers, texts, bools, dates) {
+        (true, false, false, false) if fractional => ColumnType::Float64,
+        (true, false, false, false) => ColumnType::Int64,
+        (false, false, true, false) => ColumnType::Bool,
+        (false, false, false, true) => ColumnType::Timestamp,
+        _ => ColumnType::String,
+    }
+}
+
+fn is_whole(n: f64) -> bool {
+    n.fract() == 0.0 && n.abs() < 9.0e15
+}
+
+/// The Arrow field a column of this type becomes.
+pub fn arrow_type(ty: ColumnType) -> DataType {
+    match ty {
+        ColumnType::String => DataType::Utf8,
+        ColumnType::Int64 => DataType::Int64,
+        ColumnType::Float64 => DataType::Float64,
+        ColumnType::Bool => DataType::Boolean,
+        ColumnType::Date => DataType::Date32,
+        ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+    }
+}
+
+/// Converts a column's cells to an Arrow array. `first_row` is the sheet row of `cells[0]`
+/// (0-based), for addresses; warnings for error cells are pushed to `warnings`.
+pub fn to_array(
+    column: ColumnCells,
+    declared: Option<ColumnType>,
+    first_row: u32,
+    warnings: &mut Vec<String>,
+) -> Result<(Field, ArrayRef), CellError> {
+    let ty = declared.unwrap_or_else(|| infer_type(&column.cells));
+    let address = |i: usize| cell_address(column.index, first_row + i as u32);
+    for (i, cell) in column.cells.iter().enumerate() {
+        if let Cell::Error(value) = cell {
+            if declared.is_some() {
+                return Err(CellError {
+                    cell: address(i),
+                    message: format!(
+                        "holds the error value `{value}` in column `{}` declared {ty}",
+                        column.name
+                    ),
+                });
+            }
+            warnings.push(format!(
+                "cell {} (column `{}`) holds `{value}`; read as null",
+                address(i),
+                column.name
+            ));
+        }
+    }
+    let convert_error = |i: usize, cell: &Cell| CellError {
+        cell: address(i),
+        message: format!(
+            "{} cannot be read as {ty} (column `{}`)",
+            describe(cell),
+            column.name
+        ),
+    };
+    let array: ArrayRef = match ty {
+        ColumnType::String => {
+            let mut builder = StringBuilder::with_capacity(column.cells.len(), 0);
+            for cell in &column.cells {
+                builder.append_option(as_text(cell));
+            }
+            Arc::new(builder.finish())
+        }
+        ColumnType::Int64 => {
+            let mut builder = Int64Builder::with_capacity(column.cells.len());
+            for (i, cell) in column.cells.iter().enumerate() {
+                builder.append_option(as_int(cell).map_err(|_| convert_error(i, cell))?);
+            }
+            Arc::new(builder.finish())
+        }
+        ColumnType::Float64 => {
+            let mut builder = Float64Builder::with_capacity(column.cells.len());
+            for (i, cell) in column.cells.iter().enumerate() {
+                builder.append_option(as_float(cell).map_err(|_| convert_error(i, cell))?);
+            }
+            Arc::new(builder.finish())
+        }
+        ColumnType::Bool => {
+            let mut builder = BooleanBuilder::with_capacity(column.cells.len());
+            for (i, cell) in column.cells.iter().enumerate() {
+                builder.append_option(as_bool(cell).map_err(|_| convert_error(i, cell))?);
+            }
+            Arc::new(builder.finish())
+        }
+        ColumnType::Date => {
+            let mut builder = Date32Builder::with_capacity(column.cells.len());
+            for (i, cell) in column.cells.iter().enumerate() {
+                let date = as_datetime(cell).map_err(|_| convert_error(i, cell))?;
+                builder.append_option(date.map(|d| days_since_epoch(d.date())));
+            }
+            Arc::new(builder.finish())
+        }
+        ColumnType::Timestamp => {
+            let mut builder = TimestampMicrosecondBuilder::with_capacity(column.cells.len());
+            for (i, cell) in column.cells.iter().enumerate() {
+                let datetime = as_datetime(cell).map_err(|_| convert_error(i, cell))?;
+                builder.append_option(datetime.map(|d| d.and_utc().timestamp_micros()));
+            }
+            Arc::new(builder.finish())
+        }
+    };
+    Ok((Field::new(column.name, arrow_type(ty), true), array))
+}
+
+fn describe(cell: &Cell) -> String {
+    match cell {
+        Cell::Empty => "an empty cell".into(),
+        Cell::Number(n) => format!("the number {}", format_number(*n)),
+        Cell::Text(t) => format!("the text {t:?}"),
+        Cell::Bool(b) => format!("the boolean {b}"),
+        Cell::DateTime(d) => format!("the date {d}"),
+        Cell::Error(e) => format!("the error {e}"),
+    }
+}
+
+/// Numbers as people write them: whole numbers without `.0`, others in shortest form.
+pub fn format_number(n: f64) -> String {
+    if is_whole(n) {
+        format!("{}", n as i64)
+    } else {
+        format!("{n}")
+    }
+}
+
+fn as_text(cell: &Cell) -> Option<String> {
+    match cell {
+        Cell::Empty | Cell::Error(_) => None,
+        Cell::Number(n) => Some(format_number(*n)),
+        Cell::Text(t) => Some(t.clone()),
+        Cell::Bool(b) => Some(b.to_string()),
+        Cell::DateTime(d) => Some(d.format("%Y-%m-%d %H:%M:%S").to_string()),
+    }
+}
+
+fn as_int(cell: &Cell) -> Result<Option<i64>, ()> {
+    match cell {
+        Cell::Empty | Cell::Error(_) => Ok(None),
+        Cell::Number(n) if is_whole(*n) => Ok(Some(*n as i64)),
+        Cell::Text(t) if t.trim().is_empty() => Ok(None),
+        Cell::Text(t) => t.trim().parse().map(Some).map_err(|_| ()),
+        Cell::Bool(b) => Ok(Some(i64::from(*b))),
+        _ => Err(()),
+    }
+}
+
+fn as_float(cell: &Cell) -> Result<Option<f64>, ()> {
+    match cell {
+        Cell::Empty | Cell::Error(_) => Ok(None),
+        Cell::Number(n) => Ok(Some(*n)),
+        Cell::Text(t) if t.trim().is_empty() => Ok(None),
+        Cell::Text(t) => t.trim().replace(',', ".").parse().map(Some).map_err(|_| ()),
+        _ => Err(()),
+    }
+}
+
+fn as_bool(cell: &Cell) -> Result<Option<bool>, ()> {
+    match cell {
+        Cell::Empty | Cell::Error(_) => Ok(None),
+        Cell::Bool(b) => Ok(Some(*b)),
+        Cell::Number(n) if *n == 0.0 || *n == 1.0 => Ok(Some(*n == 1.0)),
+        Cell::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
+            "" => Ok(None),
+            "true" | "1" | "yes" => Ok(Some(true)),
+            "false" | "0" | "no" => Ok(Some(false)),
+            _ => Err(()),
+        },
+        _ => Err(()),
+    }
+}
+
+fn as_datetime(cell: &Cell) -> Result<Option<NaiveDateTime>, ()> {
+    match cell {
+        Cell::Empty | Cell::Error(_) => Ok(None),
+        Cell::DateTime(d) => Ok(Some(*d)),
+        Cell::Text(t) if t.trim().is_empty() => Ok(None),
+        Cell::Text(t) => parse_datetime_text(t.trim()).map(Some).ok_or(()),
+        _ => Err(()),
+    }
+}
+
+/// Parses `2018-06-07`, `2018-06-07 16:27:25` and `2018-06-07T16:27:25`.
+pub fn parse_datetime_text(text: &str) -> Option<NaiveDateTime> {
+    for format in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S%.f",
+    ] {
+        if let Ok(d) = NaiveDateTime::parse_from_str(text, format) {
+            return Some(d);
+        }
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+}
+
+fn days_since_epoch(date: NaiveDate) -> i32 {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("the Unix epoch is a valid date");
+    (date - epoch).num_days() as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, AsArray};
+
+    fn column(cells: Vec<Cell>) -> ColumnCells {
+        ColumnCells {
+            name: "c".into(),
+            index: 2,
+            cells,
+        }
+    }
+
+    #[test]
+    fn mixed_numbers_and_text_become_text_without_decimal_zero() {
+        let cells = vec![
+            Cell::Number(15298.0),
+            Cell::Text("13127-1".into()),
+            Cell::Empty,
+            Cell::Number(2.5),
+        ];
+        let mut warnings = Vec::new();
+        let (field, array) = to_array(column(cells), None, 1, &mut warnings).unwrap();
+        assert_eq!(field.data_type(), &DataType::Utf8);
+        let strings = array.as_string::<i32>();
+        assert_eq!(strings.value(0), "15298");
+        assert_eq!(strings.value(1), "13127-1");
+        assert!(strings.is_null(2));
+        assert_eq!(strings.value(3), "2.5");
+    }
+
+    #[test]
+    fn whole_numbers_are_int64_and_fractions_float64() {
+        assert_eq!(
+            infer_type(&[Cell::Number(1.0), Cell::Empty]),
+            ColumnType::Int64
+        );
+        assert_eq!(
+            infer_type(&[Cell::Number(1.0), Cell::Number(24.2)]),
+            ColumnType::Float64
+        );
+        assert_eq!(infer_type(&[Cell::Empty, Cell::Empty]), ColumnType::String);
+    }
+
+    #[test]
+    fn error_cells_warn_with_their_address_or_fail_when_declared() {
+        let cells = vec![Cell::Number(1.0), Cell::Error("#N/A".into())];
+        let mut warnings = Vec::new();
+        let (_, array) = to_array(column(cells.clone()), None, 1, &mut warnings).unwrap();
+        assert_eq!(array.null_count(), 1);
+        assert_eq!(
+            warnings,
+            vec!["cell C3 (column `c`) holds `#N/A`; read as null"]
+        );
+        let err = to_array(column(cells), Some(ColumnType::Int64), 1, &mut warnings).unwrap_err();
+        assert_eq!(err.cell, "C3");
+    }
+
+    #[test]
+    fn declared_int_rejects_fractions_naming_the_cell() {
+        let cells = vec![Cell::Number(1.0), Cell::Number(1.5)];
+        let err = to_array(column(cells), Some(ColumnType::Int64), 0, &mut Vec::new()).unwrap_err();
+        assert_eq!(err.cell, "C2");
+        assert!(err.message.contains("the number 1.5"), "{}", err.message);
+    }
+
+    #[test]
+    fn column_letters_follow_excel() {
+        assert_eq!(column_letters(0), "A");
+        assert_eq!(column_letters(25), "Z");
+        assert_eq!(column_letters(26), "AA");
+        assert_eq!(column_letters(27), "AB");
+    }
+}

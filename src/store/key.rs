@@ -1,0 +1,139 @@
+//! Stage keys: blake3 over a serialized [`Fingerprint`] of everything that decides a stage's output.
+//!
+//! The fingerprint is a `#[derive(Serialize)]` struct written as JSON: field names, string escaping
+//! and (sorted) maps make the encoding unambiguous, so two different definitions can never encode to
+//! the same bytes, which plain concatenation could not promise. The fingerprint is also kept per
+//! month so `plan` can say *which* part changed.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::graph::StageKind;
+
+/// Bumped whenever the store layout or the meaning of a fingerprint changes.
+pub const STORE_FORMAT: u32 = 1;
+
+/// The version of this build of winebuild; part of every key.
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Everything that decides a stage's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    pub store_format: u32,
+    pub tool_version: String,
+    pub stage: String,
+    pub kind: StageKind,
+    /// The stage's own definition (SQL text, settings, source options) as named fields.
+    pub definition: serde_json::Value,
+    /// Content hash of each input: a source's file, or an upstream stage's output object.
+    pub inputs: BTreeMap<String, String>,
+}
+
+impl Fingerprint {
+    pub fn new(
+        stage: &str,
+        kind: StageKind,
+        definition: serde_json::Value,
+        inputs: BTreeMap<String, String>,
+    ) -> Fingerprint {
+        Fingerprint {
+            store_format: STORE_FORMAT,
+            tool_version: TOOL_VERSION.to_string(),
+            stage: stage.to_string(),
+            kind,
+            definition,
+            inputs,
+        }
+    }
+
+    pub fn key(&self) -> String {
+        let encoded = serde_json::to_vec(self).expect("a fingerprint always serializes");
+        blake3::hash(&encoded).to_hex().to_string()
+    }
+
+    /// Why `self` differs from `previous`, in words, most decisive first.
+    pub fn changes_since(&self, previous: &Fingerprint) -> Vec<String> {
+        let mut reasons = Vec::new();
+        if self.store_format != previous.store_format || self.tool_version != previous.tool_version
+        {
+            reasons.push(format!(
+                "winebuild version changed ({} → {})",
+                previous.tool_version, self.tool_version
+            ));
+        }
+        reasons.extend(definition_changes(&previous.definition, &self.definition));
+        for (name, hash) in &self.inputs {
+            match previous.inputs.get(name) {
+                None => reasons.push(format!("new input `{name}`")),
+                Some(old) if old != hash => reasons.push(match self.kind {
+                    StageKind::Source => format!("file `{name}` changed"),
+                    _ => format!("upstream `{name}` changed"),
+                }),
+                Some(_) => {}
+            }
+        }
+        for name in previous.inputs.keys() {
+            if !self.inputs.contains_key(name) {
+                reasons.push(format!("input `{name}` removed"));
+            }
+        }
+        reasons
+    }
+}
+
+fn definition_changes(old: &serde_json::Value, new: &serde_json::Value) -> Vec<String> {
+    let empty = serde_json::Map::new();
+    let old = old.as_object().unwrap_or(&empty);
+    let new = new.as_object().unwrap_or(&empty);
+    let mut fields: Vec<&String> = old.keys().chain(new.keys()).collect();
+    fields.sort();
+    fields.dedup();
+    fields
+        .into_iter()
+        .filter(|field| old.get(*field) != new.get(*field))
+        .map(|field| match field.as_str() {
+            "sql" => "model SQL changed".to_string(),
+            other => format!("setting `{other}` changed"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fingerprint(definition: serde_json::Value, inputs: &[(&str, &str)]) -> Fingerprint {
+        let inputs = inputs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        Fingerprint::new("m", StageKind::Model, definition, inputs)
+    }
+
+    #[test]
+    fn moving_text_between_fields_changes_the_key() {
+        // With plain concatenation "ab" + "c" and "a" + "bc" would collide.
+        let a = fingerprint(json!({"sql": "ab", "key": ["c"]}), &[]);
+        let b = fingerprint(json!({"sql": "a", "key": ["bc"]}), &[]);
+        assert_ne!(a.key(), b.key());
+        let c = fingerprint(json!({"sql": "x"}), &[("a", "bc")]);
+        let d = fingerprint(json!({"sql": "x"}), &[("ab", "c")]);
+        assert_ne!(c.key(), d.key());
+    }
+
+    #[test]
+    fn changes_name_the_field_and_the_input() {
+        let old = fingerprint(json!({"sql": "a", "key": []}), &[("erp", "1")]);
+        let new = fingerprint(json!({"sql": "b", "key": ["id"]}), &[("erp", "2")]);
+        assert_eq!(
+            new.changes_since(&old),
+            vec![
+                "setting `key` changed",
+                "model SQL changed",
+                "upstream `erp` changed"
+            ]
+        );
+    }
+}

@@ -1,0 +1,35 @@
+//! One build at a time per project: an exclusive lock on `.winebuild/lock`.
+//!
+//! The operating system releases the lock when the process ends, however it ends, so a killed build
+//! never leaves a stale lock behind. A second build says it is waiting, then waits.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::Path;
+
+use super::StoreError;
+
+/// Held for the duration of a build; dropping it releases the lock.
+#[derive(Debug)]
+pub struct BuildLock {
+    _file: File,
+}
+
+impl BuildLock {
+    pub fn acquire(path: &Path, on_wait: impl FnOnce()) -> Result<BuildLock, StoreError> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|e| StoreError::io(path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                on_wait();
+                file.lock().map_err(|e| StoreError::io(path, e))?;
+            }
+            Err(TryLockError::Error(e)) => return Err(StoreError::io(path, e)),
+        }
+        Ok(BuildLock { _file: file })
+    }
+}

@@ -1,0 +1,167 @@
+//! Content hashes of files without rereading them: a stat cache, as git's index.
+//!
+//! An entry maps a path to (size, mtime, inode) and the blake3 of the content seen then, with the
+//! time the file was hashed. It is trusted only when the stat still matches *and* the file's mtime
+//! is clearly older than the moment it was hashed: a file modified in the same clock tick as its
+//! hashing could have changed after we read it without changing its stat ("racy" entries in git), so
+//! such an entry is always rehashed.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// How close to its hashing time a file's mtime must be to be distrusted. Generous: file systems
+/// round mtimes (ext4 to a jiffy, FAT to 2 s), and a rehash is cheap next to a wrong build.
+const RACY_WINDOW_NS: i128 = 2_000_000_000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatEntry {
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub inode: u64,
+    pub hash: String,
+    pub hashed_at_ns: i128,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStat {
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub inode: u64,
+}
+
+impl FileStat {
+    pub fn of(path: &Path) -> std::io::Result<FileStat> {
+        let metadata = std::fs::metadata(path)?;
+        let mtime_ns = metadata
+            .modified()?
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128);
+        Ok(FileStat {
+            size: metadata.len(),
+            mtime_ns,
+            inode: inode(&metadata),
+        })
+    }
+}
+
+#[cfg(unix)]
+fn inode(metadata: &std::fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(metadata)
+}
+
+#[cfg(not(unix))]
+fn inode(_: &std::fs::Metadata) -> u64 {
+    0
+}
+
+pub fn now_ns() -> i128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128)
+}
+
+/// blake3 of a file's bytes, streamed.
+pub fn hash_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = blake3::Hasher::new();
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+pub fn hash_bytes(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct StatCache {
+    entries: BTreeMap<String, StatEntry>,
+    #[serde(skip)]
+    dirty: bool,
+}
+
+impl StatCache {
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// The cached hash of `path`, if its entry can be trusted for `stat`.
+    pub fn trusted_hash(&self, key: &str, stat: &FileStat) -> Option<&str> {
+        let entry = self.entries.get(key)?;
+        let same_stat =
+            entry.size == stat.size && entry.mtime_ns == stat.mtime_ns && entry.inode == stat.inode;
+        let racy = entry.mtime_ns + RACY_WINDOW_NS >= entry.hashed_at_ns;
+        (same_stat && !racy).then_some(entry.hash.as_str())
+    }
+
+    /// Records that `key` had `stat` and content `hash`, as read starting at `hashed_at_ns`.
+    pub fn record(&mut self, key: &str, stat: FileStat, hash: &str, hashed_at_ns: i128) {
+        let entry = StatEntry {
+            size: stat.size,
+            mtime_ns: stat.mtime_ns,
+            inode: stat.inode,
+            hash: hash.to_string(),
+            hashed_at_ns,
+        };
+        if self.entries.get(key) != Some(&entry) {
+            self.entries.insert(key.to_string(), entry);
+            self.dirty = true;
+        }
+    }
+
+    pub fn forget(&mut self, key: &str) {
+        if self.entries.remove(key).is_some() {
+            self.dirty = true;
+        }
+    }
+
+    /// The content hash of the file at `path` (cached under `key`), rehashing when the cache cannot
+    /// be trusted. Returns the stat seen, for callers that compare it later.
+    pub fn hash(&mut self, key: &str, path: &Path) -> std::io::Result<(String, FileStat)> {
+        let stat = FileStat::of(path)?;
+        if let Some(hash) = self.trusted_hash(key, &stat) {
+            return Ok((hash.to_string(), stat));
+        }
+        let started = now_ns();
+        let hash = hash_file(path)?;
+        let after = FileStat::of(path)?;
+        if after == stat {
+            self.record(key, stat, &hash, started);
+        }
+        Ok((hash, stat))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_hashed_in_the_same_tick_as_its_mtime_is_not_trusted() {
+        let mut cache = StatCache::default();
+        let stat = FileStat {
+            size: 10,
+            mtime_ns: 1_000,
+            inode: 7,
+        };
+        cache.record("f", stat, "h", 1_000);
+        assert_eq!(cache.trusted_hash("f", &stat), None);
+        cache.record("f", stat, "h", 1_000 + RACY_WINDOW_NS + 1);
+        assert_eq!(cache.trusted_hash("f", &stat), Some("h"));
+        let touched = FileStat {
+            mtime_ns: 2_000,
+            ..stat
+        };
+        assert_eq!(cache.trusted_hash("f", &touched), None);
+    }
+}
