@@ -43,6 +43,15 @@ pub enum BuildError {
         dir: PathBuf,
         available: Vec<String>,
     },
+    #[error("`{stage}` has no output for {month} yet")]
+    NotBuilt { stage: String, month: String },
+    #[error("no stage is named `{stage}`")]
+    UnknownStage {
+        stage: String,
+        suggestion: Option<String>,
+    },
+    #[error("cannot read the output of `{stage}`: {message}")]
+    Output { stage: String, message: String },
     #[error(transparent)]
     Graph(#[from] GraphError),
     #[error(transparent)]
@@ -61,6 +70,16 @@ impl BuildError {
                 Some(format!("months with data: {}", available.join(", ")))
             }
             BuildError::MonthNotFound { .. } => None,
+            BuildError::NotBuilt { month, .. } => {
+                Some(format!("run `winebuild build --month {month}` first"))
+            }
+            BuildError::UnknownStage { suggestion, .. } => Some(match suggestion {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => "`winebuild plan` lists every stage".into(),
+            }),
+            BuildError::Output { .. } => {
+                Some("build the month again: a damaged object is rebuilt".into())
+            }
             BuildError::Graph(e) => e.hint(),
             BuildError::Store(e) => e.hint(),
         }
@@ -398,8 +417,10 @@ impl<'a> Context<'a> {
         let key = fingerprint.key();
         let mut reason = self.reason(&node.name, &fingerprint, &key);
         let mut hit = None;
-        if let Some(record) = self.store().stage_record(&key) {
-            match self.store().check_object(&record.object) {
+        let record = self.store().stage_record(&key);
+        if let Some(record) = record {
+            let checked = self.store().check_object(&record.object);
+            match checked {
                 Ok(true) => hit = Some(record),
                 Ok(false) => reason = "output missing from the store".into(),
                 Err(Corruption { object }) => {
@@ -917,7 +938,33 @@ impl Context<'_> {
     }
 }
 
-/// Suggests a stage name for a typo, for messages outside the graph.
-pub fn suggest_stage(project: &Project, name: &str) -> Option<String> {
-    closest(name, project.stage_names())
+/// The output of `stage` from the last successful build of `month` (default: the latest month).
+pub fn current_output(
+    project: &Project,
+    month: Option<&str>,
+    stage: &str,
+) -> Result<Table, BuildError> {
+    let month = resolve_month(project, month)?;
+    if !project.sources.contains_key(stage) && !project.models.contains_key(stage) {
+        return Err(BuildError::UnknownStage {
+            stage: stage.to_string(),
+            suggestion: closest(stage, project.sources.keys().chain(project.models.keys())),
+        });
+    }
+    let store = Store::open(&project.root)?;
+    let entry = store
+        .month_state(&month)
+        .remove(stage)
+        .ok_or_else(|| BuildError::NotBuilt {
+            stage: stage.to_string(),
+            month: month.clone(),
+        })?;
+    let output_error = |message: String| BuildError::Output {
+        stage: stage.to_string(),
+        message,
+    };
+    let bytes = store
+        .read_object(&entry.object)
+        .map_err(|c| output_error(format!("object {} is missing or corrupt", short(&c.object))))?;
+    Table::from_parquet(bytes).map_err(|e| output_error(e.to_string()))
 }

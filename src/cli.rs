@@ -57,6 +57,20 @@ pub enum Command {
     Gc,
     /// Write a sample project: winebuild.toml, models/ and generated months of wine data
     Sample(SampleArgs),
+    /// Print a stage's current output for a month, as csv (or JSON rows with --format json)
+    Show(ShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The source or model to show
+    pub stage: String,
+    /// The month, YYYY-MM (default: the latest month folder)
+    #[arg(long)]
+    pub month: Option<String>,
+    /// Print at most this many rows (all when absent)
+    #[arg(long)]
+    pub limit: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -160,6 +174,7 @@ pub fn run(arguments: Arguments) -> Result<i32, Error> {
         Command::Clean => clean_command(&arguments.project, &ui),
         Command::Gc => gc_command(&arguments.project, &ui),
         Command::Sample(args) => sample_command(args, &ui),
+        Command::Show(args) => show_command(&arguments.project, args, &ui),
     }
 }
 
@@ -238,7 +253,7 @@ fn print_stage(ui: &Ui, outcome: &StageOutcome, width: usize) {
     }
     let rows = outcome
         .rows
-        .map(|r| format!("{r} rows"))
+        .map(|r| format!("{r} row{}", if r == 1 { "" } else { "s" }))
         .unwrap_or_default();
     let time = match outcome.action {
         Action::Ran => format_duration(outcome.duration_ms),
@@ -393,6 +408,38 @@ fn sample_command(args: &SampleArgs, ui: &Ui) -> Result<i32, Error> {
         }
     } else {
         ui.json(&serde_json::json!({"status": "ok", "written": written}));
+    }
+    Ok(0)
+}
+
+fn show_command(root: &PathBuf, args: &ShowArgs, ui: &Ui) -> Result<i32, Error> {
+    let project = Project::load(root)?;
+    let table = build::current_output(&project, args.month.as_deref(), &args.stage)?;
+    let mut batch = table.concat().map_err(|e| BuildError::Output {
+        stage: args.stage.clone(),
+        message: e.to_string(),
+    })?;
+    if let Some(limit) = args.limit {
+        batch = batch.slice(0, limit.min(batch.num_rows()));
+    }
+    if ui.text() {
+        let csv = crate::export::render_csv(&batch).map_err(|e| BuildError::Output {
+            stage: args.stage.clone(),
+            message: e.to_string(),
+        })?;
+        std::io::stdout()
+            .write_all(&csv)
+            .map_err(|e| StoreError::io(std::path::Path::new("<stdout>"), e))?;
+    } else {
+        let mut writer = arrow::json::ArrayWriter::new(Vec::new());
+        let written = writer.write(&batch).and_then(|_| writer.finish());
+        written.map_err(|e| BuildError::Output {
+            stage: args.stage.clone(),
+            message: e.to_string(),
+        })?;
+        let rows: serde_json::Value =
+            serde_json::from_slice(&writer.into_inner()).unwrap_or_default();
+        ui.json(&rows);
     }
     Ok(0)
 }

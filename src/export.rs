@@ -379,7 +379,7 @@ mod tests {
         let csv = String::from_utf8(render_csv(&batch()).unwrap()).unwrap();
         assert_eq!(
             csv,
-            "name,price\n\"'=HYPERLINK(\"\"x\"\")\",24.2\n\"a, \"\"b\"\"\",-8\n,1.5\n'-2,\n"
+            "name,price\n\"'=HYPERLINK(\"\"x\"\")\",24.2\n\"a, \"\"b\"\"\",-8.0\n,1.5\n'-2,\n"
         );
     }
 

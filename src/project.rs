@@ -476,7 +476,7 @@ pub fn parse_model(name: &str, path: &Path, text: &str) -> Result<ModelDef, Proj
             if !comment.ends_with('\n') {
                 header.push('\n');
             }
-        } else if !trimmed.trim().is_empty() || !header.is_empty() {
+        } else if !trimmed.trim().is_empty() {
             break;
         }
         consumed += line.len();
