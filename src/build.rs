@@ -118,9 +118,10 @@ impl StageError {
             StageError::CorruptInput { .. } => {
                 Some("build again: the corrupt object was removed and will be rebuilt".into())
             }
-            StageError::NotSelected { stage, .. } => Some(format!(
-                "select it too, e.g. `--select +{stage}+`, or build without --select"
-            )),
+            StageError::NotSelected { .. } => Some(
+                "`--select +<model>` also builds everything <model> reads; or build without --select"
+                    .into(),
+            ),
         }
     }
 }

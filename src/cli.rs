@@ -261,6 +261,8 @@ fn print_stage(ui: &Ui, outcome: &StageOutcome, width: usize) {
     };
     let reason = match outcome.action {
         Action::Reused if !ui.verbose && outcome.wrote.is_none() => "",
+        // The whole error is printed after the summary; its first line is enough here.
+        Action::Failed => outcome.reason.lines().next().unwrap_or_default(),
         _ => outcome.reason.as_str(),
     };
     let line = format!(

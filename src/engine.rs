@@ -186,6 +186,7 @@ fn sql_error(model: &ModelDef, error: DataFusionError) -> EngineError {
         .filter(|(line, _)| *line > 0);
     let message = error.strip_backtrace();
     let position = span.or_else(|| parser_position(&message));
+    let message = tidy_parser_message(&message);
     let location = match position {
         Some((line, column)) => format!(
             "{}:{}:{}",
@@ -199,6 +200,19 @@ fn sql_error(model: &ModelDef, error: DataFusionError) -> EngineError {
         model: model.name.clone(),
         location,
         message,
+    }
+}
+
+/// `SQL error: ParserError("Expected: …, found: FORM at Line: 2, Column: 1")` → `Expected: …,
+/// found: FORM`: the position is already given, in the model file's own lines.
+fn tidy_parser_message(message: &str) -> String {
+    let inner = message
+        .strip_prefix("SQL error: ParserError(\"")
+        .and_then(|m| m.strip_suffix("\")"))
+        .unwrap_or(message);
+    match inner.find(" at Line: ") {
+        Some(at) => format!("syntax error: {}", &inner[..at]),
+        None => inner.to_string(),
     }
 }
 

@@ -1,0 +1,5 @@
+//! The one integration-test binary: the real `winebuild` on fixture projects in temp dirs.
+
+mod build;
+mod pipeline;
+mod support;

@@ -1,0 +1,223 @@
+//! A fixture project in a temp dir, and the real `winebuild` binary run on it.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_winebuild");
+
+/// A project folder that lives as long as the test.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+/// What one run of the binary showed.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Exit code, stdout and stderr together, as a user sees them.
+    pub fn shown(&self) -> String {
+        format!(
+            "exit: {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.shown()))
+    }
+
+    /// `stage → action` of a `build --format json` run.
+    pub fn actions(&self) -> Vec<(String, String)> {
+        self.json()["stages"]
+            .as_array()
+            .expect("a build report has stages")
+            .iter()
+            .map(|s| {
+                (
+                    s["stage"].as_str().unwrap().to_string(),
+                    s["action"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// Stages of a `build --format json` run with the given action, in build order.
+    pub fn with_action(&self, action: &str) -> Vec<String> {
+        self.actions()
+            .into_iter()
+            .filter(|(_, a)| a == action)
+            .map(|(s, _)| s)
+            .collect()
+    }
+}
+
+impl Project {
+    pub fn empty() -> Project {
+        Project {
+            dir: tempfile::tempdir().expect("a temp dir"),
+        }
+    }
+
+    /// The sample project (`winebuild sample`), all three months.
+    pub fn sample() -> Project {
+        let project = Project::empty();
+        let run = project.run(&["sample", "."]);
+        assert_eq!(run.code, 0, "{}", run.shown());
+        project
+    }
+
+    /// A small csv project: two sources, four models, one export.
+    pub fn csv() -> Project {
+        let project = Project::empty();
+        project.write(
+            "winebuild.toml",
+            r#"[project]
+name = "shop"
+
+[sources.items]
+file = "items.csv"
+
+[sources.sales]
+file = "sales.csv"
+
+[exports.report]
+file = "report.csv"
+model = "joined"
+"#,
+        );
+        project.write(
+            "data/2026-01/items.csv",
+            "id,name,price\n1,Pomerol,40.5\n2,Chablis,18.0\n3,Cahors,9.5\n3,Cahors,9.5\n",
+        );
+        project.write("data/2026-01/sales.csv", "id,qty\n1,2\n2,5\n3,10\n");
+        project.write(
+            "models/items_clean.sql",
+            "-- inputs = [\"items\"]\n-- key = [\"id\"]\nSELECT DISTINCT id, name, price FROM items ORDER BY id\n",
+        );
+        project.write(
+            "models/joined.sql",
+            "-- inputs = [\"items_clean\", \"sales\"]\n-- key = [\"id\"]\nSELECT i.id, i.name, i.price, s.qty, i.price * s.qty AS ca\nFROM items_clean i JOIN sales s ON s.id = i.id\nORDER BY i.id\n",
+        );
+        project.write(
+            "models/total.sql",
+            "-- inputs = [\"joined\"]\nSELECT SUM(ca) AS ca_total FROM joined\n",
+        );
+        project.write(
+            "models/sales_count.sql",
+            "-- inputs = [\"sales\"]\nSELECT COUNT(*) AS n, SUM(qty) AS bottles FROM sales\n",
+        );
+        project
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn file(&self, relative: &str) -> PathBuf {
+        self.path().join(relative)
+    }
+
+    pub fn write(&self, relative: &str, text: &str) {
+        self.write_bytes(relative, text.as_bytes());
+    }
+
+    pub fn write_bytes(&self, relative: &str, bytes: &[u8]) {
+        let path = self.file(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    pub fn read(&self, relative: &str) -> String {
+        std::fs::read_to_string(self.file(relative))
+            .unwrap_or_else(|e| panic!("cannot read {relative}: {e}"))
+    }
+
+    pub fn remove(&self, relative: &str) {
+        let path = self.file(relative);
+        if path.is_dir() {
+            std::fs::remove_dir_all(path).unwrap();
+        } else {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command.current_dir(self.path()).args(args);
+        command.env_remove("RUST_BACKTRACE");
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().expect("winebuild runs"))
+    }
+
+    /// `build --format json` with extra arguments; panics unless it exits with `code`.
+    pub fn build_json(&self, extra: &[&str], code: i32) -> Run {
+        let mut args = vec!["build", "--format", "json"];
+        args.extend_from_slice(extra);
+        let run = self.run(&args);
+        assert_eq!(run.code, code, "{}", run.shown());
+        run
+    }
+
+    /// A stage's current output as csv (`winebuild show`).
+    pub fn show(&self, stage: &str, month: &str) -> String {
+        let run = self.run(&["show", stage, "--month", month]);
+        assert_eq!(run.code, 0, "{}", run.shown());
+        run.stdout
+    }
+
+    /// A stage's output as sorted rows, to compare builds whatever their row order.
+    pub fn sorted_rows(&self, stage: &str, month: &str) -> Vec<String> {
+        let mut rows: Vec<String> = self
+            .show(stage, month)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        rows.sort();
+        rows
+    }
+}
+
+/// insta settings shared by every CLI snapshot: snapshots live in `snapshots/` at the root, and
+/// temp paths, durations and hashes are replaced by placeholders.
+pub fn snapshot_settings(project: &Project) -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("../../snapshots");
+    settings.set_prepend_module_to_snapshot(false);
+    let path = project.path().display().to_string();
+    settings.add_filter(&regex_escape(&path), "[project]");
+    settings.add_filter(r"\s*\b\d+(\.\d+)? m?s\b", " [time]");
+    settings.add_filter(r"\b[0-9a-f]{64}\b", "[hash]");
+    settings.add_filter(r"\b[0-9a-f]{12}\b", "[hash]");
+    settings
+}
+
+fn regex_escape(text: &str) -> String {
+    let mut escaped = String::new();
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
