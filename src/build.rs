@@ -26,7 +26,7 @@ use crate::project::{Project, closest};
 use crate::sources::{self, SourceError};
 use crate::store::statcache::{FileStat, hash_bytes, now_ns};
 use crate::store::{Corruption, Fingerprint, MonthEntry, StageRecord, Store, StoreError};
-use crate::table::Table;
+use crate::table::{ColumnInfo, Table};
 
 /// How many times a source is reread when it changes while being read.
 const READ_ATTEMPTS: usize = 3;
@@ -168,6 +168,9 @@ pub struct StageOutcome {
     pub started_ms: f64,
     pub duration_ms: f64,
     pub warnings: Vec<String>,
+    /// The output's columns and their Arrow types (sources and models).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<ColumnInfo>,
     /// For an export that ran or was restored: the file written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wrote: Option<String>,
@@ -473,6 +476,7 @@ impl<'a> Context<'a> {
             started_ms: self.elapsed_ms(),
             duration_ms: 0.0,
             warnings: Vec::new(),
+            columns: Vec::new(),
             wrote: None,
             error: None,
             hint: None,
@@ -544,6 +548,7 @@ impl<'a> Context<'a> {
         outcome.fingerprint = Some(decision.fingerprint.clone());
         outcome.object = Some(record.object.clone());
         outcome.rows = Some(record.rows);
+        outcome.columns = record.columns.clone();
         if self.graph.node(id).kind == StageKind::Export {
             match self.restore_export(id, &record.object) {
                 Ok(Some(wrote)) => {
@@ -605,7 +610,7 @@ impl<'a> Context<'a> {
             object: object.clone(),
             bytes: bytes.len() as u64,
             rows,
-            columns,
+            columns: columns.clone(),
             duration_ms,
             warnings: warnings.clone(),
         };
@@ -620,6 +625,7 @@ impl<'a> Context<'a> {
         outcome.object = Some(object);
         outcome.rows = Some(rows);
         outcome.warnings = warnings;
+        outcome.columns = columns;
         outcome.wrote = wrote;
         Ok(outcome)
     }

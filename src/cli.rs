@@ -6,7 +6,7 @@
 //! exits 2; nothing here decides what a build does.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -59,6 +59,9 @@ pub enum Command {
     Sample(SampleArgs),
     /// Print a stage's current output for a month, as csv (or JSON rows with --format json)
     Show(ShowArgs),
+    /// Benchmark baseline: only parse workbooks with calamine (in parallel) and report the time
+    #[command(hide = true)]
+    ParseOnly { files: Vec<PathBuf> },
 }
 
 #[derive(Debug, Args)]
@@ -175,6 +178,7 @@ pub fn run(arguments: Arguments) -> Result<i32, Error> {
         Command::Gc => gc_command(&arguments.project, &ui),
         Command::Sample(args) => sample_command(args, &ui),
         Command::Show(args) => show_command(&arguments.project, args, &ui),
+        Command::ParseOnly { files } => parse_only_command(files),
     }
 }
 
@@ -212,7 +216,7 @@ fn options(args: &BuildArgs) -> BuildOptions {
     }
 }
 
-fn build_command(root: &PathBuf, args: &BuildArgs, ui: &Ui) -> Result<i32, Error> {
+fn build_command(root: &Path, args: &BuildArgs, ui: &Ui) -> Result<i32, Error> {
     let project = Project::load(root)?;
     let width = name_width(&project);
     let report = build::build(
@@ -327,7 +331,7 @@ fn print_summary(ui: &Ui, report: &BuildReport) {
     }
 }
 
-fn plan_command(root: &PathBuf, args: &BuildArgs, ui: &Ui) -> Result<i32, Error> {
+fn plan_command(root: &Path, args: &BuildArgs, ui: &Ui) -> Result<i32, Error> {
     let project = Project::load(root)?;
     let width = name_width(&project);
     let plan = build::plan(&project, &options(args))?;
@@ -360,7 +364,7 @@ fn plan_command(root: &PathBuf, args: &BuildArgs, ui: &Ui) -> Result<i32, Error>
     Ok(0)
 }
 
-fn clean_command(root: &PathBuf, ui: &Ui) -> Result<i32, Error> {
+fn clean_command(root: &Path, ui: &Ui) -> Result<i32, Error> {
     Project::load(root)?;
     let mut store = Store::open(root)?;
     let _lock = store.lock(|| ui.log("waiting for the running build to finish"))?;
@@ -373,7 +377,7 @@ fn clean_command(root: &PathBuf, ui: &Ui) -> Result<i32, Error> {
     Ok(0)
 }
 
-fn gc_command(root: &PathBuf, ui: &Ui) -> Result<i32, Error> {
+fn gc_command(root: &Path, ui: &Ui) -> Result<i32, Error> {
     Project::load(root)?;
     let mut store = Store::open(root)?;
     let _lock = store.lock(|| ui.log("waiting for the running build to finish"))?;
@@ -414,7 +418,7 @@ fn sample_command(args: &SampleArgs, ui: &Ui) -> Result<i32, Error> {
     Ok(0)
 }
 
-fn show_command(root: &PathBuf, args: &ShowArgs, ui: &Ui) -> Result<i32, Error> {
+fn show_command(root: &Path, args: &ShowArgs, ui: &Ui) -> Result<i32, Error> {
     let project = Project::load(root)?;
     let table = build::current_output(&project, args.month.as_deref(), &args.stage)?;
     let mut batch = table.concat().map_err(|e| BuildError::Output {
@@ -443,5 +447,29 @@ fn show_command(root: &PathBuf, args: &ShowArgs, ui: &Ui) -> Result<i32, Error> 
             serde_json::from_slice(&writer.into_inner()).unwrap_or_default();
         ui.json(&rows);
     }
+    Ok(0)
+}
+
+/// Reads every cell of each workbook's first sheet with calamine and nothing else: the floor a
+/// cold build is measured against (`just bench`).
+fn parse_only_command(files: &[PathBuf]) -> Result<i32, Error> {
+    use calamine::Reader;
+    use rayon::prelude::*;
+    let started = std::time::Instant::now();
+    let cells: Vec<usize> = files
+        .par_iter()
+        .map(|file| {
+            let mut workbook = calamine::open_workbook_auto(file).ok()?;
+            let sheet = workbook.sheet_names().first()?.clone();
+            let range = workbook.worksheet_range(&sheet).ok()?;
+            Some(range.used_cells().count())
+        })
+        .map(|count| count.unwrap_or(0))
+        .collect();
+    println!(
+        "parsed {} cells in {}",
+        cells.iter().sum::<usize>(),
+        format_duration(started.elapsed().as_secs_f64() * 1000.0)
+    );
     Ok(0)
 }

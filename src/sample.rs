@@ -817,7 +817,7 @@ fn web_workbook(month: &MonthData) -> Result<Vec<u8>, XlsxError> {
         rows.push(WebRow::Blank);
     }
     if month.shuffled {
-        let mut rng = Rng(0x5_4AFF_1E);
+        let mut rng = Rng(0x054A_FF1E);
         rng.shuffle(&mut rows);
     }
     let mut workbook = new_workbook();

@@ -1,5 +1,7 @@
 //! The one integration-test binary: the real `winebuild` on fixture projects in temp dirs.
 
 mod build;
+mod inference;
 mod pipeline;
+mod properties;
 mod support;
