@@ -290,6 +290,8 @@ struct Decision {
     key: String,
     hit: Option<StageRecord>,
     reason: String,
+    /// A stored output for this key that failed verification (and was deleted).
+    corrupt: Option<String>,
 }
 
 impl<'a> Context<'a> {
@@ -421,6 +423,7 @@ impl<'a> Context<'a> {
         let key = fingerprint.key();
         let mut reason = self.reason(&node.name, &fingerprint, &key);
         let mut hit = None;
+        let mut corrupt = None;
         let record = self.store().stage_record(&key);
         if let Some(record) = record {
             let checked = self.store().check_object(&record.object);
@@ -429,6 +432,7 @@ impl<'a> Context<'a> {
                 Ok(false) => reason = "output missing from the store".into(),
                 Err(Corruption { object }) => {
                     reason = format!("stored output {} was corrupt", short(&object));
+                    corrupt = Some(object);
                 }
             }
         }
@@ -441,6 +445,7 @@ impl<'a> Context<'a> {
             key,
             hit,
             reason,
+            corrupt,
         }
     }
 
@@ -571,11 +576,17 @@ impl<'a> Context<'a> {
         started_ms: f64,
     ) -> Result<StageOutcome, RunError> {
         let node = self.graph.node(id);
-        let mut warnings = Vec::new();
+        let mut warnings: Vec<String> = decision
+            .corrupt
+            .iter()
+            .map(|object| {
+                format!("stored output {object} did not match its hash; deleted and rebuilt")
+            })
+            .collect();
         let (bytes, rows, columns, wrote) = match node.kind {
             StageKind::Source => {
                 let read = self.read_source(&node.name, decision)?;
-                warnings = read.warnings;
+                warnings.extend(read.warnings);
                 let bytes = read.table.to_parquet().map_err(store_encode_error)?;
                 let rows = read.table.num_rows() as u64;
                 let columns = read.table.columns();

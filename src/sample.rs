@@ -603,8 +603,9 @@ fn previous_month(reference: &MonthData, rng: &mut Rng, scale: usize) -> MonthDa
         products.push(earlier);
     }
     promote_and_demote(&mut products, rng, 1, 1);
+    let base_id = products.iter().map(|p| p.product_id).max().unwrap_or(0) + 1;
     for k in 0..4 * scale {
-        let mut gone = new_product(rng, 9_990_000 + k as u64, next_post_id, false);
+        let mut gone = new_product(rng, base_id + k as u64, next_post_id, false);
         next_post_id += 2;
         gone.on_web = true;
         gone.onsale_web = true;

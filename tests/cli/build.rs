@@ -270,6 +270,20 @@ fn a_corrupted_object_is_detected_and_rebuilt() {
         .unwrap()
         .to_string();
     assert!(reason.contains("was corrupt"), "{reason}");
+    let text = project.run(&["build", "--select", "joined", "--force"]);
+    assert_eq!(text.code, 0);
+    let corrupt = project.file(&path);
+    let mut bytes = std::fs::read(&corrupt).unwrap();
+    bytes[middle] ^= 0xff;
+    std::fs::write(&corrupt, &bytes).unwrap();
+    let warned = project.run(&["build"]);
+    assert!(
+        warned.stderr.contains(&format!(
+            "warning: joined: stored output {total_object} did not match its hash; deleted and rebuilt"
+        )),
+        "{}",
+        warned.shown()
+    );
     assert_eq!(
         std::fs::read(project.file(&path)).unwrap().len(),
         bytes.len()
