@@ -340,31 +340,26 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
 }
 
 fn list_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.is_file())
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
+    list_entries(dir, Path::is_file)
 }
 
 fn list_dirs(dir: &Path) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+    list_entries(dir, Path::is_dir)
+}
+
+/// The entries of `dir` that pass `keep`, sorted; none when `dir` cannot be read.
+fn list_entries(dir: &Path, keep: fn(&Path) -> bool) -> Vec<PathBuf> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|entries| {
             entries
                 .flatten()
                 .map(|e| e.path())
-                .filter(|p| p.is_dir())
+                .filter(|p| keep(p))
                 .collect()
         })
         .unwrap_or_default();
-    dirs.sort();
-    dirs
+    entries.sort();
+    entries
 }
 
 fn file_name(path: &Path) -> String {

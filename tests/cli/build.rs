@@ -429,6 +429,25 @@ fn a_build_killed_midway_then_rebuilt_equals_a_clean_build() {
 
 // ---------------------------------------------------------------- errors
 
+/// Replaces the `total` model of the csv fixture.
+fn write_total(project: &Project, text: &str) {
+    project.write("models/total.sql", text);
+}
+
+/// Writes `models/<model>.sql` into the csv fixture and pins the error a build then shows.
+fn assert_model_error(model: &str, text: &str, snapshot: &str) {
+    let project = Project::csv();
+    project.write(&format!("models/{model}.sql"), text);
+    assert_error_snapshot(&project, snapshot, &["build"]);
+}
+
+/// The csv fixture with its `total` model replaced.
+fn project_with_total(text: &str) -> Project {
+    let project = Project::csv();
+    write_total(&project, text);
+    project
+}
+
 fn assert_error_snapshot(project: &Project, name: &str, args: &[&str]) {
     let run = project.run(args);
     assert_eq!(run.code, 2, "{}", run.shown());
@@ -446,19 +465,14 @@ fn error_missing_source_file() {
 
 #[test]
 fn error_sql_syntax_points_into_the_model() {
-    let project = Project::csv();
-    project.write(
-        "models/total.sql",
-        "-- inputs = [\"joined\"]\nSELECT SUM(ca) AS ca_total\nFORM joined\n",
-    );
+    let project =
+        project_with_total("-- inputs = [\"joined\"]\nSELECT SUM(ca) AS ca_total\nFORM joined\n");
     assert_error_snapshot(&project, "error_sql_syntax", &["build"]);
 }
 
 #[test]
 fn error_sql_unknown_column() {
-    let project = Project::csv();
-    project.write(
-        "models/total.sql",
+    let project = project_with_total(
         "-- inputs = [\"joined\"]\nSELECT SUM(revenue) AS ca_total FROM joined\n",
     );
     let run = project.build_json(&[], 2);
@@ -470,16 +484,14 @@ fn error_sql_unknown_column() {
 
 #[test]
 fn failures_are_never_cached() {
-    let project = Project::csv();
-    project.write(
-        "models/total.sql",
+    let project = project_with_total(
         "-- inputs = [\"joined\"]\nSELECT SUM(revenue) AS ca_total FROM joined\n",
     );
     project.build_json(&[], 2);
     let again = project.build_json(&[], 2);
     assert_eq!(again.with_action("failed"), vec!["total"]);
-    project.write(
-        "models/total.sql",
+    write_total(
+        &project,
         "-- inputs = [\"joined\"]\nSELECT SUM(ca) AS ca_total FROM joined\n",
     );
     let fixed = project.build_json(&[], 0);
@@ -488,9 +500,7 @@ fn failures_are_never_cached() {
 
 #[test]
 fn error_reading_an_undeclared_table() {
-    let project = Project::csv();
-    project.write(
-        "models/total.sql",
+    let project = project_with_total(
         "-- inputs = [\"joined\"]\nSELECT SUM(ca) AS ca_total FROM joined JOIN sales USING (id)\n",
     );
     assert_error_snapshot(&project, "error_undeclared_input", &["build"]);
@@ -498,14 +508,12 @@ fn error_reading_an_undeclared_table() {
 
 #[test]
 fn error_models_cannot_write_or_read_files() {
-    let project = Project::csv();
-    project.write(
-        "models/total.sql",
+    let project = project_with_total(
         "-- inputs = [\"joined\"]\nCOPY (SELECT * FROM joined) TO '/tmp/stolen.csv'\n",
     );
     assert_error_snapshot(&project, "error_copy_rejected", &["build"]);
-    project.write(
-        "models/total.sql",
+    write_total(
+        &project,
         "-- inputs = []\nCREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'\n",
     );
     let run = project.run(&["build"]);
@@ -519,33 +527,38 @@ fn error_models_cannot_write_or_read_files() {
 
 #[test]
 fn error_cycle_names_every_model() {
-    let project = Project::csv();
-    project.write(
-        "models/items_clean.sql",
+    assert_model_error(
+        "items_clean",
         "-- inputs = [\"total\"]\nSELECT * FROM total\n",
+        "error_cycle",
     );
-    assert_error_snapshot(&project, "error_cycle", &["build"]);
 }
 
 #[test]
 fn error_unknown_input_suggests_a_name() {
-    let project = Project::csv();
-    project.write("models/total.sql", "-- inputs = [\"jioned\"]\nSELECT 1\n");
-    assert_error_snapshot(&project, "error_unknown_input", &["build"]);
+    assert_model_error(
+        "total",
+        "-- inputs = [\"jioned\"]\nSELECT 1\n",
+        "error_unknown_input",
+    );
 }
 
 #[test]
 fn error_duplicate_name() {
-    let project = Project::csv();
-    project.write("models/sales.sql", "-- inputs = [\"items\"]\nSELECT 1\n");
-    assert_error_snapshot(&project, "error_duplicate_name", &["build"]);
+    assert_model_error(
+        "sales",
+        "-- inputs = [\"items\"]\nSELECT 1\n",
+        "error_duplicate_name",
+    );
 }
 
 #[test]
 fn error_bad_model_header() {
-    let project = Project::csv();
-    project.write("models/total.sql", "-- input = [\"joined\"]\nSELECT 1\n");
-    assert_error_snapshot(&project, "error_model_header", &["build"]);
+    assert_model_error(
+        "total",
+        "-- input = [\"joined\"]\nSELECT 1\n",
+        "error_model_header",
+    );
 }
 
 #[test]
