@@ -124,3 +124,39 @@ fn declared_types_win_over_inference() {
     assert_eq!(columns[1]["type"], "Utf8");
     assert!(project.show("m", "2026-01").contains("\n15298,1,24.2,"));
 }
+
+#[test]
+fn parquet_sources_keep_their_types_and_take_declared_ones() {
+    use std::sync::Arc;
+
+    use arrow::array::{Int32Array, RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    let project = Project::empty();
+    project.write(
+        "winebuild.toml",
+        "[project]\nname = \"p\"\n\n[sources.stock]\nfile = \"stock.parquet\"\ncolumns = { qty = \"int64\" }\n",
+    );
+    project.write("models/m.sql", "-- inputs = [\"stock\"]\nSELECT sku, qty * 2 AS double_qty FROM stock\n");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("sku", DataType::Utf8, true),
+        Field::new("qty", DataType::Int32, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(vec!["15298", "13127-1"])),
+            Arc::new(Int32Array::from(vec![Some(3), None])),
+        ],
+    )
+    .unwrap();
+    let mut bytes = Vec::new();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut bytes, schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    project.write_bytes("data/2026-01/stock.parquet", &bytes);
+    let build = project.build_json(&[], 0).json();
+    let columns = &stage(&build, "stock")["columns"];
+    assert_eq!(columns[1]["type"], "Int64");
+    assert_eq!(project.show("m", "2026-01"), "sku,double_qty\n15298,6\n13127-1,\n");
+}
