@@ -124,6 +124,18 @@ mod tests {
     }
 
     #[test]
+    fn a_new_winebuild_version_changes_every_key_and_says_so() {
+        let new = fingerprint(json!({"sql": "a"}), &[]);
+        let mut old = new.clone();
+        old.tool_version = "0.0.1".into();
+        assert_ne!(new.key(), old.key());
+        assert_eq!(
+            new.changes_since(&old),
+            vec![format!("winebuild version changed (0.0.1 → {TOOL_VERSION})")]
+        );
+    }
+
+    #[test]
     fn changes_name_the_field_and_the_input() {
         let old = fingerprint(json!({"sql": "a", "key": []}), &[("erp", "1")]);
         let new = fingerprint(json!({"sql": "b", "key": ["id"]}), &[("erp", "2")]);
