@@ -131,7 +131,9 @@ mod tests {
         assert_ne!(new.key(), old.key());
         assert_eq!(
             new.changes_since(&old),
-            vec![format!("winebuild version changed (0.0.1 → {TOOL_VERSION})")]
+            vec![format!(
+                "winebuild version changed (0.0.1 → {TOOL_VERSION})"
+            )]
         );
     }
 

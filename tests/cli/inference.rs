@@ -137,7 +137,10 @@ fn parquet_sources_keep_their_types_and_take_declared_ones() {
         "winebuild.toml",
         "[project]\nname = \"p\"\n\n[sources.stock]\nfile = \"stock.parquet\"\ncolumns = { qty = \"int64\" }\n",
     );
-    project.write("models/m.sql", "-- inputs = [\"stock\"]\nSELECT sku, qty * 2 AS double_qty FROM stock\n");
+    project.write(
+        "models/m.sql",
+        "-- inputs = [\"stock\"]\nSELECT sku, qty * 2 AS double_qty FROM stock\n",
+    );
     let schema = Arc::new(Schema::new(vec![
         Field::new("sku", DataType::Utf8, true),
         Field::new("qty", DataType::Int32, true),
@@ -158,5 +161,8 @@ fn parquet_sources_keep_their_types_and_take_declared_ones() {
     let build = project.build_json(&[], 0).json();
     let columns = &stage(&build, "stock")["columns"];
     assert_eq!(columns[1]["type"], "Int64");
-    assert_eq!(project.show("m", "2026-01"), "sku,double_qty\n15298,6\n13127-1,\n");
+    assert_eq!(
+        project.show("m", "2026-01"),
+        "sku,double_qty\n15298,6\n13127-1,\n"
+    );
 }
