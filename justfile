@@ -17,8 +17,7 @@ lint:
 sample dir scale="1":
     cargo run -- sample {{dir}} --scale {{scale}}
 
-# Timings on the sample months and on a 100x month: cold build, no-op rebuild, rebuild after one
-# source changed, and the calamine-only parse of the same workbooks; peak memory of the cold build.
+# Benchmarks: cold build, no-op rebuild, rebuild after web.xlsx changed, calamine-only parse, peak memory.
 bench:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -26,43 +25,41 @@ bench:
     bin="$PWD/target/release/winebuild"
     work="$(mktemp -d)"
     trap 'rm -rf "$work"' EXIT
-    # median of N runs of a command, in ms
+    # Times `measured` N times, running `prepare` (untimed) before each; prints the median.
     median() {
-        local n=$1; shift
+        local n=$1 prepare=$2 measured=$3
         local times=()
         for _ in $(seq "$n"); do
+            eval "$prepare" > /dev/null 2>&1
             local start=$(date +%s%N)
-            "$@" > /dev/null 2>&1
+            eval "$measured" > /dev/null 2>&1
             local end=$(date +%s%N)
             times+=($(( (end - start) / 1000 )))
         done
         printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.1f ms", a[int((NR+1)/2)]/1000}'
     }
     bench_project() {
-        local label=$1 dir=$2 month=$3 runs=$4
+        local label=$1 dir=$2 month=$3 runs=$4 scale=$5
+        local build="'$bin' -C '$dir' build -q --month $month"
         local files="$dir/data/$month/erp.xlsx $dir/data/$month/liaison.xlsx $dir/data/$month/web.xlsx"
         echo "== $label ($month)"
-        echo "calamine parse only:     $(median "$runs" "$bin" parse-only $files)"
-        echo "cold build:              $(median "$runs" bash -c "'$bin' -C '$dir' clean -q && '$bin' -C '$dir' build -q --month $month")"
-        /usr/bin/time -f "peak memory (cold):      %M KiB" bash -c "'$bin' -C '$dir' clean -q && '$bin' -C '$dir' build -q --month $month" 2>&1 >/dev/null | tail -1
+        echo "calamine parse only:     $(median "$runs" true "'$bin' parse-only $files")"
+        echo "cold build:              $(median "$runs" "'$bin' -C '$dir' clean" "$build")"
+        "$bin" -C "$dir" clean -q
+        /usr/bin/time -f "peak memory (cold):      %M KiB" "$bin" -C "$dir" build -q --month "$month" 2>&1 | tail -1
+        sleep 2.1 # past the stat cache's racy window, as for files that were not just written
         "$bin" -C "$dir" build -q --month "$month"
-        sleep 2.1 # let the stat cache trust the files (racy window)
-        "$bin" -C "$dir" build -q --month "$month"
-        echo "no-op rebuild:           $(median 21 "$bin" -C "$dir" build -q --month "$month")"
+        echo "no-op rebuild:           $(median 21 true "$build")"
+        # Alternate web.xlsx between this month's and next month's export; gc drops the other
+        # version's outputs so every rebuild really reparses and reruns what depends on web.
         cp "$dir/data/$month/web.xlsx" "$work/web.a"
-        "$bin" sample "$work/other" --data-only --scale "$5" --month 2026-10 -q
+        "$bin" sample "$work/other" --data-only --scale "$scale" --month 2026-10 -q
         cp "$work/other/data/2026-10/web.xlsx" "$work/web.b"
-        local flip=0
-        swap() { if [ $flip = 0 ]; then cp "$work/web.b" "$dir/data/$month/web.xlsx"; flip=1; else cp "$work/web.a" "$dir/data/$month/web.xlsx"; flip=0; fi; }
-        local times=()
-        for _ in $(seq "$runs"); do
-            swap
-            local start=$(date +%s%N)
-            "$bin" -C "$dir" build -q --month "$month"
-            local end=$(date +%s%N)
-            times+=($(( (end - start) / 1000 )))
-        done
-        echo "rebuild after web.xlsx:  $(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.1f ms", a[int((NR+1)/2)]/1000}')"
+        cat > "$work/swap" <<SWAP
+    if cmp -s "$dir/data/$month/web.xlsx" "$work/web.a"; then cp "$work/web.b" "$dir/data/$month/web.xlsx"; else cp "$work/web.a" "$dir/data/$month/web.xlsx"; fi
+    '$bin' -C '$dir' gc -q
+    SWAP
+        echo "rebuild after web.xlsx:  $(median "$runs" "bash '$work/swap'" "$build")"
         cp "$work/web.a" "$dir/data/$month/web.xlsx"
         rm -rf "$work/other"
     }
