@@ -10,6 +10,7 @@ use std::io::Cursor;
 use arrow::datatypes::Schema;
 use arrow::record_batch::RecordBatch;
 use calamine::{DataRef, Reader, Xlsx};
+use rayon::prelude::*;
 
 use super::cells::{Cell, ColumnCells, cell_address, column_letters, format_number, to_array};
 use super::{SourceError, SourceRead};
@@ -189,18 +190,29 @@ impl SheetReader {
                 )
             })
             .collect();
-        let mut fields = Vec::with_capacity(self.columns.len());
-        let mut arrays = Vec::with_capacity(self.columns.len());
-        for mut column in self.columns {
-            column.cells.resize(rows, Cell::Empty);
-            let declared_type = declared.get(&column.name).copied();
-            let (field, array) = to_array(column, declared_type, header_row + 1, &mut warnings)
-                .map_err(|e| SourceError::Cell {
-                    file: file.to_string(),
-                    sheet: sheet.to_string(),
-                    cell: e.cell,
-                    message: e.message,
-                })?;
+        // Columns convert independently: in parallel, each with its own warnings, gathered back
+        // in column order so messages stay deterministic.
+        let converted: Vec<_> = self
+            .columns
+            .into_par_iter()
+            .map(|mut column| {
+                column.cells.resize(rows, Cell::Empty);
+                let declared_type = declared.get(&column.name).copied();
+                let mut column_warnings = Vec::new();
+                to_array(column, declared_type, header_row + 1, &mut column_warnings)
+                    .map(|converted| (converted, column_warnings))
+            })
+            .collect();
+        let mut fields = Vec::with_capacity(converted.len());
+        let mut arrays = Vec::with_capacity(converted.len());
+        for result in converted {
+            let ((field, array), column_warnings) = result.map_err(|e| SourceError::Cell {
+                file: file.to_string(),
+                sheet: sheet.to_string(),
+                cell: e.cell,
+                message: e.message,
+            })?;
+            warnings.extend(column_warnings);
             fields.push(field);
             arrays.push(array);
         }
