@@ -279,6 +279,9 @@ struct Context<'a> {
 /// What a stage's inputs resolved to.
 enum Inputs {
     Ready(BTreeMap<String, String>),
+    /// A source whose file cannot be hashed (missing, unreadable).
+    Unreadable(SourceError),
+    /// An upstream stage failed or was skipped.
     Blocked(String),
     /// Plan only: an upstream stage would run, so this stage's inputs are not known yet.
     Pending(Vec<String>),
@@ -391,7 +394,7 @@ impl<'a> Context<'a> {
             let file = &self.project.sources[&node.name].file;
             return match self.source_hash(file) {
                 Ok(hash) => Inputs::Ready(BTreeMap::from([(file.clone(), hash)])),
-                Err(e) => Inputs::Blocked(e.to_string()),
+                Err(e) => Inputs::Unreadable(e),
             };
         }
         let mut hashes = BTreeMap::new();
@@ -505,16 +508,8 @@ impl<'a> Context<'a> {
         for _ in 0..READ_ATTEMPTS {
             let inputs = match self.resolve_inputs(id, results, false) {
                 Inputs::Ready(inputs) => inputs,
-                Inputs::Blocked(why) if self.graph.node(id).kind == StageKind::Source => {
-                    let file = &self.project.sources[&self.graph.node(id).name].file;
-                    let error = match self.source_path(file).exists() {
-                        false => StageError::Source(self.missing_source(file)),
-                        true => StageError::Source(SourceError::Io {
-                            file: file.clone(),
-                            message: why,
-                        }),
-                    };
-                    return self.failure(id, error, started_ms);
+                Inputs::Unreadable(error) => {
+                    return self.failure(id, StageError::Source(error), started_ms);
                 }
                 Inputs::Blocked(why) => return self.outcome(id, Action::Skipped, why),
                 Inputs::Pending(_) => unreachable!("only plans have pending inputs"),
@@ -583,15 +578,14 @@ impl<'a> Context<'a> {
                 format!("stored output {object} did not match its hash; deleted and rebuilt")
             })
             .collect();
-        let (bytes, rows, columns, wrote) = match node.kind {
+        let (bytes, rows, columns, wrote, table) = match node.kind {
             StageKind::Source => {
                 let read = self.read_source(&node.name, decision)?;
                 warnings.extend(read.warnings);
                 let bytes = read.table.to_parquet().map_err(store_encode_error)?;
                 let rows = read.table.num_rows() as u64;
                 let columns = read.table.columns();
-                self.remember_table(&bytes, read.table);
-                (bytes, rows, columns, None)
+                (bytes, rows, columns, None, Some(read.table))
             }
             StageKind::Model => {
                 let model = &self.project.models[&node.name];
@@ -601,18 +595,21 @@ impl<'a> Context<'a> {
                 let bytes = table.to_parquet().map_err(store_encode_error)?;
                 let rows = table.num_rows() as u64;
                 let columns = table.columns();
-                self.remember_table(&bytes, table);
-                (bytes, rows, columns, None)
+                (bytes, rows, columns, None, Some(table))
             }
             StageKind::Export => {
                 let def = &self.project.exports[&node.name];
                 let inputs = self.input_tables(id, results)?;
                 let written = export::render(&node.name, def, &inputs).map_err(StageError::from)?;
                 let wrote = self.write_export_file(&def.file, &written.bytes)?;
-                (written.bytes, written.rows, Vec::new(), Some(wrote))
+                (written.bytes, written.rows, Vec::new(), Some(wrote), None)
             }
         };
         let object = self.store().put_object(&bytes).map_err(StageError::from)?;
+        if let Some(table) = table {
+            // Dependents in this build read the table from memory, not back from the store.
+            self.remember_table(&object, table);
+        }
         let duration_ms = self.elapsed_ms() - started_ms;
         let record = StageRecord {
             stage: node.name.clone(),
@@ -672,12 +669,11 @@ impl<'a> Context<'a> {
         Ok(sources::read_source(def, &display, bytes).map_err(StageError::from)?)
     }
 
-    fn remember_table(&self, bytes: &[u8], table: Table) {
-        let object = hash_bytes(bytes);
+    fn remember_table(&self, object: &str, table: Table) {
         self.tables
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(object, Arc::new(table));
+            .insert(object.to_string(), Arc::new(table));
     }
 
     /// The decoded output of each input of `id`, read from the store when not already in memory.
@@ -794,7 +790,8 @@ pub fn build(
     let started_at = chrono::Utc::now();
     let ctx = Context::new(project, options, store)?;
     let mut results: Vec<Option<StageOutcome>> = vec![None; ctx.graph.nodes.len()];
-    for level in ctx.graph.levels() {
+    let levels = ctx.graph.levels();
+    for level in &levels {
         let outcomes: Vec<(usize, StageOutcome)> = level
             .par_iter()
             .map(|&id| (id, ctx.build_stage(id, &results)))
@@ -805,9 +802,7 @@ pub fn build(
             results[id] = Some(outcome);
         }
     }
-    let stages: Vec<StageOutcome> = ctx
-        .graph
-        .levels()
+    let stages: Vec<StageOutcome> = levels
         .into_iter()
         .flatten()
         .filter_map(|id| results[id].take())
@@ -933,6 +928,7 @@ impl Context<'_> {
     ) -> (PlanAction, String, Option<String>) {
         let inputs = match self.resolve_inputs(id, results, true) {
             Inputs::Ready(inputs) => inputs,
+            Inputs::Unreadable(error) => return (PlanAction::Blocked, error.to_string(), None),
             Inputs::Blocked(why) => return (PlanAction::Blocked, why, None),
             Inputs::Pending(upstream) => {
                 let names: Vec<String> = upstream.iter().map(|n| format!("`{n}`")).collect();
