@@ -5,7 +5,7 @@
 
 use crate::support;
 
-use support::{Project, snapshot_settings};
+use support::{Project, snapshot_settings, stage};
 
 const MONTH: &str = "2026-01";
 
@@ -75,14 +75,7 @@ fn a_stage_that_reruns_with_the_same_output_stops_the_rebuild() {
     );
     let run = project.build_json(&[], 0);
     assert_eq!(run.with_action("ran"), vec!["items_clean"]);
-    let reasons: Vec<String> = run.json()["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["action"] == "ran")
-        .map(|s| s["reason"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(reasons, vec!["model SQL changed"]);
+    assert_eq!(run.field_where("ran", "reason"), vec!["model SQL changed"]);
 }
 
 #[test]
@@ -112,17 +105,7 @@ fn editing_a_model_reruns_it_and_its_dependents() {
             .replace("i.price * s.qty", "i.price * s.qty * 2"),
     );
     let plan = project.run(&["plan", "--format", "json"]);
-    let actions: Vec<(String, String)> = plan.json()["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["stage"].as_str().unwrap().into(),
-                s["action"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    let actions = plan.actions();
     assert!(actions.contains(&("joined".into(), "run".into())));
     assert!(actions.contains(&("total".into(), "maybe".into())));
     assert!(actions.contains(&("sales_count".into(), "reuse".into())));
@@ -171,15 +154,7 @@ fn select_follows_dbt_syntax() {
     let plan = |selector: &str| {
         let run = project.run(&["plan", "--force", "--select", selector, "--format", "json"]);
         assert_eq!(run.code, 0, "{}", run.shown());
-        sorted(
-            run.json()["stages"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|s| s["action"] == "run")
-                .map(|s| s["stage"].as_str().unwrap().to_string())
-                .collect(),
-        )
+        sorted(run.field_where("run", "stage"))
     };
     assert_eq!(plan("joined"), names(&["joined"]));
     assert_eq!(plan("joined+"), names(&["joined", "total", "report"]));
@@ -240,12 +215,7 @@ fn each_build_appends_a_run_record() {
 fn a_corrupted_object_is_detected_and_rebuilt() {
     let project = Project::csv();
     let first = project.build_json(&[], 0);
-    let total_object = first.json()["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["stage"] == "joined")
-        .unwrap()["object"]
+    let total_object = stage(&first.json(), "joined")["object"]
         .as_str()
         .unwrap()
         .to_string();
@@ -260,12 +230,7 @@ fn a_corrupted_object_is_detected_and_rebuilt() {
     project.write_bytes(&path, &bytes);
     let run = project.build_json(&[], 0);
     assert_eq!(run.with_action("ran"), vec!["joined"]);
-    let reason = run.json()["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["stage"] == "joined")
-        .unwrap()["reason"]
+    let reason = stage(&run.json(), "joined")["reason"]
         .as_str()
         .unwrap()
         .to_string();

@@ -2,9 +2,8 @@
 //! booleans and error cells, read through the real binary.
 
 use rust_xlsxwriter::{ExcelDateTime, Format, Formula, Workbook};
-use serde_json::Value;
 
-use crate::support::Project;
+use crate::support::{Project, pairs, stage};
 
 fn inference_project(declared: &str) -> Project {
     let project = Project::empty();
@@ -48,31 +47,12 @@ fn inference_project(declared: &str) -> Project {
     project
 }
 
-fn stage<'a>(build: &'a Value, name: &str) -> &'a Value {
-    build["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["stage"] == name)
-        .unwrap()
-}
-
 #[test]
 fn undeclared_columns_are_inferred_from_their_cells() {
     let project = inference_project("");
     let build = project.build_json(&[], 0).json();
     let source = stage(&build, "t");
-    let types: Vec<(String, String)> = source["columns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["name"].as_str().unwrap().into(),
-                c["type"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    let types = pairs(&source["columns"], "name", "type");
     let expected = [
         ("mixed", "Utf8"),
         ("ints", "Int64"),

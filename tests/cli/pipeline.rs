@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use calamine::{Data, Reader, Xlsx};
 use serde_json::Value;
 
-use crate::support::{Project, snapshot_settings};
+use crate::support::{Project, snapshot_settings, stage};
 
 const MODELS: [&str; 10] = [
     "erp_clean",
@@ -24,15 +24,8 @@ const MODELS: [&str; 10] = [
 /// The web tables are wide (long French excerpts): their snapshots keep the columns that matter.
 const WEB_COLUMNS: [&str; 5] = ["sku", "post_type", "total_sales", "post_title", "post_date"];
 
-fn rows_of(build: &Value, stage: &str) -> u64 {
-    build["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["stage"] == stage)
-        .unwrap_or_else(|| panic!("no stage {stage}"))["rows"]
-        .as_u64()
-        .unwrap()
+fn rows_of(build: &Value, name: &str) -> u64 {
+    stage(build, name)["rows"].as_u64().unwrap()
 }
 
 #[test]

@@ -43,29 +43,47 @@ impl Run {
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.shown()))
     }
 
-    /// `stage → action` of a `build --format json` run.
+    /// `stage → action` of a `build` or `plan` run with `--format json`.
     pub fn actions(&self) -> Vec<(String, String)> {
-        self.json()["stages"]
-            .as_array()
-            .expect("a build report has stages")
-            .iter()
-            .map(|s| {
-                (
-                    s["stage"].as_str().unwrap().to_string(),
-                    s["action"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
+        pairs(&self.json()["stages"], "stage", "action")
     }
 
     /// Stages of a `build --format json` run with the given action, in build order.
     pub fn with_action(&self, action: &str) -> Vec<String> {
-        self.actions()
+        self.field_where(action, "stage")
+    }
+
+    /// `field` of every stage with the given action (`ran`, `run`, …), in report order.
+    pub fn field_where(&self, action: &str, field: &str) -> Vec<String> {
+        pairs(&self.json()["stages"], "action", field)
             .into_iter()
-            .filter(|(_, a)| a == action)
-            .map(|(s, _)| s)
+            .filter(|(a, _)| a == action)
+            .map(|(_, value)| value)
             .collect()
     }
+}
+
+/// One stage of a build or plan report.
+pub fn stage<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["stages"]
+        .as_array()
+        .expect("a report has stages")
+        .iter()
+        .find(|s| s["stage"] == name)
+        .unwrap_or_else(|| panic!("no stage `{name}` in the report"))
+}
+
+/// `(a, b)` of every object in a JSON array, as text.
+pub fn pairs(list: &Value, a: &str, b: &str) -> Vec<(String, String)> {
+    let text = |value: &Value| match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    list.as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|item| (text(&item[a]), text(&item[b])))
+        .collect()
 }
 
 impl Project {
