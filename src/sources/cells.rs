@@ -11,8 +11,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
-    TimestampMicrosecondBuilder,
+    Array, ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray,
+    TimestampMicrosecondArray,
 };
 use arrow::datatypes::{DataType, Field, TimeUnit};
 use chrono::{NaiveDate, NaiveDateTime};
@@ -146,53 +146,41 @@ pub fn to_array(
             column.name
         ),
     };
+    let cells = &column.cells;
     let array: ArrayRef = match ty {
-        ColumnType::String => {
-            let mut builder = StringBuilder::with_capacity(column.cells.len(), 0);
-            for cell in &column.cells {
-                builder.append_option(as_text(cell));
-            }
-            Arc::new(builder.finish())
-        }
-        ColumnType::Int64 => {
-            let mut builder = Int64Builder::with_capacity(column.cells.len());
-            for (i, cell) in column.cells.iter().enumerate() {
-                builder.append_option(as_int(cell).map_err(|_| convert_error(i, cell))?);
-            }
-            Arc::new(builder.finish())
-        }
-        ColumnType::Float64 => {
-            let mut builder = Float64Builder::with_capacity(column.cells.len());
-            for (i, cell) in column.cells.iter().enumerate() {
-                builder.append_option(as_float(cell).map_err(|_| convert_error(i, cell))?);
-            }
-            Arc::new(builder.finish())
-        }
-        ColumnType::Bool => {
-            let mut builder = BooleanBuilder::with_capacity(column.cells.len());
-            for (i, cell) in column.cells.iter().enumerate() {
-                builder.append_option(as_bool(cell).map_err(|_| convert_error(i, cell))?);
-            }
-            Arc::new(builder.finish())
-        }
-        ColumnType::Date => {
-            let mut builder = Date32Builder::with_capacity(column.cells.len());
-            for (i, cell) in column.cells.iter().enumerate() {
-                let date = as_datetime(cell).map_err(|_| convert_error(i, cell))?;
-                builder.append_option(date.map(|d| days_since_epoch(d.date())));
-            }
-            Arc::new(builder.finish())
-        }
-        ColumnType::Timestamp => {
-            let mut builder = TimestampMicrosecondBuilder::with_capacity(column.cells.len());
-            for (i, cell) in column.cells.iter().enumerate() {
-                let datetime = as_datetime(cell).map_err(|_| convert_error(i, cell))?;
-                builder.append_option(datetime.map(|d| d.and_utc().timestamp_micros()));
-            }
-            Arc::new(builder.finish())
-        }
+        ColumnType::String => Arc::new(cells.iter().map(as_text).collect::<StringArray>()),
+        ColumnType::Int64 => convert::<Int64Array, _>(cells, as_int, convert_error)?,
+        ColumnType::Float64 => convert::<Float64Array, _>(cells, as_float, convert_error)?,
+        ColumnType::Bool => convert::<BooleanArray, _>(cells, as_bool, convert_error)?,
+        ColumnType::Date => convert::<Date32Array, _>(
+            cells,
+            |cell| as_datetime(cell).map(|d| d.map(|d| days_since_epoch(d.date()))),
+            convert_error,
+        )?,
+        ColumnType::Timestamp => convert::<TimestampMicrosecondArray, _>(
+            cells,
+            |cell| as_datetime(cell).map(|d| d.map(|d| d.and_utc().timestamp_micros())),
+            convert_error,
+        )?,
     };
     Ok((Field::new(column.name, arrow_type(ty), true), array))
+}
+
+/// Converts every cell with `value`; the first cell it rejects becomes the error.
+fn convert<A, T>(
+    cells: &[Cell],
+    value: impl Fn(&Cell) -> Result<Option<T>, ()>,
+    error: impl Fn(usize, &Cell) -> CellError,
+) -> Result<ArrayRef, CellError>
+where
+    A: FromIterator<Option<T>> + Array + 'static,
+{
+    let array = cells
+        .iter()
+        .enumerate()
+        .map(|(i, cell)| value(cell).map_err(|_| error(i, cell)))
+        .collect::<Result<A, CellError>>()?;
+    Ok(Arc::new(array))
 }
 
 fn describe(cell: &Cell) -> String {
