@@ -1,6 +1,12 @@
 -- description = "Revenue (chiffre d'affaires) per product, largest first."
 -- inputs = ["fusion"]
 -- key = ["product_id"]
+--
+-- [[checks]]
+-- name = "ca-produits-de-l-erp"
+-- kind = "relationships"
+-- column = "product_id"
+-- to = "erp_clean"
 
 SELECT product_id,
        post_title,

@@ -3,6 +3,17 @@
 -- then to the smallest guid, so the choice never depends on row order."""
 -- inputs = ["web_clean"]
 -- key = ["sku"]
+--
+-- [[checks]]
+-- name = "test-nettoyage-web-dedup"
+-- kind = "row_count"
+-- message = "WEB DEDUP: {actual} lignes au lieu de {expected}"
+--
+-- [[checks]]
+-- name = "web-dedup-sku-unique"
+-- kind = "unique"
+-- columns = ["sku"]
+-- message = "WEB DEDUP: {failing} sku en double"
 
 SELECT * EXCLUDE (rank_in_sku)
 FROM (

@@ -19,6 +19,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::checks::{self, CheckEnv, CheckResult, CheckStatus, ExpectError, Expectations};
 use crate::engine::{self, EngineError};
 use crate::export::{self, ExportError};
 use crate::graph::{Graph, GraphError, StageKind};
@@ -56,6 +57,10 @@ pub enum BuildError {
     Graph(#[from] GraphError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Expect(#[from] ExpectError),
+    #[error(transparent)]
+    Check(#[from] EngineError),
 }
 
 impl BuildError {
@@ -82,6 +87,8 @@ impl BuildError {
             }
             BuildError::Graph(e) => e.hint(),
             BuildError::Store(e) => e.hint(),
+            BuildError::Expect(e) => e.hint(),
+            BuildError::Check(e) => e.hint(),
         }
     }
 }
@@ -178,6 +185,9 @@ pub struct StageOutcome {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// The model's checks, run or read from the check cache.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckResult>,
     #[serde(skip)]
     pub fingerprint: Option<Fingerprint>,
 }
@@ -198,8 +208,38 @@ impl BuildReport {
         self.stages.iter().filter(|s| s.action == action).count()
     }
 
-    pub fn failed(&self) -> bool {
-        self.count(Action::Failed) > 0
+    /// Stages that could not run (an error, not a failed check).
+    pub fn errors(&self) -> usize {
+        self.stages.iter().filter(|s| s.error.is_some()).count()
+    }
+
+    /// Every check result of the build, in stage order.
+    pub fn checks(&self) -> impl Iterator<Item = &CheckResult> {
+        self.stages.iter().flat_map(|s| s.checks.iter())
+    }
+
+    /// 0 when everything passed, 1 when only checks failed, 2 when a stage could not run.
+    pub fn exit_code(&self) -> i32 {
+        exit_code(self.errors() > 0, self.checks())
+    }
+}
+
+/// 2 when something could not run, 1 when an error-severity check failed, else 0.
+pub fn exit_code<'a>(errors: bool, mut checks: impl Iterator<Item = &'a CheckResult>) -> i32 {
+    if errors {
+        2
+    } else if checks.any(|c| c.status == CheckStatus::Fail) {
+        1
+    } else {
+        0
+    }
+}
+
+fn status_word(code: i32) -> &'static str {
+    match code {
+        0 => "success",
+        1 => "checks_failed",
+        _ => "failed",
     }
 }
 
@@ -273,6 +313,8 @@ struct Context<'a> {
     /// Decoded tables by object name, so each object is read at most once per build.
     tables: Mutex<HashMap<String, Arc<Table>>>,
     stage_names: BTreeSet<String>,
+    /// The month's pinned figures (`expect.toml`).
+    expectations: Expectations,
     started: Instant,
 }
 
@@ -303,7 +345,9 @@ impl<'a> Context<'a> {
         let graph = Graph::new(project)?;
         let selected = graph.select(&options.select)?;
         let previous = store.month_state(&month);
+        let expectations = Expectations::load(project, &project.month_dir(&month))?;
         Ok(Context {
+            expectations,
             project,
             month,
             selected,
@@ -488,6 +532,7 @@ impl<'a> Context<'a> {
             wrote: None,
             error: None,
             hint: None,
+            checks: Vec::new(),
             fingerprint: None,
         }
     }
@@ -516,7 +561,8 @@ impl<'a> Context<'a> {
             };
             let decision = self.decide(id, inputs);
             if let Some(record) = &decision.hit {
-                return self.reuse(id, &decision, record, started_ms);
+                let outcome = self.reuse(id, &decision, record, started_ms);
+                return self.with_checks(id, results, outcome);
             }
             if !self.selected.contains(&id) {
                 let error = StageError::NotSelected {
@@ -528,11 +574,56 @@ impl<'a> Context<'a> {
             match self.run(id, &decision, results, started_ms) {
                 Err(RunError::SourceChanged) => continue,
                 Err(RunError::Stage(error)) => return self.failure(id, error, started_ms),
-                Ok(outcome) => return outcome,
+                Ok(outcome) => return self.with_checks(id, results, outcome),
             }
         }
         let file = self.project.sources[&self.graph.node(id).name].file.clone();
         self.failure(id, StageError::Unstable { file }, started_ms)
+    }
+
+    /// Runs a model's checks on the output it just produced or reused. A failing error-check
+    /// fails the stage, so its dependents do not run; its output stays the month's current one,
+    /// so `winebuild test` and `show` see what failed.
+    fn with_checks(
+        &self,
+        id: usize,
+        results: &[Option<StageOutcome>],
+        mut outcome: StageOutcome,
+    ) -> StageOutcome {
+        let node = self.graph.node(id);
+        let Some(model) = self.project.models.get(&node.name) else {
+            return outcome;
+        };
+        if model.settings.checks.is_empty() || outcome.action == Action::Failed {
+            return outcome;
+        }
+        let env = BuildEnv {
+            ctx: self,
+            results,
+            own: &outcome,
+        };
+        let checked = checks::run_checks(self.project, model, &self.expectations, &env);
+        match checked {
+            Err(error) => self.failure(id, StageError::from(error), outcome.started_ms),
+            Ok(checked) => {
+                let failed: Vec<String> = checked
+                    .iter()
+                    .filter(|c| c.status == CheckStatus::Fail)
+                    .map(|c| format!("`{}`", c.check))
+                    .collect();
+                if !failed.is_empty() {
+                    outcome.action = Action::Failed;
+                    outcome.reason = format!(
+                        "check{} {} failed",
+                        if failed.len() == 1 { "" } else { "s" },
+                        failed.join(", ")
+                    );
+                }
+                outcome.checks = checked;
+                outcome.duration_ms = self.elapsed_ms() - outcome.started_ms;
+                outcome
+            }
+        }
     }
 
     fn reuse(
@@ -754,6 +845,64 @@ impl<'a> Context<'a> {
     }
 }
 
+/// What checks see of a build: the outputs built so far, and the one being checked.
+struct BuildEnv<'c, 'p> {
+    ctx: &'c Context<'p>,
+    results: &'c [Option<StageOutcome>],
+    own: &'c StageOutcome,
+}
+
+impl CheckEnv for BuildEnv<'_, '_> {
+    fn output(&self, stage: &str) -> Option<checks::Output> {
+        let outcome = if stage == self.own.stage {
+            self.own
+        } else {
+            self.results[self.ctx.graph.id(stage)?].as_ref()?
+        };
+        let object = outcome.object.clone()?;
+        let columns = if outcome.columns.is_empty() {
+            self.ctx
+                .load_table(stage, &object)
+                .ok()?
+                .columns()
+                .into_iter()
+                .map(|c| c.name)
+                .collect()
+        } else {
+            outcome.columns.iter().map(|c| c.name.clone()).collect()
+        };
+        Some(checks::Output {
+            object,
+            rows: outcome.rows.unwrap_or(0),
+            columns,
+        })
+    }
+
+    fn table(&self, stage: &str, object: &str) -> Result<Arc<Table>, String> {
+        self.ctx
+            .load_table(stage, object)
+            .map_err(|e| e.to_string())
+    }
+
+    fn cached(&self, key: &str) -> Option<CheckResult> {
+        let forced = self.ctx.force
+            && self
+                .ctx
+                .graph
+                .id(&self.own.stage)
+                .is_some_and(|id| self.ctx.selected.contains(&id));
+        if forced {
+            return None;
+        }
+        self.ctx.store().check_result(key)
+    }
+
+    fn remember(&self, key: &str, result: &CheckResult) {
+        // A result that cannot be cached is computed again next time; never worth failing for.
+        let _ = self.ctx.store().put_check_result(key, result);
+    }
+}
+
 enum RunError {
     SourceChanged,
     Stage(StageError),
@@ -811,11 +960,11 @@ pub fn build(
         run_id: started_at.format("%Y%m%dT%H%M%S%.6fZ").to_string(),
         month: ctx.month.clone(),
         started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        status: if stages.iter().any(|s| s.action == Action::Failed) {
-            "failed".into()
-        } else {
-            "success".into()
-        },
+        status: status_word(exit_code(
+            stages.iter().any(|s| s.error.is_some()),
+            stages.iter().flat_map(|s| s.checks.iter()),
+        ))
+        .into(),
         duration_ms: ctx.elapsed_ms(),
         stages,
     };
@@ -981,4 +1130,82 @@ pub fn current_output(
         .read_object(&entry.object)
         .map_err(|c| output_error(format!("object {} is missing or corrupt", short(&c.object))))?;
     Table::from_parquet(bytes).map_err(|e| output_error(e.to_string()))
+}
+
+/// The result of `winebuild test`: every check of the selected models on the month's current
+/// outputs.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestReport {
+    pub month: String,
+    pub status: String,
+    pub checks: Vec<CheckResult>,
+}
+
+impl TestReport {
+    pub fn exit_code(&self) -> i32 {
+        exit_code(false, self.checks.iter())
+    }
+}
+
+/// Runs the checks of the selected models on the outputs of the month's last build, reading
+/// results from the check cache when their inputs did not change. Builds nothing.
+pub fn test(project: &Project, options: &BuildOptions) -> Result<TestReport, BuildError> {
+    let store = Store::open(&project.root)?;
+    let ctx = Context::new(project, options, store)?;
+    let mut results: Vec<Option<StageOutcome>> = vec![None; ctx.graph.nodes.len()];
+    for (name, entry) in &ctx.previous {
+        let Some(id) = ctx.graph.id(name) else {
+            continue;
+        };
+        let mut outcome = ctx.outcome(id, Action::Reused, "current output".into());
+        outcome.object = Some(entry.object.clone());
+        outcome.rows = Some(entry.rows);
+        outcome.columns = ctx
+            .store()
+            .stage_record(&entry.key)
+            .map(|record| record.columns)
+            .unwrap_or_default();
+        results[id] = Some(outcome);
+    }
+    let mut checked = Vec::new();
+    let mut built_any = false;
+    for id in ctx.graph.levels().into_iter().flatten() {
+        let node = ctx.graph.node(id);
+        let Some(model) = project.models.get(&node.name) else {
+            continue;
+        };
+        if !ctx.selected.contains(&id) || model.settings.checks.is_empty() {
+            continue;
+        }
+        let Some(own) = &results[id] else {
+            checked.extend(
+                model
+                    .settings
+                    .checks
+                    .iter()
+                    .map(|check| checks::not_built(check, &model.name, &ctx.month)),
+            );
+            continue;
+        };
+        built_any = true;
+        let env = BuildEnv {
+            ctx: &ctx,
+            results: &results,
+            own,
+        };
+        checked.extend(checks::run_checks(project, model, &ctx.expectations, &env)?);
+    }
+    if !built_any && !checked.is_empty() {
+        return Err(BuildError::NotBuilt {
+            stage: checked[0].model.clone(),
+            month: ctx.month.clone(),
+        });
+    }
+    ctx.store().save_statcache()?;
+    let code = exit_code(false, checked.iter());
+    Ok(TestReport {
+        month: ctx.month.clone(),
+        status: status_word(code).into(),
+        checks: checked,
+    })
 }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::build::{self, Action, BuildError, BuildOptions, BuildReport, StageOutcome};
+use crate::checks::{CheckResult, CheckStatus};
 use crate::project::{Project, ProjectError};
 use crate::sample::{self, SampleError, SampleOptions};
 use crate::store::{Store, StoreError};
@@ -51,6 +52,8 @@ pub enum Command {
     Build(BuildArgs),
     /// Show what the next build would run and why, running nothing
     Plan(BuildArgs),
+    /// Run the checks of the month's current outputs (exit 1 when one fails)
+    Test(TestArgs),
     /// Empty the store (.winebuild/); the run history is kept
     Clean,
     /// Remove stored objects that no month's current build references
@@ -90,6 +93,16 @@ pub struct BuildArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The month to test, YYYY-MM (default: the latest month folder)
+    #[arg(long)]
+    pub month: Option<String>,
+    /// Models whose checks run: `name`, `name+`, `+name` (default: all)
+    #[arg(long, short = 's', num_args = 1..)]
+    pub select: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct SampleArgs {
     /// Folder to write the project to (created if missing)
     pub dir: PathBuf,
@@ -115,8 +128,6 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error(transparent)]
     Sample(#[from] SampleError),
-    #[error("{failed} stage(s) failed")]
-    StagesFailed { failed: usize },
 }
 
 impl Error {
@@ -126,7 +137,6 @@ impl Error {
             Error::Build(e) => e.hint(),
             Error::Store(e) => e.hint(),
             Error::Sample(e) => e.hint(),
-            Error::StagesFailed { .. } => None,
         }
     }
 }
@@ -137,7 +147,6 @@ pub fn main() -> i32 {
     let format = arguments.format;
     match run(arguments) {
         Ok(code) => code,
-        Err(Error::StagesFailed { .. }) => 2,
         Err(error) => {
             print_error(format, &error.to_string(), error.hint().as_deref());
             2
@@ -174,6 +183,7 @@ pub fn run(arguments: Arguments) -> Result<i32, Error> {
     match &arguments.command {
         Command::Build(args) => build_command(&arguments.project, args, &ui),
         Command::Plan(args) => plan_command(&arguments.project, args, &ui),
+        Command::Test(args) => test_command(&arguments.project, args, &ui),
         Command::Clean => clean_command(&arguments.project, &ui),
         Command::Gc => gc_command(&arguments.project, &ui),
         Command::Sample(args) => sample_command(args, &ui),
@@ -230,16 +240,11 @@ fn build_command(root: &Path, args: &BuildArgs, ui: &Ui) -> Result<i32, Error> {
         },
     )?;
     if ui.text() {
-        print_summary(ui, &report);
+        print_summary(ui, &report, &expect_file(&project, &report.month));
     } else {
         ui.json(&report);
     }
-    if report.failed() {
-        return Err(Error::StagesFailed {
-            failed: report.count(Action::Failed),
-        });
-    }
-    Ok(0)
+    Ok(report.exit_code())
 }
 
 fn name_width(project: &Project) -> usize {
@@ -278,6 +283,16 @@ fn print_stage(ui: &Ui, outcome: &StageOutcome, width: usize) {
         reason
     );
     eprintln!("{}", line.trim_end());
+    for check in &outcome.checks {
+        if ui.verbose || matches!(check.status, CheckStatus::Fail | CheckStatus::Warn) {
+            eprintln!("{}", check_line(check));
+        }
+        if check.status == CheckStatus::Warn {
+            for example in &check.examples {
+                eprintln!("{:>15}{example}", "");
+            }
+        }
+    }
     let shown_warnings = if ui.verbose { usize::MAX } else { 5 };
     for warning in outcome.warnings.iter().take(shown_warnings) {
         eprintln!("warning: {}: {warning}", outcome.stage);
@@ -299,7 +314,76 @@ pub fn format_duration(ms: f64) -> String {
     }
 }
 
-fn print_summary(ui: &Ui, report: &BuildReport) {
+/// One check, indented under its stage: `fail  test-nettoyage-erp  ERP: 824 lignes au lieu de 825`.
+fn check_line(check: &CheckResult) -> String {
+    format!(
+        "{:>13}  {}  {}{}",
+        check.status.to_string(),
+        check.check,
+        check.message,
+        if check.cached { " (cached)" } else { "" }
+    )
+}
+
+/// `checks: 20 passed, 1 failed, 2 warnings` (only the counts that are not zero, passed always).
+fn checks_tally<'a>(checks: impl Iterator<Item = &'a CheckResult>) -> Option<String> {
+    let mut counts = [0usize; 4];
+    let mut any = false;
+    for check in checks {
+        any = true;
+        counts[match check.status {
+            CheckStatus::Pass => 0,
+            CheckStatus::Fail => 1,
+            CheckStatus::Warn => 2,
+            CheckStatus::Skipped => 3,
+        }] += 1;
+    }
+    if !any {
+        return None;
+    }
+    let mut parts = vec![format!("{} passed", counts[0])];
+    for (count, word) in counts[1..].iter().zip(["failed", "warning(s)", "skipped"]) {
+        if *count > 0 {
+            parts.push(format!("{count} {word}"));
+        }
+    }
+    Some(format!("checks: {}", parts.join(", ")))
+}
+
+/// Each failed check with its alert and a few failing rows, as errors on stderr.
+fn print_failed_checks<'a>(checks: impl Iterator<Item = &'a CheckResult>, month_expect: &str) {
+    for check in checks.filter(|c| c.status == CheckStatus::Fail) {
+        let mut stderr = std::io::stderr().lock();
+        let _ = writeln!(
+            stderr,
+            "error: check `{}` of `{}` failed: {}",
+            check.check, check.model, check.message
+        );
+        for example in &check.examples {
+            let _ = writeln!(stderr, "  {example}");
+        }
+        if let Some(failing) = check.failing
+            && failing as usize > check.examples.len()
+            && !check.examples.is_empty()
+        {
+            let _ = writeln!(stderr, "  … {} in all", failing);
+        }
+        let _ = writeln!(
+            stderr,
+            "hint: {}",
+            if check.pinned {
+                format!("if the data is right and the figure really changed, update {month_expect}")
+            } else {
+                format!(
+                    "`winebuild show {}` prints the output that failed",
+                    check.model
+                )
+            }
+        );
+    }
+}
+
+fn print_summary(ui: &Ui, report: &BuildReport, expect: &str) {
     ui.log(&format!(
         "{}: {} ran, {} reused{}{} in {}",
         report.month,
@@ -322,7 +406,11 @@ fn print_summary(ui: &Ui, report: &BuildReport) {
             }
         }
     }
-    for stage in report.stages.iter().filter(|s| s.action == Action::Failed) {
+    if let Some(tally) = checks_tally(report.checks()) {
+        ui.log(&tally);
+    }
+    print_failed_checks(report.checks(), expect);
+    for stage in report.stages.iter().filter(|s| s.error.is_some()) {
         print_error(
             Format::Text,
             stage.error.as_deref().unwrap_or("failed"),
@@ -362,6 +450,60 @@ fn plan_command(root: &Path, args: &BuildArgs, ui: &Ui) -> Result<i32, Error> {
         count(build::PlanAction::Blocked)
     );
     Ok(0)
+}
+
+/// The month's `expect.toml`, as a path relative to the project.
+fn expect_file(project: &Project, month: &str) -> String {
+    let path = project.month_dir(month).join(crate::checks::EXPECT_FILE);
+    build::relative(&project.root, &path).display().to_string()
+}
+
+fn test_command(root: &Path, args: &TestArgs, ui: &Ui) -> Result<i32, Error> {
+    let project = Project::load(root)?;
+    let options = BuildOptions {
+        month: args.month.clone(),
+        select: args.select.clone(),
+        force: false,
+    };
+    let report = build::test(&project, &options)?;
+    if !ui.text() {
+        ui.json(&report);
+        return Ok(report.exit_code());
+    }
+    let width = report
+        .checks
+        .iter()
+        .map(|c| c.check.len())
+        .max()
+        .unwrap_or(0);
+    let model_width = name_width(&project);
+    if !ui.quiet {
+        for check in &report.checks {
+            let line = format!(
+                "{:>7}  {:<model_width$}  {:<width$}  {}{}",
+                check.status.to_string(),
+                check.model,
+                check.check,
+                check.message,
+                if check.cached && ui.verbose {
+                    " (cached)"
+                } else {
+                    ""
+                }
+            );
+            println!("{}", line.trim_end());
+            if check.status == CheckStatus::Warn {
+                for example in &check.examples {
+                    println!("{:>9}{example}", "");
+                }
+            }
+        }
+    }
+    if let Some(tally) = checks_tally(report.checks.iter()) {
+        ui.log(&format!("{}: {tally}", report.month));
+    }
+    print_failed_checks(report.checks.iter(), &expect_file(&project, &report.month));
+    Ok(report.exit_code())
 }
 
 fn clean_command(root: &Path, ui: &Ui) -> Result<i32, Error> {

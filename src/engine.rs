@@ -39,6 +39,12 @@ pub enum EngineError {
     },
     #[error("model `{model}`: {message}")]
     Forbidden { model: String, message: String },
+    #[error("model `{model}`, check `{check}`: {message}")]
+    Check {
+        model: String,
+        check: String,
+        message: String,
+    },
 }
 
 impl EngineError {
@@ -65,6 +71,9 @@ impl EngineError {
                 "a model is one SELECT query; winebuild writes its result to the store itself"
                     .into(),
             ),
+            EngineError::Check { model, .. } => Some(format!(
+                "fix the check in models/{model}.sql; a check reads its model and what the model reads"
+            )),
         }
     }
 }
@@ -83,6 +92,70 @@ pub fn run_model(
             message: format!("cannot start the query runtime: {e}"),
         })?;
     runtime.block_on(run_model_async(model, inputs, stage_names))
+}
+
+/// The tables a check's query reads, by name, so its cache key can include their contents before
+/// it runs. Qualified names (`a.b`) are returned whole and rejected later.
+pub fn referenced_tables(sql: &str) -> Result<Vec<String>, String> {
+    let ctx = session();
+    let state = ctx.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    let statement = state
+        .sql_to_statement(sql, &dialect)
+        .map_err(|e| tidy_parser_message(&e.strip_backtrace()))?;
+    if !is_query(&statement) {
+        return Err("a check's query must be one SELECT".into());
+    }
+    let references = state
+        .resolve_table_references(&statement)
+        .map_err(|e| e.strip_backtrace())?;
+    let mut names: Vec<String> = references.iter().map(|r| r.to_string()).collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// Runs one query of `model`'s check `check` over `tables`, which must hold every table it reads.
+pub fn run_check_query(
+    model: &str,
+    check: &str,
+    sql: &str,
+    tables: &[(String, Arc<Table>)],
+) -> Result<Table, EngineError> {
+    let error = |message: String| EngineError::Check {
+        model: model.to_string(),
+        check: check.to_string(),
+        message,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| error(format!("cannot start the query runtime: {e}")))?;
+    runtime.block_on(async {
+        let ctx = session();
+        for (name, table) in tables {
+            let provider = MemTable::try_new(table.schema.clone(), vec![table.batches.clone()])
+                .map_err(|e| error(e.strip_backtrace()))?;
+            ctx.register_table(name.as_str(), Arc::new(provider))
+                .map_err(|e| error(e.strip_backtrace()))?;
+        }
+        let frame = ctx
+            .sql_with_options(sql, read_only())
+            .await
+            .map_err(|e| error(tidy_parser_message(&e.strip_backtrace())))?;
+        let schema = Arc::new(frame.schema().as_arrow().clone());
+        let batches = frame
+            .collect()
+            .await
+            .map_err(|e| error(e.strip_backtrace()))?;
+        Ok(Table::new(schema, batches))
+    })
+}
+
+fn read_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
 }
 
 fn session() -> SessionContext {
@@ -106,12 +179,8 @@ async fn run_model_async(
         ctx.register_table(name.as_str(), Arc::new(provider))
             .map_err(|e| sql_error(model, e))?;
     }
-    let options = SQLOptions::new()
-        .with_allow_ddl(false)
-        .with_allow_dml(false)
-        .with_allow_statements(false);
     let frame = ctx
-        .sql_with_options(&model.sql, options)
+        .sql_with_options(&model.sql, read_only())
         .await
         .map_err(|e| classify(model, e))?;
     let schema = Arc::new(frame.schema().as_arrow().clone());

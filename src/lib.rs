@@ -5,10 +5,11 @@
 //! reusing every stage whose inputs and definition did not change.
 //!
 //! Modules, in the direction data flows (a module uses only those before it):
-//! [`project`] → [`table`] → [`sources`] → [`graph`] → [`store`] → [`engine`] → [`export`] →
+//! [`project`] → [`table`] → [`sources`] → [`graph`] → [`store`] → [`engine`] → [`checks`] → [`export`] →
 //! [`build`] → [`sample`] → [`cli`].
 
 pub mod build;
+pub mod checks;
 pub mod cli;
 pub mod engine;
 pub mod export;

@@ -7,7 +7,7 @@
 //!   so a typo never silently changes nothing;
 //! - nothing here touches data: loading a project reads only `winebuild.toml` and `models/`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -58,6 +58,13 @@ pub enum ProjectError {
     },
     #[error("`data` in {PROJECT_FILE} must contain `{{month}}`, found `{template}`")]
     DataTemplate { template: String },
+    #[error("model `{model}`, check `{check}`: {message}")]
+    BadCheck {
+        model: String,
+        check: String,
+        message: String,
+        hint: Option<String>,
+    },
 }
 
 impl ProjectError {
@@ -82,6 +89,9 @@ impl ProjectError {
             ProjectError::DataTemplate { .. } => {
                 Some("for example: data = \"data/{month}\"".into())
             }
+            ProjectError::BadCheck { hint, .. } => hint.clone().or_else(|| {
+                Some("see the README's section on checks for each kind's fields".into())
+            }),
             _ => None,
         }
     }
@@ -163,6 +173,183 @@ pub struct ModelSettings {
     /// Free text for people. Not part of the stage key: editing it reruns nothing.
     #[serde(default, skip_serializing)]
     pub description: Option<String>,
+    /// Data checks run on the model's output (`[[checks]]` tables). Not part of the stage key:
+    /// editing a check reruns that check, not the model.
+    #[serde(default, skip_serializing)]
+    pub checks: Vec<CheckDef>,
+}
+
+/// What a check verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    /// The number of rows: `equals`, `min`/`max`, `same_as` another model, or pinned per month.
+    RowCount,
+    /// No two rows share the values of `columns`.
+    Unique,
+    /// No null in any of `columns`.
+    NotNull,
+    /// Every non-null value of `column` is one of `values`.
+    AcceptedValues,
+    /// Every non-null value of `column` exists in `to`.`field`.
+    Relationships,
+    /// `assert` (a boolean over aggregates) holds, or `actual` equals `expected` within `tolerance`.
+    Expression,
+    /// `sql` returns the failing rows; none means the check passes.
+    Sql,
+}
+
+impl fmt::Display for CheckKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value = serde_json::to_value(self).unwrap_or_default();
+        f.write_str(value.as_str().unwrap_or("check"))
+    }
+}
+
+/// Whether a failing check fails its model (and so the build) or only warns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    #[default]
+    Error,
+    Warn,
+}
+
+/// One `[[checks]]` entry of a model header. The fields a kind does not use must be absent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckDef {
+    /// Unique across the project; named in alerts and in `expect.toml`.
+    pub name: String,
+    pub kind: CheckKind,
+    #[serde(default)]
+    pub severity: Severity,
+    /// The alert shown when the check fails: `{actual}`, `{expected}`, `{failing}`, `{model}`,
+    /// and `{actual:fr}` / `{expected:fr}` for French money formatting (70 568,60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<toml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_as: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assert: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actual: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<String>,
+}
+
+impl CheckDef {
+    /// True when the check takes its expected figure from the month's `expect.toml`.
+    pub fn is_pinned(&self) -> bool {
+        match self.kind {
+            CheckKind::RowCount => {
+                self.equals.is_none()
+                    && self.min.is_none()
+                    && self.max.is_none()
+                    && self.same_as.is_none()
+            }
+            CheckKind::Expression => self.assert.is_none() && self.expected.is_none(),
+            _ => false,
+        }
+    }
+
+    /// Other models this check reads by name (SQL checks name theirs in their query).
+    pub fn named_models(&self) -> Vec<&String> {
+        self.same_as.iter().chain(self.to.iter()).collect()
+    }
+
+    /// Which fields this kind needs and which it forbids, as a message when they are wrong.
+    fn shape_error(&self) -> Option<String> {
+        let given: Vec<(&str, bool)> = vec![
+            ("columns", !self.columns.is_empty()),
+            ("column", self.column.is_some()),
+            ("values", !self.values.is_empty()),
+            ("equals", self.equals.is_some()),
+            ("min", self.min.is_some()),
+            ("max", self.max.is_some()),
+            ("same_as", self.same_as.is_some()),
+            ("to", self.to.is_some()),
+            ("field", self.field.is_some()),
+            ("assert", self.assert.is_some()),
+            ("actual", self.actual.is_some()),
+            ("expected", self.expected.is_some()),
+            ("tolerance", self.tolerance.is_some()),
+            ("sql", self.sql.is_some()),
+        ];
+        let (required, allowed): (&[&str], &[&str]) = match self.kind {
+            CheckKind::RowCount => (&[], &["equals", "min", "max", "same_as"]),
+            CheckKind::Unique | CheckKind::NotNull => (&["columns"], &["columns"]),
+            CheckKind::AcceptedValues => (&["column", "values"], &["column", "values"]),
+            CheckKind::Relationships => (&["column", "to"], &["column", "to", "field"]),
+            CheckKind::Expression => (&[], &["assert", "actual", "expected", "tolerance"]),
+            CheckKind::Sql => (&["sql"], &["sql"]),
+        };
+        if let Some((field, _)) = given
+            .iter()
+            .find(|(field, set)| *set && !allowed.contains(field))
+        {
+            return Some(format!(
+                "`{field}` does not apply to a `{}` check (it takes {})",
+                self.kind,
+                allowed
+                    .iter()
+                    .map(|f| format!("`{f}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if let Some(field) = required
+            .iter()
+            .find(|field| !given.iter().any(|(f, set)| f == *field && *set))
+        {
+            return Some(format!("a `{}` check needs `{field}`", self.kind));
+        }
+        if self.kind == CheckKind::RowCount
+            && self.equals.is_some() as u8 + self.same_as.is_some() as u8 > 1
+        {
+            return Some("give either `equals` or `same_as`, not both".into());
+        }
+        if self.kind == CheckKind::Expression {
+            match (&self.assert, &self.actual) {
+                (Some(_), Some(_)) | (Some(_), None)
+                    if self.expected.is_some() || self.tolerance.is_some() =>
+                {
+                    return Some("`assert` is a boolean on its own: drop `expected` and `tolerance`, or use `actual`".into());
+                }
+                (Some(_), Some(_)) => {
+                    return Some("give either `assert` or `actual`, not both".into());
+                }
+                (None, None) => {
+                    return Some("an `expression` check needs `assert = \"<boolean>\"` or `actual = \"<aggregate>\"`".into());
+                }
+                _ => {}
+            }
+        }
+        if self.tolerance.is_some_and(|t| t.is_nan() || t < 0.0) {
+            return Some("`tolerance` must be zero or more".into());
+        }
+        None
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -356,7 +543,73 @@ impl Project {
         for (name, export) in &self.exports {
             self.validate_export(name, export)?;
         }
+        self.validate_checks()
+    }
+
+    fn validate_checks(&self) -> Result<(), ProjectError> {
+        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+        for model in self.models.values() {
+            for check in &model.settings.checks {
+                let bad = |message: String, hint: Option<String>| ProjectError::BadCheck {
+                    model: model.name.clone(),
+                    check: check.name.clone(),
+                    message,
+                    hint,
+                };
+                if !is_check_name(&check.name) {
+                    return Err(bad(
+                        "check names use lowercase letters, digits, `_` and `-`".into(),
+                        None,
+                    ));
+                }
+                if let Some(first) = seen.insert(&check.name, &model.name) {
+                    return Err(bad(
+                        format!("the name is already used by a check of model `{first}`"),
+                        Some("check names are unique across the project".into()),
+                    ));
+                }
+                if let Some(message) = check.shape_error() {
+                    return Err(bad(message, None));
+                }
+                let upstream: Vec<String> = self
+                    .upstream_of(&model.name)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect();
+                for other in check.named_models() {
+                    if !upstream.contains(other) {
+                        return Err(bad(
+                            format!(
+                                "`{other}` is not a source or model that `{}` reads",
+                                model.name
+                            ),
+                            Some(match closest(other, upstream.iter()) {
+                                Some(s) => format!("did you mean `{s}`?"),
+                                None => "a check may read its model and what the model reads, directly or not".into(),
+                            }),
+                        ));
+                    }
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Every source and model `model` reads, directly or not.
+    pub fn upstream_of(&self, model: &str) -> BTreeSet<&str> {
+        let mut found = BTreeSet::new();
+        let mut frontier = vec![model];
+        while let Some(current) = frontier.pop() {
+            let Some(def) = self.models.get(current) else {
+                continue;
+            };
+            for input in &def.settings.inputs {
+                if found.insert(input.as_str()) {
+                    frontier.push(input.as_str());
+                }
+            }
+        }
+        found
     }
 
     fn validate_names(&self) -> Result<(), ProjectError> {
@@ -513,6 +766,14 @@ fn toml_location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
         }
         None => String::new(),
     }
+}
+
+/// Check names may also use `-`, as the earlier pipeline's did (`test-nettoyage-erp`).
+pub fn is_check_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
 /// Names must be usable unquoted in SQL and as file names.

@@ -125,6 +125,9 @@ pub fn write_sample(dir: &Path, options: &SampleOptions) -> Result<Vec<PathBuf>,
             continue;
         }
         let month_dir = dir.join("data").join(month);
+        let expect_path = month_dir.join(crate::checks::EXPECT_FILE);
+        write_file(&expect_path, expect_toml(month, data).as_bytes())?;
+        written.push(expect_path);
         for (file, bytes) in [
             ("erp.xlsx", erp_workbook(data)),
             ("liaison.xlsx", liaison_workbook(data)),
@@ -140,6 +143,31 @@ pub fn write_sample(dir: &Path, options: &SampleOptions) -> Result<Vec<PathBuf>,
         }
     }
     Ok(written)
+}
+
+/// The month's pinned figures, computed from the generator's own products (not by running the
+/// pipeline), so a build that reproduces them checks the models against an independent count.
+fn expect_toml(month: &str, data: &MonthData) -> String {
+    let rows = data.products.len();
+    let on_web: Vec<&Product> = data.products.iter().filter(|p| p.on_web).collect();
+    let ca_cents: i64 = on_web.iter().map(|p| p.price_tenths * p.sales * 10).sum();
+    format!(
+        "# The figures the {month} build must reproduce: the earlier pipeline's seven checks.\n\
+         # Each key names a check declared in models/; `winebuild test` compares.\n\
+         test-nettoyage-erp = {rows}\n\
+         test-nettoyage-liaison = {rows}\n\
+         test-nettoyage-web-clean = {}\n\
+         test-nettoyage-web-dedup = {}\n\
+         test-fusion = {}\n\
+         test-ca = {{ value = {}.{:02}, tolerance = 0.01 }}\n\
+         test-premium = {}\n",
+        2 * on_web.len(),
+        on_web.len(),
+        on_web.len(),
+        ca_cents / 100,
+        ca_cents % 100,
+        premium_count(&data.products),
+    )
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), SampleError> {

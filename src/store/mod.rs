@@ -6,6 +6,7 @@
 //! .winebuild/v1/objects/ab/abcd…       stage outputs, named by the blake3 of their bytes
 //! .winebuild/v1/stages/<key>.json      stage key → object, rows, columns, duration, warnings
 //! .winebuild/v1/months/<month>.json    last successful fingerprint of each stage, per month
+//! .winebuild/v1/checks/<key>.json      check key → check result
 //! .winebuild/v1/statcache.json         path → (size, mtime, inode, hash)
 //! .winebuild/v1/runs.jsonl             one run record per build, appended
 //! .winebuild/v1/tmp/                   files being written
@@ -36,6 +37,9 @@ use statcache::{FileStat, StatCache};
 
 /// The store folder at the project root.
 pub const STORE_DIR: &str = ".winebuild";
+
+/// The folders of a store version.
+const SUBDIRS: [&str; 5] = ["objects", "stages", "months", "checks", "tmp"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -104,7 +108,7 @@ impl Store {
     pub fn open(project_root: &Path) -> Result<Store, StoreError> {
         let root = project_root.join(STORE_DIR);
         let dir = root.join(format!("v{STORE_FORMAT}"));
-        for sub in ["objects", "stages", "months", "tmp"] {
+        for sub in SUBDIRS {
             let path = dir.join(sub);
             std::fs::create_dir_all(&path).map_err(|e| StoreError::io(&path, e))?;
         }
@@ -214,6 +218,16 @@ impl Store {
         self.write_atomic(&self.stage_path(&record.key), &bytes)
     }
 
+    /// A check result stored under its check key.
+    pub fn check_result<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Option<T> {
+        read_json(&self.dir.join("checks").join(format!("{key}.json")))
+    }
+
+    pub fn put_check_result(&self, key: &str, result: &impl Serialize) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec_pretty(result).expect("results always serialize");
+        self.write_atomic(&self.dir.join("checks").join(format!("{key}.json")), &bytes)
+    }
+
     pub fn month_state(&self, month: &str) -> MonthState {
         read_json(&self.month_path(month)).unwrap_or_default()
     }
@@ -303,7 +317,7 @@ impl Store {
     /// not cache, and is kept. Call with the lock held.
     pub fn clean(&mut self) -> Result<u64, StoreError> {
         let mut freed = 0;
-        for sub in ["objects", "stages", "months", "tmp"] {
+        for sub in SUBDIRS {
             let path = self.dir.join(sub);
             freed += dir_size(&path);
             std::fs::remove_dir_all(&path).map_err(|e| StoreError::io(&path, e))?;

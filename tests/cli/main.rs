@@ -1,6 +1,7 @@
 //! The one integration-test binary: the real `winebuild` on fixture projects in temp dirs.
 
 mod build;
+mod checks;
 mod inference;
 mod pipeline;
 mod properties;

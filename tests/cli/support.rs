@@ -239,3 +239,36 @@ fn regex_escape(text: &str) -> String {
     }
     escaped
 }
+
+/// Rewrites the first sheet of an xlsx file: `edit` gets every row (header first) as calamine
+/// cells and may change them; dates keep a date format, so the sheet reads back the same way.
+pub fn edit_xlsx(path: &Path, edit: impl FnOnce(&mut Vec<Vec<calamine::Data>>)) {
+    use calamine::{Data, Reader};
+    let mut workbook: calamine::Xlsx<_> = calamine::open_workbook(path).unwrap();
+    let sheet = workbook.sheet_names()[0].clone();
+    let range = workbook.worksheet_range(&sheet).unwrap();
+    let mut rows: Vec<Vec<Data>> = range.rows().map(|r| r.to_vec()).collect();
+    edit(&mut rows);
+    let mut out = rust_xlsxwriter::Workbook::new();
+    let date = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
+    let worksheet = out.add_worksheet().set_name(&sheet).unwrap();
+    for (r, row) in rows.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            let (r, c) = (r as u32, c as u16);
+            match cell {
+                Data::Empty => {}
+                Data::String(s) => drop(worksheet.write_string(r, c, s).unwrap()),
+                Data::Float(f) => drop(worksheet.write_number(r, c, *f).unwrap()),
+                Data::Int(i) => drop(worksheet.write_number(r, c, *i as f64).unwrap()),
+                Data::Bool(b) => drop(worksheet.write_boolean(r, c, *b).unwrap()),
+                Data::DateTime(d) => drop(
+                    worksheet
+                        .write_number_with_format(r, c, d.as_f64(), &date)
+                        .unwrap(),
+                ),
+                other => drop(worksheet.write_string(r, c, other.to_string()).unwrap()),
+            }
+        }
+    }
+    out.save(path).unwrap();
+}
