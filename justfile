@@ -17,7 +17,8 @@ lint:
 sample dir scale="1":
     cargo run -- sample {{dir}} --scale {{scale}}
 
-# Benchmarks: cold build, no-op rebuild, rebuild after web.xlsx changed, calamine-only parse, peak memory.
+# Benchmarks: cold build, no-op rebuild, rebuild after web.xlsx changed, calamine-only parse, peak
+# memory, and diff of two archived months; on the sample months and on 100x larger ones.
 bench:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -57,13 +58,24 @@ bench:
         cp "$work/other/data/2026-10/web.xlsx" "$work/web.b"
         cat > "$work/swap" <<SWAP
     if cmp -s "$dir/data/$month/web.xlsx" "$work/web.a"; then cp "$work/web.b" "$dir/data/$month/web.xlsx"; else cp "$work/web.a" "$dir/data/$month/web.xlsx"; fi
+    rm -rf '$dir/archive'
     '$bin' -C '$dir' gc -q
     SWAP
         echo "rebuild after web.xlsx:  $(median "$runs" "bash '$work/swap'" "$build")"
         cp "$work/web.a" "$dir/data/$month/web.xlsx"
         rm -rf "$work/other"
     }
+    # Builds (and so archives) 2026-09 and 2026-10, then times `winebuild diff` between them.
+    bench_diff() {
+        local dir=$1 runs=$2
+        "$bin" -C "$dir" build -q --month 2026-09
+        "$bin" -C "$dir" build -q --month 2026-10
+        echo "diff 2026-09 → 2026-10:  $(median "$runs" true "'$bin' -C '$dir' diff 2026-09 2026-10")"
+    }
     "$bin" sample "$work/x1" -q
     bench_project "sample month, scale 1" "$work/x1" 2026-09 11 1
+    bench_diff "$work/x1" 11
     "$bin" sample "$work/x100" --scale 100 --month 2026-09 -q
     bench_project "100x month, scale 100" "$work/x100" 2026-09 3 100
+    "$bin" sample "$work/x100" --scale 100 --month 2026-10 --data-only -q
+    bench_diff "$work/x100" 5

@@ -19,15 +19,20 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::archive::{self, ArchiveError, Archived, ArchivedStage, BuildToArchive, SourceFile};
 use crate::checks::{self, CheckEnv, CheckResult, CheckStatus, ExpectError, Expectations};
 use crate::engine::{self, EngineError};
 use crate::export::{self, ExportError};
 use crate::graph::{Graph, GraphError, StageKind};
 use crate::project::{Project, closest};
+pub use crate::project::{is_month, relative};
 use crate::sources::{self, SourceError};
 use crate::store::statcache::{FileStat, hash_bytes, now_ns};
 use crate::store::{Corruption, Fingerprint, MonthEntry, StageRecord, Store, StoreError};
 use crate::table::{ColumnInfo, Table};
+
+/// Why a stage outside `--select` with no up-to-date output was skipped.
+const NOT_SELECTED: &str = "not selected, and out of date";
 
 /// How many times a source is reread when it changes while being read.
 const READ_ATTEMPTS: usize = 3;
@@ -61,6 +66,8 @@ pub enum BuildError {
     Expect(#[from] ExpectError),
     #[error(transparent)]
     Check(#[from] EngineError),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
 }
 
 impl BuildError {
@@ -89,6 +96,7 @@ impl BuildError {
             BuildError::Store(e) => e.hint(),
             BuildError::Expect(e) => e.hint(),
             BuildError::Check(e) => e.hint(),
+            BuildError::Archive(e) => e.hint(),
         }
     }
 }
@@ -201,6 +209,9 @@ pub struct BuildReport {
     pub status: String,
     pub duration_ms: f64,
     pub stages: Vec<StageOutcome>,
+    /// The archive revision this build created or matched; none for a failed or partial build.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archived: Option<Archived>,
 }
 
 impl BuildReport {
@@ -285,20 +296,6 @@ pub fn available_months(project: &Project) -> Vec<String> {
         .unwrap_or_default();
     months.sort();
     months
-}
-
-/// `YYYY-MM` with a month from 01 to 12.
-pub fn is_month(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    bytes.len() == 7
-        && bytes[4] == b'-'
-        && bytes[..4].iter().all(u8::is_ascii_digit)
-        && bytes[5..].iter().all(u8::is_ascii_digit)
-        && matches!(text[5..].parse::<u8>(), Ok(1..=12))
-}
-
-pub fn relative(root: &Path, path: &Path) -> PathBuf {
-    path.strip_prefix(root).unwrap_or(path).to_path_buf()
 }
 
 /// Shared state of one build or plan.
@@ -546,10 +543,34 @@ impl<'a> Context<'a> {
         outcome
     }
 
+    /// An input of `id` left out of date because it was not selected: a selected stage cannot
+    /// be built on it, and the user should hear which one.
+    fn stale_unselected_input(
+        &self,
+        id: usize,
+        results: &[Option<StageOutcome>],
+    ) -> Option<String> {
+        self.graph.node(id).inputs.iter().find_map(|&input| {
+            let outcome = results[input].as_ref()?;
+            (outcome.action == Action::Skipped && outcome.reason == NOT_SELECTED)
+                .then(|| outcome.stage.clone())
+        })
+    }
+
     /// Builds one stage: reuse or run, with at most [`READ_ATTEMPTS`] tries for a source that
     /// changes while it is read.
     fn build_stage(&self, id: usize, results: &[Option<StageOutcome>]) -> StageOutcome {
         let started_ms = self.elapsed_ms();
+        if let Some(stale) = self.stale_unselected_input(id, results) {
+            if !self.selected.contains(&id) {
+                return self.outcome(id, Action::Skipped, NOT_SELECTED.into());
+            }
+            let error = StageError::NotSelected {
+                stage: stale,
+                month: self.month.clone(),
+            };
+            return self.failure(id, error, started_ms);
+        }
         for _ in 0..READ_ATTEMPTS {
             let inputs = match self.resolve_inputs(id, results, false) {
                 Inputs::Ready(inputs) => inputs,
@@ -565,11 +586,8 @@ impl<'a> Context<'a> {
                 return self.with_checks(id, results, outcome);
             }
             if !self.selected.contains(&id) {
-                let error = StageError::NotSelected {
-                    stage: self.graph.node(id).name.clone(),
-                    month: self.month.clone(),
-                };
-                return self.failure(id, error, started_ms);
+                // Outside the selection and out of date: left alone, as dbt leaves it.
+                return self.outcome(id, Action::Skipped, NOT_SELECTED.into());
             }
             match self.run(id, &decision, results, started_ms) {
                 Err(RunError::SourceChanged) => continue,
@@ -967,14 +985,83 @@ pub fn build(
         .into(),
         duration_ms: ctx.elapsed_ms(),
         stages,
+        archived: None,
     };
+    let mut report = report;
     let store = ctx.store();
     store.put_month_state(&ctx.month, &next_month_state(&ctx, &report))?;
     store.save_statcache()?;
+    // Only a complete build that passed its checks is history worth keeping.
+    if report.exit_code() == 0 && ctx.selected.len() == ctx.graph.nodes.len() {
+        report.archived = Some(archive::archive_build(
+            project,
+            &store,
+            to_archive(&ctx, &report),
+        )?);
+    }
     store.append_run(&serde_json::to_value(&report).expect("reports always serialize"))?;
     drop(store);
     drop(lock);
     Ok(report)
+}
+
+/// What the archive keeps of a successful build.
+fn to_archive<'r>(ctx: &Context<'_>, report: &'r BuildReport) -> BuildToArchive<'r> {
+    let mut sources = Vec::new();
+    let mut stages = Vec::new();
+    for stage in &report.stages {
+        let (Some(key), Some(object)) = (&stage.key, &stage.object) else {
+            continue;
+        };
+        let file = match stage.kind {
+            StageKind::Source => {
+                let file = &ctx.project.sources[&stage.stage].file;
+                let hash = stage
+                    .fingerprint
+                    .as_ref()
+                    .and_then(|f| f.inputs.get(file))
+                    .cloned()
+                    .unwrap_or_default();
+                sources.push(SourceFile {
+                    source: stage.stage.clone(),
+                    file: file.clone(),
+                    bytes: std::fs::metadata(ctx.source_path(file))
+                        .map(|m| m.len())
+                        .unwrap_or(0),
+                    blake3: hash,
+                });
+                None
+            }
+            StageKind::Model => Some(format!("models/{}.parquet", stage.stage)),
+            StageKind::Export => Some(format!(
+                "exports/{}",
+                ctx.project.exports[&stage.stage].file
+            )),
+        };
+        stages.push(ArchivedStage {
+            stage: stage.stage.clone(),
+            kind: stage.kind,
+            key: key.clone(),
+            output: object.clone(),
+            rows: stage.rows.unwrap_or(0),
+            columns: stage.columns.clone(),
+            key_columns: ctx
+                .project
+                .models
+                .get(&stage.stage)
+                .map(|m| m.settings.key.clone())
+                .unwrap_or_default(),
+            file,
+        });
+    }
+    BuildToArchive {
+        month: &report.month,
+        run_id: &report.run_id,
+        built_at: &report.started_at,
+        sources,
+        stages,
+        checks: report.checks().cloned().collect(),
+    }
 }
 
 /// The month state after a build: the previous one, minus stages that no longer exist, updated

@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::archive::{self, ArchiveError, Archived};
 use crate::build::{self, Action, BuildError, BuildOptions, BuildReport, StageOutcome};
 use crate::checks::{CheckResult, CheckStatus};
+use crate::diff::{self, DiffError, DiffOptions};
 use crate::project::{Project, ProjectError};
 use crate::sample::{self, SampleError, SampleOptions};
 use crate::store::{Store, StoreError};
@@ -42,8 +44,13 @@ pub struct Arguments {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+    /// For people (`table` is the same)
+    #[value(alias = "table")]
     Text,
+    /// One JSON document on stdout, for scripts
     Json,
+    /// Markdown (`diff`; other commands print text)
+    Markdown,
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,6 +69,11 @@ pub enum Command {
     Sample(SampleArgs),
     /// Print a stage's current output for a month, as csv (or JSON rows with --format json)
     Show(ShowArgs),
+    /// Compare two archived months model by model, with a business summary first
+    Diff(DiffArgs),
+    /// List, show and verify the monthly archives (archive/<month>/r<N>/)
+    #[command(subcommand)]
+    Archive(ArchiveCommand),
     /// Benchmark baseline: only parse workbooks with calamine (in parallel) and report the time
     #[command(hide = true)]
     ParseOnly { files: Vec<PathBuf> },
@@ -90,6 +102,40 @@ pub struct BuildArgs {
     /// Rerun the selected stages even when their outputs are stored
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// `FROM TO` months (YYYY-MM, or YYYY-MM@rN for a revision); one month: it and the one
+    /// before; none: the two latest archived months
+    #[arg(num_args = 0..=2)]
+    pub months: Vec<String>,
+    /// Compare the current build (of --month, default the latest) with this archived month
+    #[arg(long, conflicts_with = "months")]
+    pub against: Option<String>,
+    /// With --against: the month whose current build is compared
+    #[arg(long, requires = "against")]
+    pub month: Option<String>,
+    /// Only these models
+    #[arg(long, num_args = 1..)]
+    pub model: Vec<String>,
+    /// Floats closer than this are equal
+    #[arg(long, default_value_t = 1e-9)]
+    pub tolerance: f64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ArchiveCommand {
+    /// Every archived month and its revisions
+    List,
+    /// One month's archive: sources, stages, checks (latest revision, or --revision)
+    Show {
+        month: String,
+        #[arg(long)]
+        revision: Option<u32>,
+    },
+    /// Re-hash every archived file; exit 1 and name each file that changed
+    Verify { month: Option<String> },
 }
 
 #[derive(Debug, Args)]
@@ -128,6 +174,10 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error(transparent)]
     Sample(#[from] SampleError),
+    #[error(transparent)]
+    Diff(#[from] DiffError),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
 }
 
 impl Error {
@@ -137,6 +187,8 @@ impl Error {
             Error::Build(e) => e.hint(),
             Error::Store(e) => e.hint(),
             Error::Sample(e) => e.hint(),
+            Error::Diff(e) => e.hint(),
+            Error::Archive(e) => e.hint(),
         }
     }
 }
@@ -163,7 +215,7 @@ fn print_error(format: Format, message: &str, hint: Option<&str>) {
                 serde_json::to_string_pretty(&value).unwrap_or_default()
             );
         }
-        Format::Text => {
+        Format::Text | Format::Markdown => {
             let mut stderr = std::io::stderr().lock();
             let _ = writeln!(stderr, "error: {message}");
             if let Some(hint) = hint {
@@ -188,6 +240,8 @@ pub fn run(arguments: Arguments) -> Result<i32, Error> {
         Command::Gc => gc_command(&arguments.project, &ui),
         Command::Sample(args) => sample_command(args, &ui),
         Command::Show(args) => show_command(&arguments.project, args, &ui),
+        Command::Diff(args) => diff_command(&arguments.project, args, &ui),
+        Command::Archive(command) => archive_command(&arguments.project, command, &ui),
         Command::ParseOnly { files } => parse_only_command(files),
     }
 }
@@ -200,7 +254,7 @@ struct Ui {
 
 impl Ui {
     fn text(&self) -> bool {
-        self.format == Format::Text
+        self.format != Format::Json
     }
 
     /// A progress or log line, on stderr.
@@ -405,6 +459,13 @@ fn print_summary(ui: &Ui, report: &BuildReport, expect: &str) {
                 println!("wrote {wrote}");
             }
         }
+        match &report.archived {
+            Some(Archived::Created { path, .. }) => println!("archived {path}"),
+            Some(Archived::Unchanged { path, .. }) if ui.verbose => ui.log(&format!(
+                "{path} already holds this build: nothing archived"
+            )),
+            _ => {}
+        }
     }
     if let Some(tally) = checks_tally(report.checks()) {
         ui.log(&tally);
@@ -506,6 +567,153 @@ fn test_command(root: &Path, args: &TestArgs, ui: &Ui) -> Result<i32, Error> {
     Ok(report.exit_code())
 }
 
+fn diff_command(root: &Path, args: &DiffArgs, ui: &Ui) -> Result<i32, Error> {
+    let project = Project::load(root)?;
+    let options = DiffOptions {
+        months: args.months.clone(),
+        against: args.against.clone(),
+        current_month: args.month.clone(),
+        models: args.model.clone(),
+        tolerance: args.tolerance,
+    };
+    let report = diff::diff(&project, &options)?;
+    match ui.format {
+        Format::Json => ui.json(&report),
+        Format::Markdown => print!("{}", diff::render_markdown(&report)),
+        Format::Text => print!("{}", diff::render_table(&report)),
+    }
+    Ok(0)
+}
+
+fn archive_command(root: &Path, command: &ArchiveCommand, ui: &Ui) -> Result<i32, Error> {
+    let project = Project::load(root)?;
+    match command {
+        ArchiveCommand::List => {
+            let months = archive::months(&project);
+            let mut listed = Vec::new();
+            for month in &months {
+                for revision in archive::revisions(&project, month) {
+                    listed.push(archive::read_manifest(&project, month, revision)?);
+                }
+            }
+            if !ui.text() {
+                let rows: Vec<serde_json::Value> = listed
+                    .iter()
+                    .map(|m| {
+                        serde_json::json!({
+                            "month": m.month, "revision": m.revision, "built_at": m.built_at,
+                            "winebuild_version": m.winebuild_version, "files": m.files.len(),
+                            "bytes": m.files.values().map(|f| f.bytes).sum::<u64>(),
+                        })
+                    })
+                    .collect();
+                ui.json(&rows);
+                return Ok(0);
+            }
+            if listed.is_empty() {
+                ui.log("the archive is empty: a successful `winebuild build` archives its month");
+            }
+            for m in &listed {
+                println!(
+                    "{}  r{}  built {}  {} files, {}",
+                    m.month,
+                    m.revision,
+                    m.built_at,
+                    m.files.len(),
+                    format_bytes(m.files.values().map(|f| f.bytes).sum())
+                );
+            }
+            Ok(0)
+        }
+        ArchiveCommand::Show { month, revision } => {
+            let manifest = archive::manifest(&project, month, *revision)?;
+            if !ui.text() {
+                ui.json(&manifest);
+                return Ok(0);
+            }
+            let revisions = archive::revisions(&project, month);
+            println!(
+                "{} r{} (revisions: {}), built {} by winebuild {}",
+                manifest.month,
+                manifest.revision,
+                revisions
+                    .iter()
+                    .map(|r| format!("r{r}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                manifest.built_at,
+                manifest.winebuild_version
+            );
+            println!("sources:");
+            for s in &manifest.sources {
+                println!(
+                    "  {:<14} {:<14} {:>10}  {}",
+                    s.source,
+                    s.file,
+                    format_bytes(s.bytes),
+                    &s.blake3[..12]
+                );
+            }
+            println!("stages:");
+            for s in &manifest.stages {
+                let line = format!(
+                    "  {:<7} {:<16} {:>7} row{}  {}",
+                    s.kind.to_string(),
+                    s.stage,
+                    s.rows,
+                    if s.rows == 1 { "" } else { "s" },
+                    s.file.as_deref().unwrap_or("")
+                );
+                println!("{}", line.trim_end());
+            }
+            let passed = manifest
+                .checks
+                .iter()
+                .filter(|c| c.status == CheckStatus::Pass)
+                .count();
+            println!("checks: {passed} of {} passed", manifest.checks.len());
+            for c in manifest
+                .checks
+                .iter()
+                .filter(|c| c.status != CheckStatus::Pass)
+            {
+                println!("  {:<7} {}  {}", c.status.to_string(), c.check, c.message);
+            }
+            Ok(0)
+        }
+        ArchiveCommand::Verify { month } => {
+            let report = archive::verify(&project, month.as_deref())?;
+            let code = if report.problems.is_empty() { 0 } else { 1 };
+            if !ui.text() {
+                ui.json(&report);
+                return Ok(code);
+            }
+            for p in &report.problems {
+                eprintln!(
+                    "error: archive/{}/r{}/{}: {}",
+                    p.month, p.revision, p.file, p.problem
+                );
+            }
+            if !report.problems.is_empty() {
+                eprintln!(
+                    "hint: rebuild the month to archive a fresh revision; the damaged one stays as evidence"
+                );
+            }
+            ui.log(&format!(
+                "verified {} file(s) in {} revision(s): {}",
+                report.files,
+                report.revisions,
+                if report.problems.is_empty() {
+                    "all intact".to_string()
+                } else {
+                    format!("{} problem(s)", report.problems.len())
+                }
+            ));
+            Ok(code)
+        }
+    }
+}
+
 fn clean_command(root: &Path, ui: &Ui) -> Result<i32, Error> {
     Project::load(root)?;
     let mut store = Store::open(root)?;
@@ -520,10 +728,10 @@ fn clean_command(root: &Path, ui: &Ui) -> Result<i32, Error> {
 }
 
 fn gc_command(root: &Path, ui: &Ui) -> Result<i32, Error> {
-    Project::load(root)?;
+    let project = Project::load(root)?;
     let mut store = Store::open(root)?;
     let _lock = store.lock(|| ui.log("waiting for the running build to finish"))?;
-    let (removed, freed) = store.gc(&Default::default())?;
+    let (removed, freed) = store.gc(&archive::pinned_objects(&project))?;
     if ui.text() {
         ui.log(&format!(
             "removed {removed} unreferenced object(s), {} freed",

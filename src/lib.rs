@@ -5,12 +5,14 @@
 //! reusing every stage whose inputs and definition did not change.
 //!
 //! Modules, in the direction data flows (a module uses only those before it):
-//! [`project`] → [`table`] → [`sources`] → [`graph`] → [`store`] → [`engine`] → [`checks`] → [`export`] →
-//! [`build`] → [`sample`] → [`cli`].
+//! [`project`] → [`table`] → [`sources`] → [`graph`] → [`store`] → [`engine`] → [`checks`] →
+//! [`export`] → [`archive`] → [`build`] → [`diff`] → [`sample`] → [`cli`].
 
+pub mod archive;
 pub mod build;
 pub mod checks;
 pub mod cli;
+pub mod diff;
 pub mod engine;
 pub mod export;
 pub mod graph;

@@ -1,6 +1,17 @@
-//! The `winebuild` command: parse arguments, run, exit with 0 (ok), 1 (checks or diffs found
-//! problems) or 2 (an error).
+//! The `winebuild` command: parse arguments, run, exit with 0 (ok), 1 (a check or an archive
+//! verification failed) or 2 (an error).
 
 fn main() {
+    restore_sigpipe();
     std::process::exit(winebuild::cli::main());
+}
+
+/// Rust ignores SIGPIPE, so printing into a closed pipe (`winebuild diff | head`) would panic;
+/// the default action ends the process quietly, as every Unix tool does.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any thread exists; SIG_DFL is always valid.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }

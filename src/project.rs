@@ -58,6 +58,8 @@ pub enum ProjectError {
     },
     #[error("`data` in {PROJECT_FILE} must contain `{{month}}`, found `{template}`")]
     DataTemplate { template: String },
+    #[error("[summary] `{label}`: {message}")]
+    BadSummary { label: String, message: String },
     #[error("model `{model}`, check `{check}`: {message}")]
     BadCheck {
         model: String,
@@ -430,6 +432,63 @@ struct ProjectFile {
     sources: BTreeMap<String, SourceDef>,
     #[serde(default)]
     exports: BTreeMap<String, ExportDef>,
+    #[serde(default)]
+    summary: SummaryDef,
+}
+
+/// `[summary]`: the business summary `winebuild diff` prints before the model-by-model diff.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryDef {
+    /// The headline figure: one column of a one-row model (the CA total).
+    #[serde(default)]
+    pub total: Option<FigureDef>,
+    /// Rows entering and leaving a model, by its key (the premium list, the catalogue).
+    #[serde(default)]
+    pub lists: Vec<ListDef>,
+    /// The rows whose figure moved most (the biggest CA movers).
+    #[serde(default)]
+    pub movers: Option<MoversDef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FigureDef {
+    pub label: String,
+    pub model: String,
+    pub column: String,
+    /// Shown in euros, French style (70 568,60 €).
+    #[serde(default)]
+    pub money: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListDef {
+    pub label: String,
+    pub model: String,
+    /// The column that names a row for people (post_title).
+    pub name: String,
+    /// Other columns shown beside the name.
+    #[serde(default)]
+    pub show: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoversDef {
+    pub label: String,
+    pub model: String,
+    pub column: String,
+    pub name: String,
+    #[serde(default = "default_top")]
+    pub top: usize,
+    #[serde(default)]
+    pub money: bool,
+}
+
+fn default_top() -> usize {
+    5
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -462,6 +521,7 @@ pub struct Project {
     pub sources: BTreeMap<String, SourceDef>,
     pub models: BTreeMap<String, ModelDef>,
     pub exports: BTreeMap<String, ExportDef>,
+    pub summary: SummaryDef,
 }
 
 impl Project {
@@ -487,6 +547,7 @@ impl Project {
             sources: file.sources,
             models,
             exports: file.exports,
+            summary: file.summary,
         };
         project.validate()?;
         Ok(project)
@@ -543,7 +604,33 @@ impl Project {
         for (name, export) in &self.exports {
             self.validate_export(name, export)?;
         }
-        self.validate_checks()
+        self.validate_checks()?;
+        self.validate_summary()
+    }
+
+    fn validate_summary(&self) -> Result<(), ProjectError> {
+        let summary = &self.summary;
+        let named = summary
+            .total
+            .iter()
+            .map(|t| (&t.label, &t.model, false))
+            .chain(summary.lists.iter().map(|l| (&l.label, &l.model, true)))
+            .chain(summary.movers.iter().map(|m| (&m.label, &m.model, true)));
+        for (label, model, needs_key) in named {
+            let bad = |message: String| ProjectError::BadSummary {
+                label: label.clone(),
+                message,
+            };
+            let Some(def) = self.models.get(model) else {
+                return Err(bad(format!("`{model}` is not a model")));
+            };
+            if needs_key && def.settings.key.is_empty() {
+                return Err(bad(format!(
+                    "model `{model}` declares no `key`, so its rows cannot be matched month to month"
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn validate_checks(&self) -> Result<(), ProjectError> {
@@ -766,6 +853,20 @@ fn toml_location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
         }
         None => String::new(),
     }
+}
+
+/// `YYYY-MM` with a month from 01 to 12.
+pub fn is_month(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 7
+        && bytes[4] == b'-'
+        && bytes[..4].iter().all(u8::is_ascii_digit)
+        && bytes[5..].iter().all(u8::is_ascii_digit)
+        && matches!(text[5..].parse::<u8>(), Ok(1..=12))
+}
+
+pub fn relative(root: &Path, path: &Path) -> PathBuf {
+    path.strip_prefix(root).unwrap_or(path).to_path_buf()
 }
 
 /// Check names may also use `-`, as the earlier pipeline's did (`test-nettoyage-erp`).

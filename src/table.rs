@@ -82,9 +82,18 @@ impl Table {
     }
 
     pub fn from_parquet(bytes: Vec<u8>) -> Result<Table, parquet::errors::ParquetError> {
+        Table::from_parquet_in_batches_of(bytes, 64 * 1024)
+    }
+
+    /// Like [`Table::from_parquet`], with batches of up to `rows` rows (one batch per row group
+    /// when `rows` is large: what a reader that wants whole columns asks for).
+    pub fn from_parquet_in_batches_of(
+        bytes: Vec<u8>,
+        rows: usize,
+    ) -> Result<Table, parquet::errors::ParquetError> {
         let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))?;
         let schema = builder.schema().clone();
-        let reader = builder.with_batch_size(64 * 1024).build()?;
+        let reader = builder.with_batch_size(rows).build()?;
         let batches = reader.collect::<Result<Vec<_>, _>>()?;
         Ok(Table::new(schema, batches))
     }

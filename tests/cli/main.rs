@@ -2,6 +2,7 @@
 
 mod build;
 mod checks;
+mod history;
 mod inference;
 mod pipeline;
 mod properties;

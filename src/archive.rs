@@ -1,0 +1,520 @@
+//! Monthly archives: `archive/<month>/r<N>/`, one immutable revision per distinct successful build.
+//!
+//! Layout of a revision:
+//! ```text
+//! archive/2026-09/r1/manifest.json        what was built, from what, with which checks
+//! archive/2026-09/r1/models/<model>.parquet
+//! archive/2026-09/r1/exports/<file>       rapport_ca.xlsx, vins_premium.csv, …
+//! ```
+//! Rules it keeps:
+//! - self-contained: a revision holds copies of its outputs, so deleting `.winebuild/` loses
+//!   nothing archived; the manifest lists every file with its size and blake3 for `verify`;
+//! - immutable: a revision is written in a temp folder and renamed into place under a new number;
+//!   nothing ever writes into an existing revision, so a rebuild never overwrites history;
+//! - a build whose sources and outputs equal the latest revision's creates nothing;
+//! - only a complete, successful build is archived (the caller decides; see `build`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::checks::CheckResult;
+use crate::graph::StageKind;
+use crate::project::{Project, is_month, relative};
+use crate::store::statcache::hash_bytes;
+use crate::store::{Store, TOOL_VERSION};
+use crate::table::{ColumnInfo, Table};
+
+/// The archive folder at the project root.
+pub const ARCHIVE_DIR: &str = "archive";
+const MANIFEST: &str = "manifest.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("archive: cannot write `{path}`: {message}")]
+    Write { path: PathBuf, message: String },
+    #[error("no archived month `{month}`")]
+    NoMonth {
+        month: String,
+        available: Vec<String>,
+    },
+    #[error("month `{month}` has no revision r{revision}")]
+    NoRevision { month: String, revision: u32 },
+    #[error("the archive is empty")]
+    Empty,
+    #[error("`{path}` is not a readable manifest: {message}")]
+    Manifest { path: PathBuf, message: String },
+    #[error("archived file `{path}` is missing or changed since it was archived")]
+    Tampered { path: PathBuf },
+    #[error("archived model `{model}` of {month} r{revision} cannot be read: {message}")]
+    Unreadable {
+        model: String,
+        month: String,
+        revision: u32,
+        message: String,
+    },
+    #[error(
+        "stored output `{object}` of `{stage}` is missing or corrupt, so it cannot be archived"
+    )]
+    MissingObject { stage: String, object: String },
+}
+
+impl ArchiveError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ArchiveError::Write { .. } => {
+                Some("check the permissions and free space of the archive folder".into())
+            }
+            ArchiveError::NoMonth { available, .. } if !available.is_empty() => {
+                Some(format!("archived months: {}", available.join(", ")))
+            }
+            ArchiveError::NoMonth { .. } | ArchiveError::Empty => Some(
+                "a successful `winebuild build` archives its month; `winebuild archive list` shows them"
+                    .into(),
+            ),
+            ArchiveError::NoRevision { month, .. } => {
+                Some(format!("`winebuild archive show {month}` lists its revisions"))
+            }
+            ArchiveError::Manifest { .. } | ArchiveError::Tampered { .. } => Some(
+                "`winebuild archive verify` names every changed file; rebuild the month to archive a fresh revision"
+                    .into(),
+            ),
+            ArchiveError::Unreadable { .. } => {
+                Some("`winebuild archive verify` checks every archived file".into())
+            }
+            ArchiveError::MissingObject { .. } => {
+                Some("build the month again: a damaged object is rebuilt".into())
+            }
+        }
+    }
+}
+
+/// One input file of the archived build.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceFile {
+    pub source: String,
+    pub file: String,
+    pub bytes: u64,
+    pub blake3: String,
+}
+
+/// One stage of the archived build.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArchivedStage {
+    pub stage: String,
+    pub kind: StageKind,
+    pub key: String,
+    /// blake3 of the stage's output object.
+    pub output: String,
+    pub rows: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<ColumnInfo>,
+    /// The model's key columns when it was built (used by `diff`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_columns: Vec<String>,
+    /// The file holding the output in the revision (models and exports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+/// A file of the revision, for `verify`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub bytes: u64,
+    pub blake3: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub project: String,
+    pub month: String,
+    pub revision: u32,
+    pub winebuild_version: String,
+    pub built_at: String,
+    pub run_id: String,
+    /// blake3 over the sources' hashes and the stages' outputs: equal content, equal hash.
+    pub content: String,
+    pub sources: Vec<SourceFile>,
+    pub stages: Vec<ArchivedStage>,
+    pub checks: Vec<CheckResult>,
+    /// Every file of the revision but the manifest, by path relative to the revision folder.
+    pub files: BTreeMap<String, FileEntry>,
+}
+
+impl Manifest {
+    pub fn stage(&self, name: &str) -> Option<&ArchivedStage> {
+        self.stages.iter().find(|s| s.stage == name)
+    }
+
+    pub fn models(&self) -> impl Iterator<Item = &ArchivedStage> {
+        self.stages.iter().filter(|s| s.kind == StageKind::Model)
+    }
+}
+
+/// What a successful build hands over to be archived.
+pub struct BuildToArchive<'a> {
+    pub month: &'a str,
+    pub run_id: &'a str,
+    pub built_at: &'a str,
+    pub sources: Vec<SourceFile>,
+    pub stages: Vec<ArchivedStage>,
+    pub checks: Vec<CheckResult>,
+}
+
+/// What archiving did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "archive", rename_all = "lowercase")]
+pub enum Archived {
+    /// A new revision was written.
+    Created { path: String, revision: u32 },
+    /// The latest revision already holds exactly this build.
+    Unchanged { path: String, revision: u32 },
+}
+
+pub fn archive_root(project: &Project) -> PathBuf {
+    project.root.join(ARCHIVE_DIR)
+}
+
+fn month_dir(project: &Project, month: &str) -> PathBuf {
+    archive_root(project).join(month)
+}
+
+fn revision_dir(project: &Project, month: &str, revision: u32) -> PathBuf {
+    month_dir(project, month).join(format!("r{revision}"))
+}
+
+fn content_hash(sources: &[SourceFile], stages: &[ArchivedStage]) -> String {
+    let sources: BTreeMap<&str, &str> = sources
+        .iter()
+        .map(|s| (s.file.as_str(), s.blake3.as_str()))
+        .collect();
+    let stages: BTreeMap<&str, &str> = stages
+        .iter()
+        .map(|s| (s.stage.as_str(), s.output.as_str()))
+        .collect();
+    let encoded = serde_json::to_vec(&serde_json::json!({"sources": sources, "stages": stages}))
+        .expect("content always serializes");
+    hash_bytes(&encoded)
+}
+
+/// Archives a successful build as a new revision of its month, unless the latest revision holds
+/// the same content. Call with the build lock held.
+pub fn archive_build(
+    project: &Project,
+    store: &Store,
+    build: BuildToArchive<'_>,
+) -> Result<Archived, ArchiveError> {
+    let content = content_hash(&build.sources, &build.stages);
+    let revisions = revisions(project, build.month);
+    let shown = |revision: u32| {
+        relative(&project.root, &revision_dir(project, build.month, revision))
+            .display()
+            .to_string()
+    };
+    if let Some(&latest) = revisions.last()
+        && read_manifest(project, build.month, latest).is_ok_and(|m| m.content == content)
+    {
+        return Ok(Archived::Unchanged {
+            path: shown(latest),
+            revision: latest,
+        });
+    }
+    let revision = revisions.last().map_or(1, |r| r + 1);
+    let month_dir = month_dir(project, build.month);
+    let write_error = |path: &Path, e: std::io::Error| ArchiveError::Write {
+        path: relative(&project.root, path),
+        message: e.to_string(),
+    };
+    std::fs::create_dir_all(&month_dir).map_err(|e| write_error(&month_dir, e))?;
+    sweep_temp_dirs(&month_dir);
+    let temp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempdir_in(&month_dir)
+        .map_err(|e| write_error(&month_dir, e))?;
+    let mut files = BTreeMap::new();
+    let mut stages = build.stages;
+    for stage in &mut stages {
+        let Some(file) = &stage.file else { continue };
+        let bytes = store
+            .read_object(&stage.output)
+            .map_err(|_| ArchiveError::MissingObject {
+                stage: stage.stage.clone(),
+                object: stage.output.clone(),
+            })?;
+        let path = temp.path().join(file);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| write_error(parent, e))?;
+        }
+        std::fs::write(&path, &bytes).map_err(|e| write_error(&path, e))?;
+        files.insert(
+            file.clone(),
+            FileEntry {
+                bytes: bytes.len() as u64,
+                blake3: stage.output.clone(),
+            },
+        );
+    }
+    let manifest = Manifest {
+        project: project.name.clone(),
+        month: build.month.to_string(),
+        revision,
+        winebuild_version: TOOL_VERSION.to_string(),
+        built_at: build.built_at.to_string(),
+        run_id: build.run_id.to_string(),
+        content,
+        sources: build.sources,
+        stages,
+        checks: build.checks,
+        files,
+    };
+    let manifest_path = temp.path().join(MANIFEST);
+    let bytes = serde_json::to_vec_pretty(&manifest).expect("manifests always serialize");
+    std::fs::write(&manifest_path, bytes).map_err(|e| write_error(&manifest_path, e))?;
+    let dest = revision_dir(project, build.month, revision);
+    let temp_path = temp.keep();
+    // A rename onto an existing non-empty folder fails: an earlier revision is never replaced.
+    if let Err(e) = std::fs::rename(&temp_path, &dest) {
+        let _ = std::fs::remove_dir_all(&temp_path);
+        return Err(write_error(&dest, e));
+    }
+    Ok(Archived::Created {
+        path: shown(revision),
+        revision,
+    })
+}
+
+/// Removes revisions left half-written by a killed build.
+fn sweep_temp_dirs(month_dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(month_dir) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+/// Archived months, oldest first.
+pub fn months(project: &Project) -> Vec<String> {
+    let mut months: Vec<String> = std::fs::read_dir(archive_root(project))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .filter(|name| is_month(name))
+                .filter(|name| !revisions(project, name).is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    months.sort();
+    months
+}
+
+/// A month's revision numbers, oldest first.
+pub fn revisions(project: &Project, month: &str) -> Vec<u32> {
+    let mut revisions: Vec<u32> = std::fs::read_dir(month_dir(project, month))
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| {
+                    let name = e.file_name().to_str()?.to_string();
+                    name.strip_prefix('r')?.parse().ok()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    revisions.sort();
+    revisions
+}
+
+pub fn read_manifest(
+    project: &Project,
+    month: &str,
+    revision: u32,
+) -> Result<Manifest, ArchiveError> {
+    let path = revision_dir(project, month, revision).join(MANIFEST);
+    let shown = relative(&project.root, &path);
+    let bytes = std::fs::read(&path).map_err(|e| ArchiveError::Manifest {
+        path: shown.clone(),
+        message: e.to_string(),
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| ArchiveError::Manifest {
+        path: shown,
+        message: e.to_string(),
+    })
+}
+
+/// The manifest of `month`'s latest revision, or of `revision` when given.
+pub fn manifest(
+    project: &Project,
+    month: &str,
+    revision: Option<u32>,
+) -> Result<Manifest, ArchiveError> {
+    let revisions = revisions(project, month);
+    let Some(&latest) = revisions.last() else {
+        return Err(ArchiveError::NoMonth {
+            month: month.to_string(),
+            available: months(project),
+        });
+    };
+    let revision = revision.unwrap_or(latest);
+    if !revisions.contains(&revision) {
+        return Err(ArchiveError::NoRevision {
+            month: month.to_string(),
+            revision,
+        });
+    }
+    read_manifest(project, month, revision)
+}
+
+/// An archived model's output, verified against the manifest.
+pub fn read_model(
+    project: &Project,
+    manifest: &Manifest,
+    model: &str,
+) -> Result<Table, ArchiveError> {
+    let unreadable = |message: String| ArchiveError::Unreadable {
+        model: model.to_string(),
+        month: manifest.month.clone(),
+        revision: manifest.revision,
+        message,
+    };
+    let stage = manifest
+        .stage(model)
+        .ok_or_else(|| unreadable("not in the manifest".into()))?;
+    let file = stage
+        .file
+        .as_ref()
+        .ok_or_else(|| unreadable("no archived file".into()))?;
+    let path = revision_dir(project, &manifest.month, manifest.revision).join(file);
+    let bytes = std::fs::read(&path).map_err(|e| unreadable(e.to_string()))?;
+    if hash_bytes(&bytes) != stage.output {
+        return Err(ArchiveError::Tampered {
+            path: relative(&project.root, &path),
+        });
+    }
+    // Whole columns in one batch: `diff` compares them row by row without copying.
+    Table::from_parquet_in_batches_of(bytes, 1 << 22).map_err(|e| unreadable(e.to_string()))
+}
+
+/// One problem `verify` found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Problem {
+    pub month: String,
+    pub revision: u32,
+    pub file: String,
+    pub problem: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VerifyReport {
+    pub revisions: usize,
+    pub files: usize,
+    pub problems: Vec<Problem>,
+}
+
+/// Re-hashes every file of every revision of `month` (all months when absent).
+pub fn verify(project: &Project, month: Option<&str>) -> Result<VerifyReport, ArchiveError> {
+    let months = match month {
+        Some(month) => {
+            if revisions(project, month).is_empty() {
+                return Err(ArchiveError::NoMonth {
+                    month: month.to_string(),
+                    available: months(project),
+                });
+            }
+            vec![month.to_string()]
+        }
+        None => months(project),
+    };
+    let mut report = VerifyReport {
+        revisions: 0,
+        files: 0,
+        problems: Vec::new(),
+    };
+    for month in &months {
+        for revision in revisions(project, month) {
+            report.revisions += 1;
+            let problem = |file: &str, problem: String| Problem {
+                month: month.clone(),
+                revision,
+                file: file.to_string(),
+                problem,
+            };
+            let manifest = match read_manifest(project, month, revision) {
+                Ok(manifest) => manifest,
+                Err(e) => {
+                    report.problems.push(problem(MANIFEST, e.to_string()));
+                    continue;
+                }
+            };
+            let dir = revision_dir(project, month, revision);
+            for (file, entry) in &manifest.files {
+                report.files += 1;
+                match std::fs::read(dir.join(file)) {
+                    Err(_) => report.problems.push(problem(file, "missing".into())),
+                    Ok(bytes) if bytes.len() as u64 != entry.bytes => {
+                        report.problems.push(problem(
+                            file,
+                            format!("{} bytes, archived with {}", bytes.len(), entry.bytes),
+                        ))
+                    }
+                    Ok(bytes) if hash_bytes(&bytes) != entry.blake3 => report
+                        .problems
+                        .push(problem(file, "content changed (blake3 differs)".into())),
+                    Ok(_) => {}
+                }
+            }
+            let listed: BTreeSet<&String> = manifest.files.keys().collect();
+            for extra in files_under(&dir) {
+                if extra != MANIFEST && !listed.contains(&extra) {
+                    report
+                        .problems
+                        .push(problem(&extra, "not listed in the manifest".into()));
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Every file under `dir`, as paths relative to it with `/` separators, sorted.
+fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let relative = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            if entry.path().is_dir() {
+                walk(&entry.path(), &relative, out);
+            } else {
+                out.push(relative);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, "", &mut out);
+    out.sort();
+    out
+}
+
+/// Store objects the archive also holds: `gc` keeps them, so an archived month stays cheap to
+/// rebuild and to compare against.
+pub fn pinned_objects(project: &Project) -> BTreeSet<String> {
+    let mut objects = BTreeSet::new();
+    for month in months(project) {
+        for revision in revisions(project, &month) {
+            if let Ok(manifest) = read_manifest(project, &month, revision) {
+                objects.extend(manifest.stages.into_iter().map(|s| s.output));
+            }
+        }
+    }
+    objects
+}
