@@ -34,7 +34,10 @@ use crate::table::{ColumnInfo, Table};
 /// Why a stage outside `--select` with no up-to-date output was skipped.
 const NOT_SELECTED: &str = "not selected, and out of date";
 
-/// How many times a source is reread when it changes while being read.
+/// The pause before the second read of a source; doubled before the third.
+const RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// How many times a source is read when it changes while being read or cannot be opened.
 const READ_ATTEMPTS: usize = 3;
 
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +80,9 @@ impl BuildError {
                 "put each month's files in a folder named YYYY-MM (see `data` in winebuild.toml)"
                     .into(),
             ),
-            BuildError::BadMonth { .. } => Some("for example: --month 2026-10".into()),
+            BuildError::BadMonth { .. } => {
+                Some("for example: --month 2026-10, or --month previous".into())
+            }
             BuildError::MonthNotFound { available, .. } if !available.is_empty() => {
                 Some(format!("months with data: {}", available.join(", ")))
             }
@@ -254,9 +259,28 @@ fn status_word(code: i32) -> &'static str {
     }
 }
 
-/// Resolves `--month`, or the latest month folder when absent.
+/// `--month previous`: the calendar month before today's, what a schedule on the 15th builds.
+pub const PREVIOUS_MONTH: &str = "previous";
+
+/// The month before today's, as `YYYY-MM` (local time).
+pub fn month_before_today() -> String {
+    use chrono::Datelike;
+    let today = chrono::Local::now().date_naive();
+    let (year, month) = if today.month() == 1 {
+        (today.year() - 1, 12)
+    } else {
+        (today.year(), today.month() - 1)
+    };
+    format!("{year:04}-{month:02}")
+}
+
+/// Resolves `--month` (`YYYY-MM`, or `previous`), or the latest month folder when absent.
 pub fn resolve_month(project: &Project, month: Option<&str>) -> Result<String, BuildError> {
     let available = available_months(project);
+    let previous = month
+        .filter(|m| *m == PREVIOUS_MONTH)
+        .map(|_| month_before_today());
+    let month = previous.as_deref().or(month);
     match month {
         Some(month) if !is_month(month) => Err(BuildError::BadMonth {
             month: month.to_string(),
@@ -571,9 +595,18 @@ impl<'a> Context<'a> {
             };
             return self.failure(id, error, started_ms);
         }
-        for _ in 0..READ_ATTEMPTS {
+        let mut unreadable = None;
+        for attempt in 0..READ_ATTEMPTS {
+            if attempt > 0 {
+                // A file still being written, or held by another program: give it a moment.
+                std::thread::sleep(RETRY_BACKOFF * (1 << (attempt - 1)));
+            }
             let inputs = match self.resolve_inputs(id, results, false) {
                 Inputs::Ready(inputs) => inputs,
+                Inputs::Unreadable(error @ SourceError::Io { .. }) => {
+                    unreadable = Some(error);
+                    continue;
+                }
                 Inputs::Unreadable(error) => {
                     return self.failure(id, StageError::Source(error), started_ms);
                 }
@@ -590,13 +623,21 @@ impl<'a> Context<'a> {
                 return self.outcome(id, Action::Skipped, NOT_SELECTED.into());
             }
             match self.run(id, &decision, results, started_ms) {
-                Err(RunError::SourceChanged) => continue,
+                Err(RunError::SourceChanged) => unreadable = None,
+                Err(RunError::Unreadable(error)) => unreadable = Some(error),
                 Err(RunError::Stage(error)) => return self.failure(id, error, started_ms),
                 Ok(outcome) => return self.with_checks(id, results, outcome),
             }
         }
         let file = self.project.sources[&self.graph.node(id).name].file.clone();
-        self.failure(id, StageError::Unstable { file }, started_ms)
+        let error = match unreadable {
+            Some(SourceError::Io { file, message }) => StageError::Source(SourceError::Io {
+                file,
+                message: format!("{message} (tried {READ_ATTEMPTS} times)"),
+            }),
+            _ => StageError::Unstable { file },
+        };
+        self.failure(id, error, started_ms)
     }
 
     /// Runs a model's checks on the output it just produced or reused. A failing error-check
@@ -760,7 +801,7 @@ impl<'a> Context<'a> {
             FileStat::of(&path).map_err(|_| StageError::from(self.missing_source(&def.file)))?;
         let started = now_ns();
         let bytes = std::fs::read(&path).map_err(|e| {
-            StageError::from(SourceError::Io {
+            RunError::Unreadable(SourceError::Io {
                 file: def.file.clone(),
                 message: e.to_string(),
             })
@@ -922,7 +963,10 @@ impl CheckEnv for BuildEnv<'_, '_> {
 }
 
 enum RunError {
+    /// The file changed between its hashing and its reading.
     SourceChanged,
+    /// The file exists but could not be read (locked, permissions): worth another try.
+    Unreadable(SourceError),
     Stage(StageError),
 }
 
@@ -943,13 +987,23 @@ pub fn short(hash: &str) -> &str {
     hash.get(..12).unwrap_or(hash)
 }
 
-/// Builds one month. `on_wait` is called if another build holds the lock; `on_level` receives each
-/// level's outcomes, in name order, as soon as the level is done.
+/// What a build reports while it runs, for progress displays.
+pub enum BuildEvent<'a> {
+    /// The build holds the lock and is about to run this many stages.
+    Started { stages: usize },
+    /// These stages (independent of one another) start now, in parallel.
+    LevelStarted(&'a [&'a str]),
+    /// Their outcomes, in name order.
+    LevelFinished(&'a [StageOutcome]),
+}
+
+/// Builds one month. `on_wait` is called if another build holds the lock; `on_event` hears when
+/// each level of independent stages starts and receives its outcomes as soon as it is done.
 pub fn build(
     project: &Project,
     options: &BuildOptions,
     on_wait: impl FnOnce(),
-    mut on_level: impl FnMut(&[StageOutcome]),
+    mut on_event: impl FnMut(BuildEvent<'_>),
 ) -> Result<BuildReport, BuildError> {
     let store = Store::open(&project.root)?;
     let lock = store.lock(on_wait)?;
@@ -958,13 +1012,21 @@ pub fn build(
     let ctx = Context::new(project, options, store)?;
     let mut results: Vec<Option<StageOutcome>> = vec![None; ctx.graph.nodes.len()];
     let levels = ctx.graph.levels();
+    on_event(BuildEvent::Started {
+        stages: ctx.graph.nodes.len(),
+    });
     for level in &levels {
+        let names: Vec<&str> = level
+            .iter()
+            .map(|&id| ctx.graph.node(id).name.as_str())
+            .collect();
+        on_event(BuildEvent::LevelStarted(&names));
         let outcomes: Vec<(usize, StageOutcome)> = level
             .par_iter()
             .map(|&id| (id, ctx.build_stage(id, &results)))
             .collect();
         let batch: Vec<StageOutcome> = outcomes.iter().map(|(_, o)| o.clone()).collect();
-        on_level(&batch);
+        on_event(BuildEvent::LevelFinished(&batch));
         for (id, outcome) in outcomes {
             results[id] = Some(outcome);
         }

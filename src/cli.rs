@@ -11,11 +11,15 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::archive::{self, ArchiveError, Archived};
-use crate::build::{self, Action, BuildError, BuildOptions, BuildReport, StageOutcome};
+use crate::build::{self, Action, BuildError, BuildEvent, BuildOptions, BuildReport, StageOutcome};
 use crate::checks::{CheckResult, CheckStatus};
 use crate::diff::{self, DiffError, DiffOptions};
+use crate::notify;
 use crate::project::{Project, ProjectError};
+use crate::report::{self, ReportError};
+use crate::runs::{self, RunsError};
 use crate::sample::{self, SampleError, SampleOptions};
+use crate::schedule::{Schedule, ScheduleError};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, Parser)]
@@ -51,6 +55,10 @@ pub enum Format {
     Json,
     /// Markdown (`diff`; other commands print text)
     Markdown,
+    /// Mermaid flowchart (`dag`)
+    Mermaid,
+    /// Graphviz DOT (`dag`)
+    Dot,
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,6 +82,31 @@ pub enum Command {
     /// List, show and verify the monthly archives (archive/<month>/r<N>/)
     #[command(subcommand)]
     Archive(ArchiveCommand),
+    /// Past builds (time, month, status, stages run and reused); `log <run>` shows one in full
+    Log {
+        /// A run: its number in `winebuild log`, `last`, or its id (a prefix is enough)
+        run: Option<String>,
+        /// Show at most this many runs, the latest ones
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Write out/<month>/report.html: the DAG, a Gantt chart of the build, the checks and the diff
+    Report {
+        /// The month, YYYY-MM (default: the latest month folder)
+        #[arg(long)]
+        month: Option<String>,
+    },
+    /// Print the pipeline graph for documentation (`--format mermaid`, the default, or `dot`)
+    Dag,
+    /// Print (or --install) the monthly schedule: the 15th at 09:00, building the month just ended
+    Schedule {
+        /// A systemd service and timer instead of a crontab line
+        #[arg(long)]
+        systemd: bool,
+        /// Install it: into your crontab, or into ~/.config/systemd/user
+        #[arg(long)]
+        install: bool,
+    },
     /// Benchmark baseline: only parse workbooks with calamine (in parallel) and report the time
     #[command(hide = true)]
     ParseOnly { files: Vec<PathBuf> },
@@ -93,7 +126,8 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// The month to build, YYYY-MM (default: the latest month folder)
+    /// The month to build: YYYY-MM, or `previous` (the calendar month before today's); default:
+    /// the latest month folder
     #[arg(long)]
     pub month: Option<String>,
     /// Stages to build: `name`, `name+` (and what depends on it), `+name` (and what it reads)
@@ -178,6 +212,12 @@ pub enum Error {
     Diff(#[from] DiffError),
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+    #[error(transparent)]
+    Runs(#[from] RunsError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
 }
 
 impl Error {
@@ -189,6 +229,9 @@ impl Error {
             Error::Sample(e) => e.hint(),
             Error::Diff(e) => e.hint(),
             Error::Archive(e) => e.hint(),
+            Error::Runs(e) => e.hint(),
+            Error::Report(e) => e.hint(),
+            Error::Schedule(e) => e.hint(),
         }
     }
 }
@@ -215,7 +258,7 @@ fn print_error(format: Format, message: &str, hint: Option<&str>) {
                 serde_json::to_string_pretty(&value).unwrap_or_default()
             );
         }
-        Format::Text | Format::Markdown => {
+        _ => {
             let mut stderr = std::io::stderr().lock();
             let _ = writeln!(stderr, "error: {message}");
             if let Some(hint) = hint {
@@ -242,6 +285,12 @@ pub fn run(arguments: Arguments) -> Result<i32, Error> {
         Command::Show(args) => show_command(&arguments.project, args, &ui),
         Command::Diff(args) => diff_command(&arguments.project, args, &ui),
         Command::Archive(command) => archive_command(&arguments.project, command, &ui),
+        Command::Log { run, limit } => log_command(&arguments.project, run.as_deref(), *limit, &ui),
+        Command::Report { month } => report_command(&arguments.project, month.as_deref(), &ui),
+        Command::Dag => dag_command(&arguments.project, &ui),
+        Command::Schedule { systemd, install } => {
+            schedule_command(&arguments.project, *systemd, *install, &ui)
+        }
         Command::ParseOnly { files } => parse_only_command(files),
     }
 }
@@ -283,22 +332,87 @@ fn options(args: &BuildArgs) -> BuildOptions {
 fn build_command(root: &Path, args: &BuildArgs, ui: &Ui) -> Result<i32, Error> {
     let project = Project::load(root)?;
     let width = name_width(&project);
+    let bar = progress_bar(ui);
     let report = build::build(
         &project,
         &options(args),
         || ui.log("waiting for another build of this project to finish (lock: .winebuild/lock)"),
-        |outcomes| {
-            for outcome in outcomes {
-                print_stage(ui, outcome, width);
+        |event| match event {
+            BuildEvent::Started { stages } => {
+                if let Some(bar) = &bar {
+                    bar.set_length(stages as u64);
+                }
+            }
+            BuildEvent::LevelStarted(names) => {
+                if let Some(bar) = &bar {
+                    bar.set_message(names.join(", "));
+                }
+            }
+            BuildEvent::LevelFinished(outcomes) => {
+                let print = || {
+                    for outcome in outcomes {
+                        print_stage(ui, outcome, width);
+                    }
+                };
+                match &bar {
+                    Some(bar) => {
+                        bar.suspend(print);
+                        bar.inc(outcomes.len() as u64);
+                    }
+                    None => print(),
+                }
             }
         },
     )?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let deliveries = if project.notify.is_empty() {
+        Vec::new()
+    } else {
+        notify::notify(&project, &report)
+    };
     if ui.text() {
         print_summary(ui, &report, &expect_file(&project, &report.month));
+        for delivery in &deliveries {
+            match &delivery.error {
+                None => ui.log(&format!(
+                    "notified {} (attempt {})",
+                    delivery.target, delivery.attempts
+                )),
+                Some(error) => eprintln!(
+                    "warning: notification to {} failed after {} attempt(s): {error}",
+                    delivery.target, delivery.attempts
+                ),
+            }
+        }
     } else {
-        ui.json(&report);
+        let mut value = serde_json::to_value(&report).expect("reports always serialize");
+        if !deliveries.is_empty() {
+            value["notifications"] =
+                serde_json::to_value(&deliveries).expect("deliveries always serialize");
+        }
+        ui.json(&value);
     }
     Ok(report.exit_code())
+}
+
+/// A progress bar on stderr while stages run: only for people at a terminal, never in logs,
+/// pipes or `--format json`.
+fn progress_bar(ui: &Ui) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !ui.text() || ui.quiet || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    let style = indicatif::ProgressStyle::with_template(
+        "{spinner} [{bar:30}] {pos}/{len} stages  {elapsed}  {wide_msg}",
+    )
+    .map(|s| s.progress_chars("=> "))
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    Some(bar)
 }
 
 fn name_width(project: &Project) -> usize {
@@ -360,13 +474,7 @@ fn print_stage(ui: &Ui, outcome: &StageOutcome, width: usize) {
     }
 }
 
-pub fn format_duration(ms: f64) -> String {
-    if ms < 1000.0 {
-        format!("{ms:.0} ms")
-    } else {
-        format!("{:.2} s", ms / 1000.0)
-    }
-}
+pub use crate::runs::format_duration;
 
 /// One check, indented under its stage: `fail  test-nettoyage-erp  ERP: 824 lignes au lieu de 825`.
 fn check_line(check: &CheckResult) -> String {
@@ -580,7 +688,7 @@ fn diff_command(root: &Path, args: &DiffArgs, ui: &Ui) -> Result<i32, Error> {
     match ui.format {
         Format::Json => ui.json(&report),
         Format::Markdown => print!("{}", diff::render_markdown(&report)),
-        Format::Text => print!("{}", diff::render_table(&report)),
+        _ => print!("{}", diff::render_table(&report)),
     }
     Ok(0)
 }
@@ -712,6 +820,161 @@ fn archive_command(root: &Path, command: &ArchiveCommand, ui: &Ui) -> Result<i32
             Ok(code)
         }
     }
+}
+
+fn log_command(root: &Path, run: Option<&str>, limit: usize, ui: &Ui) -> Result<i32, Error> {
+    let project = Project::load(root)?;
+    let (all, unreadable) = runs::read_runs(&project)?;
+    if unreadable > 0 {
+        eprintln!("warning: {unreadable} line(s) of the run log could not be read and are skipped");
+    }
+    if let Some(selector) = run {
+        let run = runs::find_run(&all, selector)?;
+        if !ui.text() {
+            ui.json(run);
+            return Ok(0);
+        }
+        print_run(run);
+        return Ok(0);
+    }
+    let lines: Vec<runs::RunLine> = all
+        .iter()
+        .enumerate()
+        .map(|(i, run)| runs::summarize(i + 1, run))
+        .collect();
+    let shown = &lines[lines.len().saturating_sub(limit)..];
+    if !ui.text() {
+        ui.json(&shown);
+        return Ok(0);
+    }
+    if shown.is_empty() {
+        ui.log("no build recorded yet");
+    }
+    for line in shown {
+        println!(
+            "{:>4}  {}  {}  {:<13}  {:>2} ran  {:>2} reused{}{}  {:>8}",
+            line.number,
+            line.started_at,
+            line.month,
+            line.status,
+            line.ran,
+            line.reused,
+            if line.failed > 0 {
+                format!("  {} failed", line.failed)
+            } else {
+                String::new()
+            },
+            if line.failed_checks > 0 {
+                format!("  {} check(s) failed", line.failed_checks)
+            } else {
+                String::new()
+            },
+            format_duration(line.duration_ms)
+        );
+    }
+    Ok(0)
+}
+
+/// One run in full: each stage, why it ran, its timing and its checks.
+fn print_run(run: &serde_json::Value) {
+    let text = |v: &serde_json::Value, f: &str| v[f].as_str().unwrap_or_default().to_string();
+    println!(
+        "run {}  month {}  {}  started {}  took {}",
+        text(run, "run_id"),
+        text(run, "month"),
+        text(run, "status"),
+        text(run, "started_at"),
+        format_duration(run["duration_ms"].as_f64().unwrap_or(0.0))
+    );
+    for stage in runs::stages(run) {
+        let rows = stage["rows"]
+            .as_u64()
+            .map(|r| format!("{r} row{}", if r == 1 { "" } else { "s" }))
+            .unwrap_or_default();
+        let line = format!(
+            "{:>7}  {:<16}  {:>11}  at {:>7}  {:>7}  {}",
+            text(stage, "action"),
+            text(stage, "stage"),
+            rows,
+            format_duration(stage["started_ms"].as_f64().unwrap_or(0.0)),
+            format_duration(stage["duration_ms"].as_f64().unwrap_or(0.0)),
+            text(stage, "reason")
+        );
+        println!("{}", line.trim_end());
+        for check in stage["checks"].as_array().into_iter().flatten() {
+            println!(
+                "{:>13}  {}  {}",
+                text(check, "status"),
+                text(check, "check"),
+                text(check, "message")
+            );
+        }
+    }
+    if let Some(path) = run["archived"]["path"].as_str() {
+        println!("archive: {path} ({})", text(&run["archived"], "archive"));
+    }
+}
+
+fn report_command(root: &Path, month: Option<&str>, ui: &Ui) -> Result<i32, Error> {
+    let project = Project::load(root)?;
+    let month = build::resolve_month(&project, month)?;
+    let path = report::write_report(&project, &month)?;
+    if ui.text() {
+        if !ui.quiet {
+            println!("wrote {}", path.display());
+        }
+    } else {
+        ui.json(&serde_json::json!({"status": "ok", "wrote": path}));
+    }
+    Ok(0)
+}
+
+fn dag_command(root: &Path, ui: &Ui) -> Result<i32, Error> {
+    let project = Project::load(root)?;
+    let graph = crate::graph::Graph::new(&project).map_err(BuildError::from)?;
+    match ui.format {
+        Format::Dot => print!("{}", graph.to_dot()),
+        Format::Json => {
+            let nodes: Vec<serde_json::Value> = graph
+                .nodes
+                .iter()
+                .map(|n| serde_json::json!({"stage": n.name, "kind": n.kind}))
+                .collect();
+            let edges: Vec<[&str; 2]> = graph.edges().into_iter().map(|(a, b)| [a, b]).collect();
+            ui.json(&serde_json::json!({"nodes": nodes, "edges": edges}));
+        }
+        _ => print!("{}", graph.to_mermaid()),
+    }
+    Ok(0)
+}
+
+fn schedule_command(root: &Path, systemd: bool, install: bool, ui: &Ui) -> Result<i32, Error> {
+    let project = Project::load(root)?;
+    let schedule = Schedule::new(&project)?;
+    match (systemd, install) {
+        (false, false) => println!("{}", schedule.cron_line()),
+        (true, false) => {
+            println!("# {}.service\n{}", schedule.unit_name(), schedule.service());
+            println!("# {}.timer\n{}", schedule.unit_name(), schedule.timer());
+        }
+        (false, true) => {
+            schedule.install_cron()?;
+            ui.log(&format!(
+                "installed in your crontab: {}",
+                schedule.cron_line()
+            ));
+        }
+        (true, true) => {
+            for path in schedule.install_systemd()? {
+                println!("wrote {}", path.display());
+            }
+            ui.log(&format!(
+                "enable it with: systemctl --user daemon-reload && systemctl --user enable --now {}.timer",
+                schedule.unit_name()
+            ));
+        }
+    }
+    Ok(0)
 }
 
 fn clean_command(root: &Path, ui: &Ui) -> Result<i32, Error> {

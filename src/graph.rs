@@ -250,3 +250,62 @@ impl Graph {
         Ok(selected)
     }
 }
+
+impl Graph {
+    /// The graph as a Mermaid flowchart: sources as cylinders, exports as parallelograms.
+    pub fn to_mermaid(&self) -> String {
+        let mut out = String::from("flowchart LR\n");
+        for id in self.levels().into_iter().flatten() {
+            let node = &self.nodes[id];
+            let shape = match node.kind {
+                StageKind::Source => format!("[({})]", node.name),
+                StageKind::Model => format!("[{}]", node.name),
+                StageKind::Export => format!("[/{}/]", node.name),
+            };
+            out.push_str(&format!("    {}{shape}\n", node.name));
+        }
+        for (from, to) in self.edges() {
+            out.push_str(&format!("    {from} --> {to}\n"));
+        }
+        out
+    }
+
+    /// The graph in Graphviz's DOT language.
+    pub fn to_dot(&self) -> String {
+        let mut out = String::from(
+            "digraph winebuild {\n    rankdir=LR;\n    node [fontname=\"Helvetica\"];\n",
+        );
+        for id in self.levels().into_iter().flatten() {
+            let node = &self.nodes[id];
+            let shape = match node.kind {
+                StageKind::Source => "cylinder",
+                StageKind::Model => "box",
+                StageKind::Export => "note",
+            };
+            out.push_str(&format!("    \"{}\" [shape={shape}];\n", node.name));
+        }
+        for (from, to) in self.edges() {
+            out.push_str(&format!("    \"{from}\" -> \"{to}\";\n"));
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// Every `input → stage` edge, in level order, then by input name.
+    pub fn edges(&self) -> Vec<(&str, &str)> {
+        let mut edges = Vec::new();
+        for id in self.levels().into_iter().flatten() {
+            let node = &self.nodes[id];
+            let mut inputs: Vec<&str> = node
+                .inputs
+                .iter()
+                .map(|&i| self.nodes[i].name.as_str())
+                .collect();
+            inputs.sort();
+            for input in inputs {
+                edges.push((input, node.name.as_str()));
+            }
+        }
+        edges
+    }
+}

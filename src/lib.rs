@@ -6,7 +6,8 @@
 //!
 //! Modules, in the direction data flows (a module uses only those before it):
 //! [`project`] → [`table`] → [`sources`] → [`graph`] → [`store`] → [`engine`] → [`checks`] →
-//! [`export`] → [`archive`] → [`build`] → [`diff`] → [`sample`] → [`cli`].
+//! [`export`] → [`archive`] → [`build`] → [`diff`] → [`runs`] → [`report`] → [`notify`] →
+//! [`schedule`] → [`sample`] → [`cli`].
 
 pub mod archive;
 pub mod build;
@@ -16,8 +17,12 @@ pub mod diff;
 pub mod engine;
 pub mod export;
 pub mod graph;
+pub mod notify;
 pub mod project;
+pub mod report;
+pub mod runs;
 pub mod sample;
+pub mod schedule;
 pub mod sources;
 pub mod store;
 pub mod table;

@@ -58,6 +58,8 @@ pub enum ProjectError {
     },
     #[error("`data` in {PROJECT_FILE} must contain `{{month}}`, found `{template}`")]
     DataTemplate { template: String },
+    #[error("[notify]: {message}")]
+    BadNotify { message: String },
     #[error("[summary] `{label}`: {message}")]
     BadSummary { label: String, message: String },
     #[error("model `{model}`, check `{check}`: {message}")]
@@ -434,6 +436,60 @@ struct ProjectFile {
     exports: BTreeMap<String, ExportDef>,
     #[serde(default)]
     summary: SummaryDef,
+    #[serde(default)]
+    notify: Option<OneOrMany<NotifyDef>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    fn into_vec(self) -> Vec<T> {
+        match self {
+            OneOrMany::One(one) => vec![one],
+            OneOrMany::Many(many) => many,
+        }
+    }
+}
+
+/// Where a notification goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyKind {
+    /// POST the JSON summary of the build to `url`.
+    Webhook,
+    /// Send an e-mail through Resend's HTTP API.
+    Resend,
+}
+
+/// `[notify]` (or `[[notify]]`, several): who hears about a build, and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyDef {
+    pub kind: NotifyKind,
+    /// webhook: where to POST; resend: the API endpoint (default Resend's).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Also notify when the build succeeded (default: only failures).
+    #[serde(default)]
+    pub on_success: bool,
+    /// resend: the sender, e.g. `winebuild <rapports@cave.example>`.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// resend: the recipients.
+    #[serde(default)]
+    pub to: Vec<String>,
+    /// resend: the environment variable holding the API token; never the token itself.
+    #[serde(default = "default_token_env")]
+    pub token_env: String,
+}
+
+fn default_token_env() -> String {
+    "RESEND_API_KEY".into()
 }
 
 /// `[summary]`: the business summary `winebuild diff` prints before the model-by-model diff.
@@ -522,6 +578,7 @@ pub struct Project {
     pub models: BTreeMap<String, ModelDef>,
     pub exports: BTreeMap<String, ExportDef>,
     pub summary: SummaryDef,
+    pub notify: Vec<NotifyDef>,
 }
 
 impl Project {
@@ -548,6 +605,7 @@ impl Project {
             models,
             exports: file.exports,
             summary: file.summary,
+            notify: file.notify.map(OneOrMany::into_vec).unwrap_or_default(),
         };
         project.validate()?;
         Ok(project)
@@ -605,7 +663,34 @@ impl Project {
             self.validate_export(name, export)?;
         }
         self.validate_checks()?;
-        self.validate_summary()
+        self.validate_summary()?;
+        self.validate_notify()
+    }
+
+    fn validate_notify(&self) -> Result<(), ProjectError> {
+        for notify in &self.notify {
+            let bad = |message: &str| ProjectError::BadNotify {
+                message: message.to_string(),
+            };
+            match notify.kind {
+                NotifyKind::Webhook if notify.url.is_none() => {
+                    return Err(bad("a `webhook` needs `url`"));
+                }
+                NotifyKind::Webhook if notify.from.is_some() || !notify.to.is_empty() => {
+                    return Err(bad("`from` and `to` are for `resend` e-mails"));
+                }
+                NotifyKind::Resend if notify.from.is_none() || notify.to.is_empty() => {
+                    return Err(bad("a `resend` e-mail needs `from` and `to`"));
+                }
+                _ => {}
+            }
+            if notify.token_env.starts_with("re_") {
+                return Err(bad(
+                    "`token_env` names an environment variable; never put the token itself in the file",
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn validate_summary(&self) -> Result<(), ProjectError> {

@@ -4,6 +4,7 @@ mod build;
 mod checks;
 mod history;
 mod inference;
+mod operations;
 mod pipeline;
 mod properties;
 mod support;

@@ -272,3 +272,85 @@ pub fn edit_xlsx(path: &Path, edit: impl FnOnce(&mut Vec<Vec<calamine::Data>>)) 
     }
     out.save(path).unwrap();
 }
+
+/// One HTTP request a [`TestServer`] received.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A local HTTP server answering each request with the next status of a script (the last one
+/// repeats), and keeping what it received.
+pub struct TestServer {
+    pub url: String,
+    received: std::sync::Arc<std::sync::Mutex<Vec<Request>>>,
+}
+
+impl TestServer {
+    pub fn start(statuses: &[u16]) -> TestServer {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = received.clone();
+        let statuses = statuses.to_vec();
+        std::thread::spawn(move || {
+            for (i, stream) in listener.incoming().enumerate() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let mut parts = line.split_whitespace();
+                let method = parts.next().unwrap_or_default().to_string();
+                let path = parts.next().unwrap_or_default().to_string();
+                let mut headers = Vec::new();
+                loop {
+                    let mut header = String::new();
+                    reader.read_line(&mut header).unwrap();
+                    let header = header.trim_end();
+                    if header.is_empty() {
+                        break;
+                    }
+                    if let Some((name, value)) = header.split_once(':') {
+                        headers.push((name.trim().to_string(), value.trim().to_string()));
+                    }
+                }
+                let length: usize = headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                log.lock().unwrap().push(Request {
+                    method,
+                    path,
+                    headers,
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                });
+                let status = statuses[i.min(statuses.len() - 1)];
+                let reply = format!(
+                    "HTTP/1.1 {status} Status\r\nContent-Length: 2\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{{}}"
+                );
+                let _ = stream.write_all(reply.as_bytes());
+            }
+        });
+        TestServer { url, received }
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.received.lock().unwrap().clone()
+    }
+}
