@@ -567,6 +567,26 @@ impl<'a> Context<'a> {
         outcome
     }
 
+    /// The level's stages, the likely slowest first: with two threads, rayon splits the list in
+    /// halves, so a big workbook listed last would wait for the small ones before it. Sources are
+    /// ranked by file size, other stages by their last row count for this month (no extra reads).
+    fn longest_first(&self, level: &[usize]) -> Vec<usize> {
+        let cost = |id: usize| -> u64 {
+            let node = self.graph.node(id);
+            match node.kind {
+                StageKind::Source => {
+                    std::fs::metadata(self.source_path(&self.project.sources[&node.name].file))
+                        .map(|m| m.len())
+                        .unwrap_or(0)
+                }
+                _ => self.previous.get(&node.name).map_or(0, |entry| entry.rows),
+            }
+        };
+        let mut ordered: Vec<(u64, usize)> = level.iter().map(|&id| (cost(id), id)).collect();
+        ordered.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        ordered.into_iter().map(|(_, id)| id).collect()
+    }
+
     /// An input of `id` left out of date because it was not selected: a selected stage cannot
     /// be built on it, and the user should hear which one.
     fn stale_unselected_input(
@@ -1021,10 +1041,13 @@ pub fn build(
             .map(|&id| ctx.graph.node(id).name.as_str())
             .collect();
         on_event(BuildEvent::LevelStarted(&names));
-        let outcomes: Vec<(usize, StageOutcome)> = level
+        let mut outcomes: Vec<(usize, StageOutcome)> = ctx
+            .longest_first(level)
             .par_iter()
             .map(|&id| (id, ctx.build_stage(id, &results)))
             .collect();
+        // Reported in name order, whatever order they ran in.
+        outcomes.sort_by_key(|(id, _)| level.iter().position(|l| l == id));
         let batch: Vec<StageOutcome> = outcomes.iter().map(|(_, o)| o.clone()).collect();
         on_event(BuildEvent::LevelFinished(&batch));
         for (id, outcome) in outcomes {

@@ -260,12 +260,14 @@ pub fn run_checks(
     project: &Project,
     model: &ModelDef,
     expectations: &Expectations,
-    env: &impl CheckEnv,
+    env: &(impl CheckEnv + Sync),
 ) -> Result<Vec<CheckResult>, EngineError> {
+    // Independent queries over the same tables: they run in parallel, results keep their order.
+    use rayon::prelude::*;
     model
         .settings
         .checks
-        .iter()
+        .par_iter()
         .map(|check| run_check(project, model, check, expectations, env))
         .collect()
 }

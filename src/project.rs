@@ -889,20 +889,27 @@ fn load_models(root: &Path) -> Result<BTreeMap<String, ModelDef>, ProjectError> 
     Ok(models)
 }
 
-/// Splits a model file into its TOML header (the leading `--` lines) and its query.
+/// Splits a model file into its TOML header (the leading `--` lines, up to the first blank line)
+/// and its query.
 pub fn parse_model(name: &str, path: &Path, text: &str) -> Result<ModelDef, ProjectError> {
     let mut header = String::new();
     let mut sql_start_line = 0;
     let mut consumed = 0;
+    // The header is the leading block of `--` lines; the first blank line after it closes it,
+    // so comments further down belong to the SQL.
+    let mut closed = false;
     for line in text.split_inclusive('\n') {
         let trimmed = line.trim_start();
-        if let Some(comment) = trimmed.strip_prefix("--") {
-            header.push_str(comment.strip_prefix(' ').unwrap_or(comment));
-            if !comment.ends_with('\n') {
-                header.push('\n');
+        let blank = trimmed.trim().is_empty();
+        match trimmed.strip_prefix("--") {
+            Some(comment) if !closed => {
+                header.push_str(comment.strip_prefix(' ').unwrap_or(comment));
+                if !comment.ends_with('\n') {
+                    header.push('\n');
+                }
             }
-        } else if !trimmed.trim().is_empty() {
-            break;
+            _ if blank => closed |= !header.is_empty(),
+            _ => break,
         }
         consumed += line.len();
         sql_start_line += 1;
