@@ -569,8 +569,8 @@ impl<'a> Context<'a> {
 
     /// The level's stages, the likely slowest first: with two threads, rayon splits the list in
     /// halves, so a big workbook listed last would wait for the small ones before it. Sources are
-    /// ranked by file size, other stages by their last row count for this month (no extra reads).
-    fn longest_first(&self, level: &[usize]) -> Vec<usize> {
+    /// ranked by file size, other stages by the rows they read.
+    fn longest_first(&self, level: &[usize], results: &[Option<StageOutcome>]) -> Vec<usize> {
         let cost = |id: usize| -> u64 {
             let node = self.graph.node(id);
             match node.kind {
@@ -579,7 +579,12 @@ impl<'a> Context<'a> {
                         .map(|m| m.len())
                         .unwrap_or(0)
                 }
-                _ => self.previous.get(&node.name).map_or(0, |entry| entry.rows),
+                // The rows it reads, known from the levels already built.
+                _ => node
+                    .inputs
+                    .iter()
+                    .filter_map(|&input| results[input].as_ref()?.rows)
+                    .sum(),
             }
         };
         let mut ordered: Vec<(u64, usize)> = level.iter().map(|&id| (cost(id), id)).collect();
@@ -1042,7 +1047,7 @@ pub fn build(
             .collect();
         on_event(BuildEvent::LevelStarted(&names));
         let mut outcomes: Vec<(usize, StageOutcome)> = ctx
-            .longest_first(level)
+            .longest_first(level, &results)
             .par_iter()
             .map(|&id| (id, ctx.build_stage(id, &results)))
             .collect();

@@ -89,6 +89,9 @@ pub fn render(
                 )
                 .set_author("winebuild");
             workbook.set_properties(&properties);
+            // Level 1 deflates several times faster than the default 6 for a file a little
+            // larger: on a 70,000-row report, the difference is most of a second.
+            workbook.set_zip_compression_level(1);
             let mut rows = 0;
             for sheet in &def.sheets {
                 let table = table_of(&sheet.model)?;
@@ -215,15 +218,16 @@ fn write_sheet(
                 continue;
             }
             let excel_row = row as u32 + 1;
-            let shown = formatter.value(row).to_string();
             let width = match number_at(column.as_ref(), row) {
                 Some(value) if is_money => {
                     worksheet.write_number_with_format(excel_row, col16, value, &money)?;
-                    format!("{value:.2} €").len() + 3
+                    // Digits, two decimals, a thousands separator per three digits, " €".
+                    let digits = integer_digits(value);
+                    digits + (digits - 1) / 3 + 3 + 2 + 3
                 }
                 Some(value) => {
                     worksheet.write_number(excel_row, col16, value)?;
-                    shown.len()
+                    formatter.value(row).to_string().len()
                 }
                 None => match datetime_at(column.as_ref(), row) {
                     Some(datetime) => {
@@ -236,6 +240,7 @@ fn write_sheet(
                         19
                     }
                     None => {
+                        let shown = formatter.value(row).to_string();
                         if let Some(flag) = bool_at(column.as_ref(), row) {
                             worksheet.write_boolean(excel_row, col16, flag)?;
                         } else {
@@ -291,6 +296,16 @@ fn write_total_row(
         .set_result(format!("{}", round_cents(total)));
     worksheet.write_formula_with_format(total_row, col as u16, formula, &format)?;
     Ok(())
+}
+
+/// How many digits the integer part of `value` has (at least one), for column widths.
+fn integer_digits(value: f64) -> usize {
+    let integer = value.abs().trunc();
+    if integer < 1.0 {
+        1
+    } else {
+        integer.log10() as usize + 1
+    }
 }
 
 fn round_cents(value: f64) -> f64 {
