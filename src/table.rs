@@ -15,6 +15,21 @@ use parquet::basic::Compression;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use serde::{Deserialize, Serialize};
 
+/// `ArrowWriter`'s default row group size: up to it, the parallel encoder writes the same bytes.
+const MAX_ROW_GROUP_ROWS: usize = 1024 * 1024;
+
+/// Objects are read whole, never filtered: statistics would cost time for nothing, and
+/// dictionaries rarely pay on the wide text columns (titles, excerpts, urls), while snappy still
+/// shrinks the repetitive ones.
+fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(EnabledStatistics::None)
+        .set_created_by("winebuild".to_string())
+        .build()
+}
+
 /// A schema and its record batches.
 #[derive(Debug, Clone)]
 pub struct Table {
@@ -60,18 +75,67 @@ impl Table {
     }
 
     /// Encodes the table as Parquet with fixed settings, so equal tables give equal bytes.
+    ///
+    /// Columns are encoded in parallel (rayon), then appended in order to one row group: the
+    /// bytes are those a sequential `ArrowWriter` writes, in half the time on two cores.
     pub fn to_parquet(&self) -> Result<Vec<u8>, parquet::errors::ParquetError> {
-        // Objects are read whole, never filtered: statistics would cost time for nothing, and
-        // dictionaries rarely pay on the wide text columns (titles, excerpts, urls), while snappy
-        // still shrinks the repetitive ones.
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .set_dictionary_enabled(false)
-            .set_statistics_enabled(EnabledStatistics::None)
-            .set_created_by("winebuild".to_string())
-            .build();
+        use parquet::arrow::ArrowSchemaConverter;
+        use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
+        use parquet::file::writer::SerializedFileWriter;
+        use rayon::prelude::*;
+
+        let mut properties = writer_properties();
+        parquet::arrow::add_encoded_arrow_schema_to_metadata(&self.schema, &mut properties);
+        let properties = Arc::new(properties);
+        let parquet_schema = ArrowSchemaConverter::new()
+            .with_coerce_types(properties.coerce_types())
+            .convert(&self.schema)?;
         let mut bytes = Vec::new();
-        let mut writer = ArrowWriter::try_new(&mut bytes, self.schema.clone(), Some(properties))?;
+        let mut writer = SerializedFileWriter::new(
+            &mut bytes,
+            parquet_schema.root_schema_ptr(),
+            properties.clone(),
+        )?;
+        if self.num_rows() > 0 && self.num_rows() <= MAX_ROW_GROUP_ROWS {
+            let factory = ArrowRowGroupWriterFactory::new(&writer, self.schema.clone());
+            let column_writers = factory.create_column_writers(0)?;
+            if column_writers.len() != self.schema.fields().len() {
+                // A nested column has several leaves: the sequential writer knows how to pair them.
+                drop(writer);
+                return self.to_parquet_sequentially();
+            }
+            let chunks = column_writers
+                .into_par_iter()
+                .enumerate()
+                .map(|(i, mut column_writer)| {
+                    let field = self.schema.field(i);
+                    for batch in self.batches.iter().filter(|b| b.num_rows() > 0) {
+                        for leaf in compute_leaves(field, batch.column(i))? {
+                            column_writer.write(&leaf)?;
+                        }
+                    }
+                    column_writer.close()
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut row_group = writer.next_row_group()?;
+            for chunk in chunks {
+                chunk.append_to_row_group(&mut row_group)?;
+            }
+            row_group.close()?;
+        } else if self.num_rows() > MAX_ROW_GROUP_ROWS {
+            drop(writer);
+            return self.to_parquet_sequentially();
+        }
+        writer.close()?;
+        Ok(bytes)
+    }
+
+    /// The plain `ArrowWriter` path, for what the parallel one does not cover (nested columns,
+    /// several row groups).
+    fn to_parquet_sequentially(&self) -> Result<Vec<u8>, parquet::errors::ParquetError> {
+        let mut bytes = Vec::new();
+        let mut writer =
+            ArrowWriter::try_new(&mut bytes, self.schema.clone(), Some(writer_properties()))?;
         for batch in &self.batches {
             if batch.num_rows() > 0 {
                 writer.write(batch)?;
@@ -96,5 +160,66 @@ impl Table {
         let reader = builder.with_batch_size(rows).build()?;
         let batches = reader.collect::<Result<Vec<_>, _>>()?;
         Ok(Table::new(schema, batches))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Float64Array, Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field};
+
+    fn table() -> Table {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("price", DataType::Float64, true),
+        ]));
+        let batch = |ids: Vec<i64>| {
+            let names: Vec<Option<String>> = ids
+                .iter()
+                .map(|i| (i % 3 != 0).then(|| format!("vin {i}")))
+                .collect();
+            let prices: Vec<f64> = ids.iter().map(|i| *i as f64 / 10.0).collect();
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(Int64Array::from(ids)),
+                    Arc::new(StringArray::from(names)),
+                    Arc::new(Float64Array::from(prices)),
+                ],
+            )
+            .unwrap()
+        };
+        Table::new(
+            schema.clone(),
+            vec![
+                batch((0..1000).collect()),
+                batch(vec![]),
+                batch((1000..1500).collect()),
+            ],
+        )
+    }
+
+    #[test]
+    fn parallel_encoding_writes_the_sequential_writers_bytes() {
+        let table = table();
+        assert_eq!(
+            table.to_parquet().unwrap(),
+            table.to_parquet_sequentially().unwrap()
+        );
+        let empty = Table::empty(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+        assert_eq!(
+            empty.to_parquet().unwrap(),
+            empty.to_parquet_sequentially().unwrap()
+        );
+    }
+
+    #[test]
+    fn parquet_round_trips() {
+        let table = table();
+        let back = Table::from_parquet(table.to_parquet().unwrap()).unwrap();
+        assert_eq!(back.schema, table.schema);
+        assert_eq!(back.concat().unwrap(), table.concat().unwrap());
     }
 }
