@@ -15,26 +15,19 @@
 -- columns = ["sku"]
 -- message = "WEB DEDUP: {failing} sku en double"
 
--- The ranking runs on a narrow projection (sku, the tie-breakers and a row number) and the
--- winning rows are then joined back: sorting the 28-column rows, long excerpts included, costs
--- far more than sorting five columns.
+-- The winner of each sku is chosen on a narrow projection (an aggregate keeping the row number of
+-- the first row in the tie-break order), then its row is joined back: sorting or windowing the
+-- 28-column rows, long excerpts included, costs far more.
 WITH numbered AS (
     SELECT *, ROW_NUMBER() OVER () AS row_in_export
     FROM web_clean
 ),
 winners AS (
-    SELECT row_in_export
-    FROM (
-        SELECT row_in_export,
-               ROW_NUMBER() OVER (
-                   PARTITION BY sku
-                   ORDER BY total_sales DESC NULLS LAST,
-                            CASE WHEN post_type = 'product' THEN 0 ELSE 1 END,
-                            guid
-               ) AS rank_in_sku
-        FROM numbered
-    )
-    WHERE rank_in_sku = 1
+    SELECT first_value(row_in_export ORDER BY total_sales DESC NULLS LAST,
+                                              CASE WHEN post_type = 'product' THEN 0 ELSE 1 END,
+                                              guid) AS row_in_export
+    FROM numbered
+    GROUP BY sku
 )
 SELECT n.* EXCLUDE (row_in_export)
 FROM numbered AS n
