@@ -97,7 +97,9 @@ pub fn render(
                 let table = table_of(&sheet.model)?;
                 let batch = table.concat().map_err(|e| render_error(&e))?;
                 check_sheet_columns(name, sheet, &batch)?;
-                let worksheet = workbook.add_worksheet();
+                let worksheet = workbook
+                    .add_worksheet_with_constant_memory()
+                    .map_err(|e| render_error(&e))?;
                 write_sheet(worksheet, sheet, &batch).map_err(|e| render_error(&e))?;
                 rows += batch.num_rows() as u64;
             }
@@ -208,26 +210,35 @@ fn write_sheet(
         worksheet.write_string_with_format(0, col as u16, field.name(), &header_format)?;
     }
     let options = FormatOptions::default();
-    for (col, column) in batch.columns().iter().enumerate() {
-        let col16 = col as u16;
-        let is_money = sheet.money.contains(schema.field(col).name());
-        let formatter = ArrayFormatter::try_new(column.as_ref(), &options)
-            .map_err(|e| rust_xlsxwriter::XlsxError::ParameterError(e.to_string()))?;
-        for row in 0..batch.num_rows() {
+    let formatters = batch
+        .columns()
+        .iter()
+        .map(|column| ArrayFormatter::try_new(column.as_ref(), &options))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| rust_xlsxwriter::XlsxError::ParameterError(e.to_string()))?;
+    let is_money: Vec<bool> = schema
+        .fields()
+        .iter()
+        .map(|f| sheet.money.contains(f.name()))
+        .collect();
+    // Row by row: the worksheet streams in constant-memory mode, which only accepts rows in order.
+    for row in 0..batch.num_rows() {
+        let excel_row = row as u32 + 1;
+        for (col, column) in batch.columns().iter().enumerate() {
             if column.is_null(row) {
                 continue;
             }
-            let excel_row = row as u32 + 1;
+            let col16 = col as u16;
             let width = match number_at(column.as_ref(), row) {
-                Some(value) if is_money => {
+                Some(value) if is_money[col] => {
                     worksheet.write_number_with_format(excel_row, col16, value, &money)?;
-                    // Digits, two decimals, a thousands separator per three digits, " €".
+                    // Digits, a thousands separator per three digits, two decimals, " €".
                     let digits = integer_digits(value);
                     digits + (digits - 1) / 3 + 3 + 2 + 3
                 }
                 Some(value) => {
                     worksheet.write_number(excel_row, col16, value)?;
-                    formatter.value(row).to_string().len()
+                    formatters[col].value(row).to_string().len()
                 }
                 None => match datetime_at(column.as_ref(), row) {
                     Some(datetime) => {
@@ -240,7 +251,7 @@ fn write_sheet(
                         19
                     }
                     None => {
-                        let shown = formatter.value(row).to_string();
+                        let shown = formatters[col].value(row).to_string();
                         if let Some(flag) = bool_at(column.as_ref(), row) {
                             worksheet.write_boolean(excel_row, col16, flag)?;
                         } else {
