@@ -1082,17 +1082,24 @@ pub fn build(
     store.put_month_state(&ctx.month, &next_month_state(&ctx, &report))?;
     store.save_statcache()?;
     // Only a complete build that passed its checks is history worth keeping.
+    let mut archive_error = None;
     if report.exit_code() == 0 && ctx.selected.len() == ctx.graph.nodes.len() {
-        report.archived = Some(archive::archive_build(
-            project,
-            &store,
-            to_archive(&ctx, &report),
-        )?);
+        match archive::archive_build(project, &store, to_archive(&ctx, &report)) {
+            Ok(archived) => report.archived = Some(archived),
+            Err(error) => {
+                // The build itself is recorded either way; the failure to archive is the error.
+                report.status = "failed".into();
+                archive_error = Some(error);
+            }
+        }
     }
     store.append_run(&serde_json::to_value(&report).expect("reports always serialize"))?;
     drop(store);
     drop(lock);
-    Ok(report)
+    match archive_error {
+        Some(error) => Err(error.into()),
+        None => Ok(report),
+    }
 }
 
 /// What the archive keeps of a successful build.

@@ -282,3 +282,30 @@ fn diff_errors_name_what_is_missing() {
     }
     snapshot_settings(&project).bind(|| insta::assert_snapshot!("diff_errors", shown));
 }
+
+#[test]
+fn a_month_that_cannot_be_archived_is_an_error_but_the_build_is_recorded() {
+    let project = Project::csv();
+    // A file where the archive folder should be: nothing can be written under it.
+    project.write("archive", "not a folder");
+    let run = project.run(&["build"]);
+    assert_eq!(run.code, 2, "{}", run.shown());
+    assert!(
+        run.stderr
+            .contains("error: archive: cannot write `archive/2026-01`"),
+        "{}",
+        run.shown()
+    );
+    assert_eq!(project.read("archive"), "not a folder");
+    let log = project.run(&["log", "--format", "json"]).json();
+    assert_eq!(log[0]["status"], "failed");
+    assert_eq!(log[0]["ran"], 7);
+    // Once the folder can be written, the unchanged build is archived without rerunning.
+    project.remove("archive");
+    let build = project.build_json(&[], 0).json();
+    assert_eq!(archived(&build), ("created".into(), 1));
+    assert_eq!(
+        project.run(&["log", "--format", "json"]).json()[1]["ran"],
+        0
+    );
+}
