@@ -71,7 +71,7 @@ pub enum Command {
     Test(TestArgs),
     /// Empty the store (.winebuild/); the run history is kept
     Clean,
-    /// Remove stored objects that no month's current build references
+    /// Remove stored objects that no month's current build nor any archive references
     Gc,
     /// Write a sample project: winebuild.toml, models/ and generated months of wine data
     Sample(SampleArgs),
