@@ -148,7 +148,7 @@ pub fn to_array(
     };
     let cells = &column.cells;
     let array: ArrayRef = match ty {
-        ColumnType::String => Arc::new(cells.iter().map(as_text).collect::<StringArray>()),
+        ColumnType::String => Arc::new(text_array(cells)),
         ColumnType::Int64 => convert::<Int64Array, _>(cells, as_int, convert_error)?,
         ColumnType::Float64 => convert::<Float64Array, _>(cells, as_float, convert_error)?,
         ColumnType::Bool => convert::<BooleanArray, _>(cells, as_bool, convert_error)?,
@@ -163,7 +163,9 @@ pub fn to_array(
             convert_error,
         )?,
     };
-    Ok((Field::new(column.name, arrow_type(ty), true), array))
+    let ColumnCells { name, cells, .. } = column;
+    release(cells);
+    Ok((Field::new(name, arrow_type(ty), true), array))
 }
 
 /// Converts every cell with `value`; the first cell it rejects becomes the error.
@@ -201,6 +203,34 @@ pub fn format_number(n: f64) -> String {
     } else {
         format!("{n}")
     }
+}
+
+/// Frees a big column's cells on another thread: deallocating millions of strings is work the
+/// build need not wait for.
+fn release(cells: Vec<Cell>) {
+    if cells.len() >= 10_000 {
+        std::thread::spawn(move || drop(cells));
+    }
+}
+
+/// A text column, built straight from the cells' strings: no per-cell copy before the one into
+/// the array (web exports carry millions of text cells).
+fn text_array(cells: &[Cell]) -> StringArray {
+    let bytes: usize = cells
+        .iter()
+        .map(|cell| match cell {
+            Cell::Text(t) => t.len(),
+            _ => 0,
+        })
+        .sum();
+    let mut builder = arrow::array::StringBuilder::with_capacity(cells.len(), bytes);
+    for cell in cells {
+        match cell {
+            Cell::Text(t) => builder.append_value(t),
+            other => builder.append_option(as_text(other)),
+        }
+    }
+    builder.finish()
 }
 
 fn as_text(cell: &Cell) -> Option<String> {
