@@ -1222,25 +1222,31 @@ impl ModelDiff {
     }
 }
 
+impl TotalChange {
+    /// `70 568,60 € → 108 816,90 € (+38 248,30 €, +54.2 %)`, as every format shows it.
+    pub fn figures(&self) -> String {
+        let mut text = format!(
+            "{} → {}",
+            optional(self.before, self.money),
+            optional(self.after, self.money)
+        );
+        if let Some(change) = self.change {
+            text.push_str(&format!(" ({}", signed(change, self.money)));
+            if let Some(percent) = self.percent {
+                text.push_str(&format!(", {percent:+.1} %"));
+            }
+            text.push(')');
+        }
+        text
+    }
+}
+
 /// The report as text for a terminal.
 pub fn render_table(report: &DiffReport) -> String {
     let mut out = format!("{} → {}\n", report.from, report.to);
     let summary = &report.summary;
     if let Some(total) = &summary.total {
-        out.push_str(&format!(
-            "\n{}: {} → {}",
-            total.label,
-            optional(total.before, total.money),
-            optional(total.after, total.money)
-        ));
-        if let Some(change) = total.change {
-            out.push_str(&format!(" ({}", signed(change, total.money)));
-            if let Some(percent) = total.percent {
-                out.push_str(&format!(", {percent:+.1} %"));
-            }
-            out.push(')');
-        }
-        out.push('\n');
+        out.push_str(&format!("\n{}: {}\n", total.label, total.figures()));
     }
     for list in &summary.lists {
         out.push_str(&format!(
@@ -1326,20 +1332,7 @@ pub fn render_markdown(report: &DiffReport) -> String {
         out.push_str("## Summary\n\n");
     }
     if let Some(total) = &summary.total {
-        out.push_str(&format!(
-            "**{}**: {} → {}",
-            total.label,
-            optional(total.before, total.money),
-            optional(total.after, total.money)
-        ));
-        if let Some(change) = total.change {
-            out.push_str(&format!(" ({}", signed(change, total.money)));
-            if let Some(percent) = total.percent {
-                out.push_str(&format!(", {percent:+.1} %"));
-            }
-            out.push(')');
-        }
-        out.push_str("\n\n");
+        out.push_str(&format!("**{}**: {}\n\n", total.label, total.figures()));
     }
     for list in &summary.lists {
         out.push_str(&format!(

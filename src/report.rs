@@ -351,21 +351,11 @@ fn diff_section(diff: &DiffReport) -> String {
     );
     let summary = &diff.summary;
     if let Some(total) = &summary.total {
-        let figure = |v: Option<f64>| {
-            v.map_or("—".to_string(), |v| {
-                format!("{} €", crate::checks::french_money(v))
-            })
-        };
         let _ = writeln!(
             html,
-            "<p class=\"total\"><strong>{}</strong>: {} → {}{}</p>",
+            "<p class=\"total\"><strong>{}</strong>: {}</p>",
             escape(&total.label),
-            figure(total.before),
-            figure(total.after),
-            total
-                .percent
-                .map(|p| format!(" ({p:+.1} %)"))
-                .unwrap_or_default()
+            escape(&total.figures())
         );
     }
     for list in &summary.lists {
