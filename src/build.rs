@@ -13,10 +13,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::archive::{self, ArchiveError, Archived, ArchivedStage, BuildToArchive, SourceFile};
@@ -203,6 +202,12 @@ pub struct StageOutcome {
     pub checks: Vec<CheckResult>,
     #[serde(skip)]
     pub fingerprint: Option<Fingerprint>,
+    /// The store record of the output, kept in the month's state for the next build.
+    #[serde(skip)]
+    pub record: Option<StageRecord>,
+    /// The checks' results by check key, kept in the month's state for the next build.
+    #[serde(skip)]
+    pub check_keys: BTreeMap<String, CheckResult>,
 }
 
 /// The result of a build.
@@ -339,6 +344,14 @@ struct Context<'a> {
     started: Instant,
 }
 
+/// Each stage's outcome, by stage id, set once when the stage is done: stages running in parallel
+/// read the outcomes of their (finished) inputs while the scheduler records others.
+type Results = [OnceLock<StageOutcome>];
+
+fn no_outcomes(stages: usize) -> Vec<OnceLock<StageOutcome>> {
+    (0..stages).map(|_| OnceLock::new()).collect()
+}
+
 /// What a stage's inputs resolved to.
 enum Inputs {
     Ready(BTreeMap<String, String>),
@@ -453,7 +466,7 @@ impl<'a> Context<'a> {
         Ok(hash)
     }
 
-    fn resolve_inputs(&self, id: usize, results: &[Option<StageOutcome>], plan: bool) -> Inputs {
+    fn resolve_inputs(&self, id: usize, results: &Results, plan: bool) -> Inputs {
         let node = self.graph.node(id);
         if node.kind == StageKind::Source {
             let file = &self.project.sources[&node.name].file;
@@ -466,7 +479,7 @@ impl<'a> Context<'a> {
         let mut pending = Vec::new();
         for &input in &node.inputs {
             let name = &self.graph.node(input).name;
-            let Some(outcome) = &results[input] else {
+            let Some(outcome) = results[input].get() else {
                 return Inputs::Blocked(format!("upstream `{name}` was not built"));
             };
             match (&outcome.object, outcome.action) {
@@ -492,7 +505,11 @@ impl<'a> Context<'a> {
         let mut reason = self.reason(&node.name, &fingerprint, &key);
         let mut hit = None;
         let mut corrupt = None;
-        let record = self.store().stage_record(&key);
+        // The month's state holds a copy of the current record: a no-op opens no record file.
+        let record = match self.previous.get(&node.name) {
+            Some(entry) if entry.key == key && entry.record.is_some() => entry.record.clone(),
+            _ => self.store().stage_record(&key),
+        };
         if let Some(record) = record {
             let checked = self.store().check_object(&record.object);
             match checked {
@@ -555,6 +572,8 @@ impl<'a> Context<'a> {
             hint: None,
             checks: Vec::new(),
             fingerprint: None,
+            record: None,
+            check_keys: BTreeMap::new(),
         }
     }
 
@@ -570,7 +589,7 @@ impl<'a> Context<'a> {
     /// The level's stages, the likely slowest first: with two threads, rayon splits the list in
     /// halves, so a big workbook listed last would wait for the small ones before it. Sources are
     /// ranked by file size, other stages by the rows they read.
-    fn longest_first(&self, level: &[usize], results: &[Option<StageOutcome>]) -> Vec<usize> {
+    fn longest_first(&self, level: &[usize], results: &Results) -> Vec<usize> {
         let cost = |id: usize| -> u64 {
             let node = self.graph.node(id);
             match node.kind {
@@ -583,7 +602,7 @@ impl<'a> Context<'a> {
                 _ => node
                     .inputs
                     .iter()
-                    .filter_map(|&input| results[input].as_ref()?.rows)
+                    .filter_map(|&input| results[input].get()?.rows)
                     .sum(),
             }
         };
@@ -594,65 +613,93 @@ impl<'a> Context<'a> {
 
     /// An input of `id` left out of date because it was not selected: a selected stage cannot
     /// be built on it, and the user should hear which one.
-    fn stale_unselected_input(
-        &self,
-        id: usize,
-        results: &[Option<StageOutcome>],
-    ) -> Option<String> {
+    fn stale_unselected_input(&self, id: usize, results: &Results) -> Option<String> {
         self.graph.node(id).inputs.iter().find_map(|&input| {
-            let outcome = results[input].as_ref()?;
+            let outcome = results[input].get()?;
             (outcome.action == Action::Skipped && outcome.reason == NOT_SELECTED)
                 .then(|| outcome.stage.clone())
         })
     }
 
-    /// Builds one stage: reuse or run, with at most [`READ_ATTEMPTS`] tries for a source that
-    /// changes while it is read.
-    fn build_stage(&self, id: usize, results: &[Option<StageOutcome>]) -> StageOutcome {
+    /// The cheap part of building a stage: its inputs, its key and the store's answer. A stage
+    /// the store serves, or that cannot run, is finished here; one that must run comes back as
+    /// [`Attempt::Run`] for a worker thread ([`Context::finish_stage`]).
+    fn prepare_stage(&self, id: usize, results: &Results) -> Attempt {
         let started_ms = self.elapsed_ms();
         if let Some(stale) = self.stale_unselected_input(id, results) {
             if !self.selected.contains(&id) {
-                return self.outcome(id, Action::Skipped, NOT_SELECTED.into());
+                return Attempt::Done(Box::new(self.outcome(
+                    id,
+                    Action::Skipped,
+                    NOT_SELECTED.into(),
+                )));
             }
             let error = StageError::NotSelected {
                 stage: stale,
                 month: self.month.clone(),
             };
-            return self.failure(id, error, started_ms);
+            return Attempt::Done(Box::new(self.failure(id, error, started_ms)));
         }
+        self.attempt(id, results, started_ms)
+    }
+
+    /// Resolves the stage's inputs and decides its key once.
+    fn attempt(&self, id: usize, results: &Results, started_ms: f64) -> Attempt {
+        let inputs = match self.resolve_inputs(id, results, false) {
+            Inputs::Ready(inputs) => inputs,
+            Inputs::Unreadable(error @ SourceError::Io { .. }) => return Attempt::Retry(error),
+            Inputs::Unreadable(error) => {
+                let failure = self.failure(id, StageError::Source(error), started_ms);
+                return Attempt::Done(Box::new(failure));
+            }
+            Inputs::Blocked(why) => {
+                return Attempt::Done(Box::new(self.outcome(id, Action::Skipped, why)));
+            }
+            Inputs::Pending(_) => unreachable!("only plans have pending inputs"),
+        };
+        let decision = self.decide(id, inputs);
+        if let Some(record) = &decision.hit {
+            let outcome = self.reuse(id, &decision, record, started_ms);
+            return Attempt::Done(Box::new(self.with_checks(id, results, outcome)));
+        }
+        if !self.selected.contains(&id) {
+            // Outside the selection and out of date: left alone, as dbt leaves it.
+            return Attempt::Done(Box::new(self.outcome(
+                id,
+                Action::Skipped,
+                NOT_SELECTED.into(),
+            )));
+        }
+        Attempt::Run(Box::new(decision))
+    }
+
+    /// Runs a prepared stage, with at most [`READ_ATTEMPTS`] tries for a source that cannot be
+    /// read or changes while it is read.
+    fn finish_stage(
+        &self,
+        id: usize,
+        results: &Results,
+        mut attempt: Attempt,
+        started_ms: f64,
+    ) -> StageOutcome {
         let mut unreadable = None;
-        for attempt in 0..READ_ATTEMPTS {
-            if attempt > 0 {
-                // A file still being written, or held by another program: give it a moment.
-                std::thread::sleep(RETRY_BACKOFF * (1 << (attempt - 1)));
+        for tried in 1..=READ_ATTEMPTS {
+            match attempt {
+                Attempt::Done(outcome) => return *outcome,
+                Attempt::Retry(error) => unreadable = Some(error),
+                Attempt::Run(decision) => match self.run(id, &decision, results, started_ms) {
+                    Err(RunError::SourceChanged) => unreadable = None,
+                    Err(RunError::Unreadable(error)) => unreadable = Some(error),
+                    Err(RunError::Stage(error)) => return self.failure(id, error, started_ms),
+                    Ok(outcome) => return self.with_checks(id, results, outcome),
+                },
             }
-            let inputs = match self.resolve_inputs(id, results, false) {
-                Inputs::Ready(inputs) => inputs,
-                Inputs::Unreadable(error @ SourceError::Io { .. }) => {
-                    unreadable = Some(error);
-                    continue;
-                }
-                Inputs::Unreadable(error) => {
-                    return self.failure(id, StageError::Source(error), started_ms);
-                }
-                Inputs::Blocked(why) => return self.outcome(id, Action::Skipped, why),
-                Inputs::Pending(_) => unreachable!("only plans have pending inputs"),
-            };
-            let decision = self.decide(id, inputs);
-            if let Some(record) = &decision.hit {
-                let outcome = self.reuse(id, &decision, record, started_ms);
-                return self.with_checks(id, results, outcome);
+            if tried == READ_ATTEMPTS {
+                break;
             }
-            if !self.selected.contains(&id) {
-                // Outside the selection and out of date: left alone, as dbt leaves it.
-                return self.outcome(id, Action::Skipped, NOT_SELECTED.into());
-            }
-            match self.run(id, &decision, results, started_ms) {
-                Err(RunError::SourceChanged) => unreadable = None,
-                Err(RunError::Unreadable(error)) => unreadable = Some(error),
-                Err(RunError::Stage(error)) => return self.failure(id, error, started_ms),
-                Ok(outcome) => return self.with_checks(id, results, outcome),
-            }
+            // A file still being written, or held by another program: give it a moment.
+            std::thread::sleep(RETRY_BACKOFF * (1 << (tried - 1)));
+            attempt = self.attempt(id, results, started_ms);
         }
         let file = self.project.sources[&self.graph.node(id).name].file.clone();
         let error = match unreadable {
@@ -668,12 +715,7 @@ impl<'a> Context<'a> {
     /// Runs a model's checks on the output it just produced or reused. A failing error-check
     /// fails the stage, so its dependents do not run; its output stays the month's current one,
     /// so `winebuild test` and `show` see what failed.
-    fn with_checks(
-        &self,
-        id: usize,
-        results: &[Option<StageOutcome>],
-        mut outcome: StageOutcome,
-    ) -> StageOutcome {
+    fn with_checks(&self, id: usize, results: &Results, mut outcome: StageOutcome) -> StageOutcome {
         let node = self.graph.node(id);
         let Some(model) = self.project.models.get(&node.name) else {
             return outcome;
@@ -685,8 +727,10 @@ impl<'a> Context<'a> {
             ctx: self,
             results,
             own: &outcome,
+            seen: Mutex::new(BTreeMap::new()),
         };
         let checked = checks::run_checks(self.project, model, &self.expectations, &env);
+        let seen = env.seen.into_inner().unwrap_or_else(|p| p.into_inner());
         match checked {
             Err(error) => self.failure(id, StageError::from(error), outcome.started_ms),
             Ok(checked) => {
@@ -704,6 +748,7 @@ impl<'a> Context<'a> {
                     );
                 }
                 outcome.checks = checked;
+                outcome.check_keys = seen;
                 outcome.duration_ms = self.elapsed_ms() - outcome.started_ms;
                 outcome
             }
@@ -724,6 +769,7 @@ impl<'a> Context<'a> {
         outcome.object = Some(record.object.clone());
         outcome.rows = Some(record.rows);
         outcome.columns = record.columns.clone();
+        outcome.record = Some(record.clone());
         if self.graph.node(id).kind == StageKind::Export {
             match self.restore_export(id, &record.object) {
                 Ok(Some(wrote)) => {
@@ -742,7 +788,7 @@ impl<'a> Context<'a> {
         &self,
         id: usize,
         decision: &Decision,
-        results: &[Option<StageOutcome>],
+        results: &Results,
         started_ms: f64,
     ) -> Result<StageOutcome, RunError> {
         let node = self.graph.node(id);
@@ -810,6 +856,7 @@ impl<'a> Context<'a> {
         outcome.warnings = warnings;
         outcome.columns = columns;
         outcome.wrote = wrote;
+        outcome.record = Some(record);
         Ok(outcome)
     }
 
@@ -855,14 +902,14 @@ impl<'a> Context<'a> {
     fn input_tables(
         &self,
         id: usize,
-        results: &[Option<StageOutcome>],
+        results: &Results,
     ) -> Result<Vec<(String, Arc<Table>)>, StageError> {
         let node = self.graph.node(id);
         let mut tables = Vec::with_capacity(node.inputs.len());
         for &input in &node.inputs {
             let name = self.graph.node(input).name.clone();
             let object = results[input]
-                .as_ref()
+                .get()
                 .and_then(|outcome| outcome.object.clone())
                 .ok_or_else(|| StageError::NotSelected {
                     stage: name.clone(),
@@ -932,8 +979,19 @@ impl<'a> Context<'a> {
 /// What checks see of a build: the outputs built so far, and the one being checked.
 struct BuildEnv<'c, 'p> {
     ctx: &'c Context<'p>,
-    results: &'c [Option<StageOutcome>],
+    results: &'c Results,
     own: &'c StageOutcome,
+    /// Every result used, by check key, for the month's state.
+    seen: Mutex<BTreeMap<String, CheckResult>>,
+}
+
+impl BuildEnv<'_, '_> {
+    fn see(&self, key: &str, result: &CheckResult) {
+        self.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_string(), result.clone());
+    }
 }
 
 impl CheckEnv for BuildEnv<'_, '_> {
@@ -941,7 +999,7 @@ impl CheckEnv for BuildEnv<'_, '_> {
         let outcome = if stage == self.own.stage {
             self.own
         } else {
-            self.results[self.ctx.graph.id(stage)?].as_ref()?
+            self.results[self.ctx.graph.id(stage)?].get()?
         };
         let object = outcome.object.clone()?;
         let columns = if outcome.columns.is_empty() {
@@ -978,13 +1036,33 @@ impl CheckEnv for BuildEnv<'_, '_> {
         if forced {
             return None;
         }
-        self.ctx.store().check_result(key)
+        // The month's state keeps the results of the current build: a no-op opens no file.
+        let indexed = self
+            .ctx
+            .previous
+            .get(&self.own.stage)
+            .and_then(|entry| entry.checks.get(key))
+            .and_then(|value| serde_json::from_value(value.clone()).ok());
+        let result = indexed.or_else(|| self.ctx.store().check_result(key))?;
+        self.see(key, &result);
+        Some(result)
     }
 
     fn remember(&self, key: &str, result: &CheckResult) {
+        self.see(key, result);
         // A result that cannot be cached is computed again next time; never worth failing for.
         let _ = self.ctx.store().put_check_result(key, result);
     }
+}
+
+/// Where building a stage stands after deciding its key.
+enum Attempt {
+    /// Reused, skipped or failed: nothing left to do.
+    Done(Box<StageOutcome>),
+    /// It must run.
+    Run(Box<Decision>),
+    /// Its source could not be read: worth another try.
+    Retry(SourceError),
 }
 
 enum RunError {
@@ -1014,12 +1092,95 @@ pub fn short(hash: &str) -> &str {
 
 /// What a build reports while it runs, for progress displays.
 pub enum BuildEvent<'a> {
-    /// The build holds the lock and is about to run this many stages.
+    /// The build holds the lock and is about to build this many stages.
     Started { stages: usize },
-    /// These stages (independent of one another) start now, in parallel.
-    LevelStarted(&'a [&'a str]),
-    /// Their outcomes, in name order.
+    /// These stages must run, and start now (in parallel, as threads free up).
+    StagesStarted(&'a [&'a str]),
+    /// The outcomes of one level of the graph (stages independent of one another), in name
+    /// order, once all of them are done: output stays in the same order however stages ran.
     LevelFinished(&'a [StageOutcome]),
+}
+
+/// Builds every stage, each as soon as its inputs are done: a stage never waits for unrelated
+/// stages of its level. Deciding (hashing, store lookups, cached checks) happens on this thread,
+/// so a no-op build starts no thread. Stages that must run get a thread each, at most one per
+/// core at a time, the likely slowest first; their own parallel work (checks, encoding) goes to
+/// the rayon pool, which never holds a whole stage, so a short task never waits behind one.
+/// Outcomes are reported level by level, in name order.
+fn run_stages(
+    ctx: &Context<'_>,
+    results: &Results,
+    levels: &[Vec<usize>],
+    on_event: &mut impl FnMut(BuildEvent<'_>),
+) {
+    let count = ctx.graph.nodes.len();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut waiting: Vec<usize> = (0..count)
+        .map(|id| ctx.graph.node(id).inputs.len())
+        .collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); count];
+    for id in 0..count {
+        for &input in &ctx.graph.node(id).inputs {
+            dependents[input].push(id);
+        }
+    }
+    let mut ready: Vec<usize> = (0..count).filter(|&id| waiting[id] == 0).collect();
+    let mut to_run: std::collections::VecDeque<(usize, Attempt)> = Default::default();
+    let mut finished_here: Vec<(usize, StageOutcome)> = Vec::new();
+    let (done_sender, done) = std::sync::mpsc::channel::<(usize, StageOutcome)>();
+    let (mut running, mut finished, mut reported_levels) = (0, 0, 0);
+    std::thread::scope(|scope| {
+        while finished < count {
+            for id in ctx.longest_first(&ready, results) {
+                match ctx.prepare_stage(id, results) {
+                    Attempt::Done(outcome) => finished_here.push((id, *outcome)),
+                    attempt => to_run.push_back((id, attempt)),
+                }
+            }
+            ready.clear();
+            let mut started = Vec::new();
+            while running < threads
+                && let Some((id, attempt)) = to_run.pop_front()
+            {
+                started.push(ctx.graph.node(id).name.as_str());
+                running += 1;
+                let sender = done_sender.clone();
+                scope.spawn(move || {
+                    let outcome = ctx.finish_stage(id, results, attempt, ctx.elapsed_ms());
+                    // The receiver outlives the scope: sending cannot fail.
+                    let _ = sender.send((id, outcome));
+                });
+            }
+            if !started.is_empty() {
+                on_event(BuildEvent::StagesStarted(&started));
+            }
+            let (id, outcome) = match finished_here.pop() {
+                Some(done_here) => done_here,
+                None => {
+                    running -= 1;
+                    done.recv().expect("a running stage always reports")
+                }
+            };
+            let _ = results[id].set(outcome);
+            finished += 1;
+            for &dependent in &dependents[id] {
+                waiting[dependent] -= 1;
+                if waiting[dependent] == 0 {
+                    ready.push(dependent);
+                }
+            }
+            while let Some(level) = levels.get(reported_levels)
+                && level.iter().all(|&id| results[id].get().is_some())
+            {
+                let outcomes: Vec<StageOutcome> = level
+                    .iter()
+                    .filter_map(|&id| results[id].get().cloned())
+                    .collect();
+                on_event(BuildEvent::LevelFinished(&outcomes));
+                reported_levels += 1;
+            }
+        }
+    });
 }
 
 /// Builds one month. `on_wait` is called if another build holds the lock; `on_event` hears when
@@ -1035,30 +1196,14 @@ pub fn build(
     store.sweep_tmp();
     let started_at = chrono::Utc::now();
     let ctx = Context::new(project, options, store)?;
-    let mut results: Vec<Option<StageOutcome>> = vec![None; ctx.graph.nodes.len()];
     let levels = ctx.graph.levels();
     on_event(BuildEvent::Started {
         stages: ctx.graph.nodes.len(),
     });
-    for level in &levels {
-        let names: Vec<&str> = level
-            .iter()
-            .map(|&id| ctx.graph.node(id).name.as_str())
-            .collect();
-        on_event(BuildEvent::LevelStarted(&names));
-        let mut outcomes: Vec<(usize, StageOutcome)> = ctx
-            .longest_first(level, &results)
-            .par_iter()
-            .map(|&id| (id, ctx.build_stage(id, &results)))
-            .collect();
-        // Reported in name order, whatever order they ran in.
-        outcomes.sort_by_key(|(id, _)| level.iter().position(|l| l == id));
-        let batch: Vec<StageOutcome> = outcomes.iter().map(|(_, o)| o.clone()).collect();
-        on_event(BuildEvent::LevelFinished(&batch));
-        for (id, outcome) in outcomes {
-            results[id] = Some(outcome);
-        }
-    }
+    let results = no_outcomes(ctx.graph.nodes.len());
+    run_stages(&ctx, &results, &levels, &mut on_event);
+    let mut results: Vec<Option<StageOutcome>> =
+        results.into_iter().map(OnceLock::into_inner).collect();
     let stages: Vec<StageOutcome> = levels
         .into_iter()
         .flatten()
@@ -1079,7 +1224,7 @@ pub fn build(
     };
     let mut report = report;
     let store = ctx.store();
-    store.put_month_state(&ctx.month, &next_month_state(&ctx, &report))?;
+    store.put_month_state(&ctx.month, &next_month_state(&ctx, &report), &ctx.previous)?;
     store.save_statcache()?;
     // Only a complete build that passed its checks is history worth keeping.
     let mut archive_error = None;
@@ -1178,6 +1323,16 @@ fn next_month_state(ctx: &Context<'_>, report: &BuildReport) -> BTreeMap<String,
                     fingerprint: fingerprint.clone(),
                     object: object.clone(),
                     rows: stage.rows.unwrap_or(0),
+                    record: stage.record.clone(),
+                    checks: stage
+                        .check_keys
+                        .iter()
+                        .map(|(key, result)| {
+                            let value =
+                                serde_json::to_value(result).expect("results always serialize");
+                            (key.clone(), value)
+                        })
+                        .collect(),
                 },
             );
         }
@@ -1227,7 +1382,7 @@ pub struct PlanReport {
 pub fn plan(project: &Project, options: &BuildOptions) -> Result<PlanReport, BuildError> {
     let store = Store::open(&project.root)?;
     let ctx = Context::new(project, options, store)?;
-    let mut results: Vec<Option<StageOutcome>> = vec![None; ctx.graph.nodes.len()];
+    let results = no_outcomes(ctx.graph.nodes.len());
     let mut stages = Vec::new();
     for id in ctx.graph.levels().into_iter().flatten() {
         let (action, reason, object) = ctx.plan_stage(id, &results);
@@ -1245,7 +1400,7 @@ pub fn plan(project: &Project, options: &BuildOptions) -> Result<PlanReport, Bui
         };
         let mut outcome = ctx.outcome(id, as_outcome, reason);
         outcome.object = object;
-        results[id] = Some(outcome);
+        let _ = results[id].set(outcome);
     }
     Ok(PlanReport {
         month: ctx.month.clone(),
@@ -1254,11 +1409,7 @@ pub fn plan(project: &Project, options: &BuildOptions) -> Result<PlanReport, Bui
 }
 
 impl Context<'_> {
-    fn plan_stage(
-        &self,
-        id: usize,
-        results: &[Option<StageOutcome>],
-    ) -> (PlanAction, String, Option<String>) {
+    fn plan_stage(&self, id: usize, results: &Results) -> (PlanAction, String, Option<String>) {
         let inputs = match self.resolve_inputs(id, results, true) {
             Inputs::Ready(inputs) => inputs,
             Inputs::Unreadable(error) => return (PlanAction::Blocked, error.to_string(), None),
@@ -1336,7 +1487,7 @@ impl TestReport {
 pub fn test(project: &Project, options: &BuildOptions) -> Result<TestReport, BuildError> {
     let store = Store::open(&project.root)?;
     let ctx = Context::new(project, options, store)?;
-    let mut results: Vec<Option<StageOutcome>> = vec![None; ctx.graph.nodes.len()];
+    let results = no_outcomes(ctx.graph.nodes.len());
     for (name, entry) in &ctx.previous {
         let Some(id) = ctx.graph.id(name) else {
             continue;
@@ -1344,12 +1495,15 @@ pub fn test(project: &Project, options: &BuildOptions) -> Result<TestReport, Bui
         let mut outcome = ctx.outcome(id, Action::Reused, "current output".into());
         outcome.object = Some(entry.object.clone());
         outcome.rows = Some(entry.rows);
-        outcome.columns = ctx
-            .store()
-            .stage_record(&entry.key)
-            .map(|record| record.columns)
-            .unwrap_or_default();
-        results[id] = Some(outcome);
+        outcome.columns = match &entry.record {
+            Some(record) => record.columns.clone(),
+            None => ctx
+                .store()
+                .stage_record(&entry.key)
+                .map(|record| record.columns)
+                .unwrap_or_default(),
+        };
+        let _ = results[id].set(outcome);
     }
     let mut checked = Vec::new();
     let mut built_any = false;
@@ -1361,7 +1515,7 @@ pub fn test(project: &Project, options: &BuildOptions) -> Result<TestReport, Bui
         if !ctx.selected.contains(&id) || model.settings.checks.is_empty() {
             continue;
         }
-        let Some(own) = &results[id] else {
+        let Some(own) = results[id].get() else {
             checked.extend(
                 model
                     .settings
@@ -1376,6 +1530,7 @@ pub fn test(project: &Project, options: &BuildOptions) -> Result<TestReport, Bui
             ctx: &ctx,
             results: &results,
             own,
+            seen: Mutex::new(BTreeMap::new()),
         };
         checked.extend(checks::run_checks(project, model, &ctx.expectations, &env)?);
     }

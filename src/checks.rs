@@ -262,14 +262,43 @@ pub fn run_checks(
     expectations: &Expectations,
     env: &(impl CheckEnv + Sync),
 ) -> Result<Vec<CheckResult>, EngineError> {
-    // Independent queries over the same tables: they run in parallel, results keep their order.
     use rayon::prelude::*;
-    model
+    // Keys and cached results first, in order and on this thread: a no-op build runs no query and
+    // needs no thread pool.
+    let looked_up: Vec<LookedUp> = model
         .settings
         .checks
-        .par_iter()
-        .map(|check| run_check(project, model, check, expectations, env))
-        .collect()
+        .iter()
+        .map(|check| look_up(project, model, check, expectations, env))
+        .collect::<Result<_, _>>()?;
+    // Independent queries over the same tables: they run in parallel, results keep their order.
+    let to_run = looked_up
+        .iter()
+        .filter(|l| matches!(l, LookedUp::ToRun(_)))
+        .count();
+    let finish = |looked_up: LookedUp| match looked_up {
+        LookedUp::Cached(result) => Ok(result),
+        LookedUp::ToRun(pending) => run_check(model, pending, expectations, env),
+    };
+    if to_run > 1 {
+        looked_up.into_par_iter().map(finish).collect()
+    } else {
+        looked_up.into_iter().map(finish).collect()
+    }
+}
+
+/// A check whose result was found in the cache, or what it takes to compute it.
+enum LookedUp<'p> {
+    Cached(CheckResult),
+    ToRun(Pending<'p>),
+}
+
+struct Pending<'p> {
+    check: &'p CheckDef,
+    plan: Plan,
+    key: String,
+    pinned: Option<Pinned>,
+    objects: BTreeMap<String, Output>,
 }
 
 /// A check turned into what it runs: no query (a row count), or a query and how to judge it.
@@ -287,13 +316,15 @@ enum Plan {
     },
 }
 
-fn run_check(
+/// Validates `check` against the build's outputs and computes its key: the cached result when
+/// there is one, else what [`run_check`] needs.
+fn look_up<'p>(
     project: &Project,
     model: &ModelDef,
-    check: &CheckDef,
+    check: &'p CheckDef,
     expectations: &Expectations,
     env: &impl CheckEnv,
-) -> Result<CheckResult, EngineError> {
+) -> Result<LookedUp<'p>, EngineError> {
     let error = |message: String| EngineError::Check {
         model: model.name.clone(),
         check: check.name.clone(),
@@ -310,7 +341,10 @@ fn run_check(
     let plan = plan(model, check);
     let mut reads = vec![model.name.clone()];
     reads.extend(check.named_models().into_iter().cloned());
-    if let Some(sql) = plan.sql() {
+    // A generated query reads the model and the models the check names; only SQL written by
+    // people (a `sql` check, an expression) must be parsed to learn what it reads.
+    let written_by_people = matches!(check.kind, CheckKind::Sql | CheckKind::Expression);
+    if let (Some(sql), true) = (plan.sql(), written_by_people) {
         reads.extend(engine::referenced_tables(sql).map_err(&error)?);
     }
     reads.sort();
@@ -332,8 +366,35 @@ fn run_check(
     let key = check_key(model, check, pinned, &objects);
     if let Some(mut result) = env.cached(&key) {
         result.cached = true;
-        return Ok(result);
+        return Ok(LookedUp::Cached(result));
     }
+    Ok(LookedUp::ToRun(Pending {
+        check,
+        plan,
+        key,
+        pinned,
+        objects,
+    }))
+}
+
+fn run_check(
+    model: &ModelDef,
+    pending: Pending<'_>,
+    expectations: &Expectations,
+    env: &impl CheckEnv,
+) -> Result<CheckResult, EngineError> {
+    let Pending {
+        check,
+        plan,
+        key,
+        pinned,
+        objects,
+    } = pending;
+    let error = |message: String| EngineError::Check {
+        model: model.name.clone(),
+        check: check.name.clone(),
+        message,
+    };
     let started = Instant::now();
     let mut result = match plan {
         Plan::RowCount => judge_row_count(check, pinned, &objects, &model.name, expectations),

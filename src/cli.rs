@@ -343,7 +343,7 @@ fn build_command(root: &Path, args: &BuildArgs, ui: &Ui) -> Result<i32, Error> {
                     bar.set_length(stages as u64);
                 }
             }
-            BuildEvent::LevelStarted(names) => {
+            BuildEvent::StagesStarted(names) => {
                 if let Some(bar) = &bar {
                     bar.set_message(names.join(", "));
                 }

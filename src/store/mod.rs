@@ -5,7 +5,9 @@
 //! .winebuild/lock                      held by the running build
 //! .winebuild/v1/objects/ab/abcd…       stage outputs, named by the blake3 of their bytes
 //! .winebuild/v1/stages/<key>.json      stage key → object, rows, columns, duration, warnings
-//! .winebuild/v1/months/<month>.json    last successful fingerprint of each stage, per month
+//! .winebuild/v1/months/<month>.json    each stage's current key, fingerprint and record, and its
+//!                                      checks' results: the index a no-op build reads instead of
+//!                                      one record and one result file per stage and check
 //! .winebuild/v1/checks/<key>.json      check key → check result
 //! .winebuild/v1/statcache.json         path → (size, mtime, inode, hash)
 //! .winebuild/v1/runs.jsonl             one run record per build, appended
@@ -87,6 +89,13 @@ pub struct MonthEntry {
     pub fingerprint: Fingerprint,
     pub object: String,
     pub rows: u64,
+    /// A copy of the stage record under `key`, so a no-op build need not open it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<StageRecord>,
+    /// The stage's check results by check key, copies of the check cache's files for the same
+    /// reason (kept as JSON: checks are a later stage of the build than the store).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checks: BTreeMap<String, serde_json::Value>,
 }
 
 pub type MonthState = BTreeMap<String, MonthEntry>;
@@ -169,29 +178,23 @@ impl Store {
     /// True when the object exists and its bytes hash to its name (trusting the stat cache when it
     /// can). A corrupt object is deleted, so it is rebuilt and never read.
     pub fn object_is_intact(&mut self, object: &str) -> bool {
+        self.check_object(object) == Ok(true)
+    }
+
+    /// Like [`Store::object_is_intact`], but tells a missing object (`Ok(false)`) from a corrupt
+    /// one, which it deletes.
+    pub fn check_object(&mut self, object: &str) -> Result<bool, Corruption> {
         let path = self.object_path(object);
         match self.statcache.hash(&object_cache_key(object), &path) {
-            Ok((hash, _)) if hash == object => true,
+            Ok((hash, _)) if hash == object => Ok(true),
             Ok(_) => {
                 let _ = std::fs::remove_file(&path);
                 self.statcache.forget(&object_cache_key(object));
-                false
+                Err(Corruption {
+                    object: object.to_string(),
+                })
             }
-            Err(_) => false,
-        }
-    }
-
-    /// Like [`Store::object_is_intact`], but tells a missing object from a corrupt one.
-    pub fn check_object(&mut self, object: &str) -> Result<bool, Corruption> {
-        let exists = self.object_path(object).exists();
-        if self.object_is_intact(object) {
-            Ok(true)
-        } else if exists {
-            Err(Corruption {
-                object: object.to_string(),
-            })
-        } else {
-            Ok(false)
+            Err(_) => Ok(false),
         }
     }
 
@@ -232,13 +235,19 @@ impl Store {
         read_json(&self.month_path(month)).unwrap_or_default()
     }
 
-    pub fn put_month_state(&self, month: &str, state: &MonthState) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec_pretty(state).expect("states always serialize");
-        let path = self.month_path(month);
-        if std::fs::read(&path).ok().as_deref() == Some(&bytes[..]) {
+    /// Writes the month's state; `previous` is the state read at the start of the build, so an
+    /// unchanged state is not written again.
+    pub fn put_month_state(
+        &self,
+        month: &str,
+        state: &MonthState,
+        previous: &MonthState,
+    ) -> Result<(), StoreError> {
+        if state == previous && self.month_path(month).exists() {
             return Ok(());
         }
-        self.write_atomic(&path, &bytes)
+        let bytes = serde_json::to_vec_pretty(state).expect("states always serialize");
+        self.write_atomic(&self.month_path(month), &bytes)
     }
 
     /// Saves the stat cache if it changed.
