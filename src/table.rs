@@ -18,6 +18,10 @@ use serde::{Deserialize, Serialize};
 /// `ArrowWriter`'s default row group size: up to it, the parallel encoder writes the same bytes.
 const MAX_ROW_GROUP_ROWS: usize = 1024 * 1024;
 
+/// From this many rows, columns are encoded in parallel; below, handing a few kilobytes per column
+/// to other threads costs more than encoding them here.
+const PARALLEL_ENCODE_ROWS: usize = 20_000;
+
 /// Objects are read whole, never filtered: statistics would cost time for nothing, and
 /// dictionaries rarely pay on the wide text columns (titles, excerpts, urls), while snappy still
 /// shrinks the repetitive ones.
@@ -76,11 +80,13 @@ impl Table {
 
     /// Encodes the table as Parquet with fixed settings, so equal tables give equal bytes.
     ///
-    /// Columns are encoded in parallel (rayon), then appended in order to one row group: the
+    /// Columns of big tables are encoded in parallel (rayon), then appended in order to one row group: the
     /// bytes are those a sequential `ArrowWriter` writes, in half the time on two cores.
     pub fn to_parquet(&self) -> Result<Vec<u8>, parquet::errors::ParquetError> {
         use parquet::arrow::ArrowSchemaConverter;
-        use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
+        use parquet::arrow::arrow_writer::{
+            ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves,
+        };
         use parquet::file::writer::SerializedFileWriter;
         use rayon::prelude::*;
 
@@ -104,19 +110,28 @@ impl Table {
                 drop(writer);
                 return self.to_parquet_sequentially();
             }
-            let chunks = column_writers
-                .into_par_iter()
-                .enumerate()
-                .map(|(i, mut column_writer)| {
-                    let field = self.schema.field(i);
-                    for batch in self.batches.iter().filter(|b| b.num_rows() > 0) {
-                        for leaf in compute_leaves(field, batch.column(i))? {
-                            column_writer.write(&leaf)?;
-                        }
+            let encode = |(i, mut column_writer): (usize, ArrowColumnWriter)| {
+                let field = self.schema.field(i);
+                for batch in self.batches.iter().filter(|b| b.num_rows() > 0) {
+                    for leaf in compute_leaves(field, batch.column(i))? {
+                        column_writer.write(&leaf)?;
                     }
-                    column_writer.close()
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+                }
+                column_writer.close()
+            };
+            let chunks = if self.num_rows() >= PARALLEL_ENCODE_ROWS {
+                column_writers
+                    .into_par_iter()
+                    .enumerate()
+                    .map(encode)
+                    .collect::<Result<Vec<_>, _>>()?
+            } else {
+                column_writers
+                    .into_iter()
+                    .enumerate()
+                    .map(encode)
+                    .collect::<Result<Vec<_>, _>>()?
+            };
             let mut row_group = writer.next_row_group()?;
             for chunk in chunks {
                 chunk.append_to_row_group(&mut row_group)?;
@@ -170,6 +185,11 @@ mod tests {
     use arrow::datatypes::{DataType, Field};
 
     fn table() -> Table {
+        table_of(1000, 1500)
+    }
+
+    /// A table of ids 0..`total` in three batches (the second empty), split at `first`.
+    fn table_of(first: i64, total: i64) -> Table {
         let schema = Arc::new(Schema::new(vec![
             Field::new("id", DataType::Int64, false),
             Field::new("name", DataType::Utf8, true),
@@ -194,20 +214,24 @@ mod tests {
         Table::new(
             schema.clone(),
             vec![
-                batch((0..1000).collect()),
+                batch((0..first).collect()),
                 batch(vec![]),
-                batch((1000..1500).collect()),
+                batch((first..total).collect()),
             ],
         )
     }
 
     #[test]
     fn parallel_encoding_writes_the_sequential_writers_bytes() {
-        let table = table();
-        assert_eq!(
-            table.to_parquet().unwrap(),
-            table.to_parquet_sequentially().unwrap()
-        );
+        for table in [
+            table(),
+            table_of(15_000, PARALLEL_ENCODE_ROWS as i64 + 5_000),
+        ] {
+            assert_eq!(
+                table.to_parquet().unwrap(),
+                table.to_parquet_sequentially().unwrap()
+            );
+        }
         let empty = Table::empty(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
         assert_eq!(
             empty.to_parquet().unwrap(),
