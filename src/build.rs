@@ -674,13 +674,15 @@ impl<'a> Context<'a> {
     }
 
     /// Runs a prepared stage, with at most [`READ_ATTEMPTS`] tries for a source that cannot be
-    /// read or changes while it is read.
+    /// read or changes while it is read. `on_output` hears of the output as soon as it is
+    /// stored, before the checks run: dependents can start on it meanwhile.
     fn finish_stage(
         &self,
         id: usize,
         results: &Results,
         mut attempt: Attempt,
         started_ms: f64,
+        on_output: impl FnOnce(&StageOutcome),
     ) -> StageOutcome {
         let mut unreadable = None;
         for tried in 1..=READ_ATTEMPTS {
@@ -691,7 +693,10 @@ impl<'a> Context<'a> {
                     Err(RunError::SourceChanged) => unreadable = None,
                     Err(RunError::Unreadable(error)) => unreadable = Some(error),
                     Err(RunError::Stage(error)) => return self.failure(id, error, started_ms),
-                    Ok(outcome) => return self.with_checks(id, results, outcome),
+                    Ok(outcome) => {
+                        on_output(&outcome);
+                        return self.with_checks(id, results, outcome);
+                    }
                 },
             }
             if tried == READ_ATTEMPTS {
@@ -1101,12 +1106,27 @@ pub enum BuildEvent<'a> {
     LevelFinished(&'a [StageOutcome]),
 }
 
-/// Builds every stage, each as soon as its inputs are done: a stage never waits for unrelated
-/// stages of its level. Deciding (hashing, store lookups, cached checks) happens on this thread,
-/// so a no-op build starts no thread. Stages that must run get a thread each, at most one per
-/// core at a time, the likely slowest first; their own parallel work (checks, encoding) goes to
-/// the rayon pool, which never holds a whole stage, so a short task never waits behind one.
-/// Outcomes are reported level by level, in name order.
+/// What a stage's thread tells the scheduler.
+enum Progress {
+    /// The stage's output is stored; its checks are running.
+    Output(usize, StageOutcome),
+    /// The stage is done, checks included.
+    Checked(usize, StageOutcome),
+}
+
+/// Builds every stage as soon as what it needs is there, not level by level:
+/// - a model starts as soon as its inputs' outputs are stored, while their checks still run
+///   (checks are off the critical path); if a check then fails, the stages built on that output
+///   end as skipped, as if they had waited (their outputs stay in the store, valid for their key,
+///   but are not the month's: nothing is exported or archived from them);
+/// - an export starts only once its inputs and everything upstream passed their checks, so no
+///   file is written from data that failed one.
+///
+/// Deciding (hashing, store lookups, cached checks) happens on this thread, so a no-op build
+/// starts no thread. Stages that must run get a thread each, at most one per core running at a
+/// time, the likely slowest first; their own parallel work (checks, encoding) goes to the rayon
+/// pool, which never holds a whole stage, so a short task never waits behind one. Outcomes are
+/// reported level by level, in name order.
 fn run_stages(
     ctx: &Context<'_>,
     results: &Results,
@@ -1114,7 +1134,11 @@ fn run_stages(
     on_event: &mut impl FnMut(BuildEvent<'_>),
 ) {
     let count = ctx.graph.nodes.len();
+    let is_export = |id: usize| ctx.graph.node(id).kind == StageKind::Export;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Outputs as soon as they are stored, before their checks: what models start from.
+    let outputs = no_outcomes(count);
+    let mut checked: Vec<Option<StageOutcome>> = vec![None; count];
     let mut waiting: Vec<usize> = (0..count)
         .map(|id| ctx.graph.node(id).inputs.len())
         .collect();
@@ -1126,14 +1150,23 @@ fn run_stages(
     }
     let mut ready: Vec<usize> = (0..count).filter(|&id| waiting[id] == 0).collect();
     let mut to_run: std::collections::VecDeque<(usize, Attempt)> = Default::default();
-    let mut finished_here: Vec<(usize, StageOutcome)> = Vec::new();
-    let (done_sender, done) = std::sync::mpsc::channel::<(usize, StageOutcome)>();
-    let (mut running, mut finished, mut reported_levels) = (0, 0, 0);
+    let mut done_here: Vec<Progress> = Vec::new();
+    let (sender, progress) = std::sync::mpsc::channel::<Progress>();
+    let (mut running, mut reported_levels) = (0, 0);
+    let mut on_thread = vec![false; count];
     std::thread::scope(|scope| {
-        while finished < count {
-            for id in ctx.longest_first(&ready, results) {
-                match ctx.prepare_stage(id, results) {
-                    Attempt::Done(outcome) => finished_here.push((id, *outcome)),
+        while results.iter().any(|r| r.get().is_none()) {
+            for id in ctx.longest_first(&ready, &outputs) {
+                // An export reads final outcomes: an input demoted by a failed check blocks it.
+                let view: &Results = if is_export(id) { results } else { &outputs };
+                if let Some(why) = failed_input(ctx, id, &outputs, results) {
+                    // Already known: no need to build on it.
+                    let skipped = ctx.outcome(id, Action::Skipped, why);
+                    done_here.push(Progress::Checked(id, skipped));
+                    continue;
+                }
+                match ctx.prepare_stage(id, view) {
+                    Attempt::Done(outcome) => done_here.push(Progress::Checked(id, *outcome)),
                     attempt => to_run.push_back((id, attempt)),
                 }
             }
@@ -1144,30 +1177,58 @@ fn run_stages(
             {
                 started.push(ctx.graph.node(id).name.as_str());
                 running += 1;
-                let sender = done_sender.clone();
+                on_thread[id] = true;
+                let sender = sender.clone();
+                let view: &Results = if is_export(id) { results } else { &outputs };
                 scope.spawn(move || {
-                    let outcome = ctx.finish_stage(id, results, attempt, ctx.elapsed_ms());
+                    let tell = |outcome: &StageOutcome| {
+                        let _ = sender.send(Progress::Output(id, outcome.clone()));
+                    };
+                    let outcome = ctx.finish_stage(id, view, attempt, ctx.elapsed_ms(), tell);
                     // The receiver outlives the scope: sending cannot fail.
-                    let _ = sender.send((id, outcome));
+                    let _ = sender.send(Progress::Checked(id, outcome));
                 });
             }
             if !started.is_empty() {
                 on_event(BuildEvent::StagesStarted(&started));
             }
-            let (id, outcome) = match finished_here.pop() {
-                Some(done_here) => done_here,
-                None => {
-                    running -= 1;
-                    done.recv().expect("a running stage always reports")
-                }
+            let message = match done_here.pop() {
+                Some(message) => message,
+                None => progress.recv().expect("a running stage always reports"),
             };
-            let _ = results[id].set(outcome);
-            finished += 1;
-            for &dependent in &dependents[id] {
-                waiting[dependent] -= 1;
-                if waiting[dependent] == 0 {
-                    ready.push(dependent);
+            let (id, outcome, final_) = match message {
+                Progress::Output(id, outcome) => (id, outcome, false),
+                Progress::Checked(id, outcome) => (id, outcome, true),
+            };
+            if outputs[id].get().is_none() {
+                if std::mem::take(&mut on_thread[id]) {
+                    // Its checks do not hold a core's worth of work: the next stage may start.
+                    running -= 1;
                 }
+                let _ = outputs[id].set(outcome.clone());
+                for &dependent in &dependents[id] {
+                    if !is_export(dependent) {
+                        waiting[dependent] -= 1;
+                        if waiting[dependent] == 0 {
+                            ready.push(dependent);
+                        }
+                    }
+                }
+            }
+            if final_ {
+                checked[id] = Some(outcome);
+                let settled = Settled {
+                    checked: &mut checked,
+                    outputs: &outputs,
+                    results,
+                    dependents: &dependents,
+                };
+                finalize(ctx, id, settled, &mut |export| {
+                    waiting[export] -= 1;
+                    if waiting[export] == 0 {
+                        ready.push(export);
+                    }
+                });
             }
             while let Some(level) = levels.get(reported_levels)
                 && level.iter().all(|&id| results[id].get().is_some())
@@ -1181,6 +1242,71 @@ fn run_stages(
             }
         }
     });
+}
+
+/// Why `id` cannot keep what it built from its inputs' outputs: an input that was usable when
+/// stored but then failed a check, or was skipped for an upstream's failure.
+fn failed_input(
+    ctx: &Context<'_>,
+    id: usize,
+    outputs: &Results,
+    results: &Results,
+) -> Option<String> {
+    ctx.graph.node(id).inputs.iter().find_map(|&input| {
+        let settled = results[input].get()?;
+        let started_from = outputs[input].get()?;
+        let usable = |action| matches!(action, Action::Ran | Action::Reused);
+        (usable(started_from.action) && !usable(settled.action)).then(|| {
+            let name = &ctx.graph.node(input).name;
+            format!("upstream `{name}` {}", settled.action)
+        })
+    })
+}
+
+/// What [`finalize`] reads and settles.
+struct Settled<'a> {
+    /// Outcomes with their checks, not yet settled.
+    checked: &'a mut [Option<StageOutcome>],
+    outputs: &'a Results,
+    results: &'a Results,
+    dependents: &'a [Vec<usize>],
+}
+
+/// Settles the outcome of `id` once its checks are done and all its inputs are settled, then
+/// of its dependents that were waiting for it; `export_input_settled` hears of each export input
+/// settled. A stage whose input ran or was reused but then failed a check (or was skipped for an
+/// upstream's) ends as skipped, whatever it did meanwhile.
+fn finalize(
+    ctx: &Context<'_>,
+    id: usize,
+    settled: Settled<'_>,
+    export_input_settled: &mut impl FnMut(usize),
+) {
+    let Settled {
+        checked,
+        outputs,
+        results,
+        dependents,
+    } = settled;
+    let mut pending = vec![id];
+    while let Some(id) = pending.pop() {
+        let node = ctx.graph.node(id);
+        let inputs_settled = node.inputs.iter().all(|&i| results[i].get().is_some());
+        if results[id].get().is_some() || checked[id].is_none() || !inputs_settled {
+            continue;
+        }
+        let outcome = match failed_input(ctx, id, outputs, results) {
+            Some(why) => ctx.outcome(id, Action::Skipped, why),
+            None => checked[id].take().expect("checked above"),
+        };
+        let _ = results[id].set(outcome);
+        for &dependent in &dependents[id] {
+            if ctx.graph.node(dependent).kind == StageKind::Export {
+                export_input_settled(dependent);
+            }
+            pending.push(dependent);
+        }
+    }
 }
 
 /// Builds one month. `on_wait` is called if another build holds the lock; `on_event` hears when

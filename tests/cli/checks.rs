@@ -130,6 +130,13 @@ fn a_duplicated_erp_product_fails_the_erp_check_and_stops_its_dependents() {
     for ran in ["liaison_clean", "web_clean", "web_dedup"] {
         assert_eq!(stage(&build, ran)["action"], "ran", "{ran}");
     }
+    // Whatever was built on erp_clean's output while its checks ran is not the month's: no export
+    // was written, and `show` has nothing for the stages that read it.
+    assert!(!project.file("out/2026-09/rapport_ca.xlsx").exists());
+    assert_eq!(
+        project.run(&["show", "fusion", "--month", "2026-09"]).code,
+        2
+    );
     let text = project.run(&["build", "--month", "2026-09"]);
     assert_eq!(text.code, 1);
     snapshot_settings(&project)
