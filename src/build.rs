@@ -1123,10 +1123,10 @@ enum Progress {
 ///   file is written from data that failed one.
 ///
 /// Deciding (hashing, store lookups, cached checks) happens on this thread, so a no-op build
-/// starts no thread. Stages that must run get a thread each, at most one per core running at a
-/// time, the likely slowest first; their own parallel work (checks, encoding) goes to the rayon
-/// pool, which never holds a whole stage, so a short task never waits behind one. Outcomes are
-/// reported level by level, in name order.
+/// starts no thread. Stages that must run get a thread each, at most one per core at a time (a
+/// stage still running its checks counts), the likely slowest first. Only big outputs split their
+/// own work (checks, encoding) across the rayon pool, which never holds a whole stage, so a
+/// short task never waits behind one. Outcomes are reported level by level, in name order.
 fn run_stages(
     ctx: &Context<'_>,
     results: &Results,
@@ -1200,11 +1200,11 @@ fn run_stages(
                 Progress::Output(id, outcome) => (id, outcome, false),
                 Progress::Checked(id, outcome) => (id, outcome, true),
             };
+            if final_ && std::mem::take(&mut on_thread[id]) {
+                // Checks run on the stage's thread: it holds its core until they are done.
+                running -= 1;
+            }
             if outputs[id].get().is_none() {
-                if std::mem::take(&mut on_thread[id]) {
-                    // Its checks do not hold a core's worth of work: the next stage may start.
-                    running -= 1;
-                }
                 let _ = outputs[id].set(outcome.clone());
                 for &dependent in &dependents[id] {
                     if !is_export(dependent) {

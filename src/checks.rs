@@ -24,7 +24,7 @@ use serde_json::Value;
 use crate::engine::{self, EngineError};
 use crate::project::{CheckDef, CheckKind, ModelDef, Project, Severity, closest};
 use crate::store::{STORE_FORMAT, TOOL_VERSION};
-use crate::table::Table;
+use crate::table::{PARALLEL_FROM_ROWS, Table};
 
 /// The file in a month's folder that pins that month's figures.
 pub const EXPECT_FILE: &str = "expect.toml";
@@ -271,7 +271,8 @@ pub fn run_checks(
         .iter()
         .map(|check| look_up(project, model, check, expectations, env))
         .collect::<Result<_, _>>()?;
-    // Independent queries over the same tables: they run in parallel, results keep their order.
+    // Independent queries over the same tables: on a big output they run in parallel (results
+    // keep their order); on a small one, here, while other stages use the other cores.
     let to_run = looked_up
         .iter()
         .filter(|l| matches!(l, LookedUp::ToRun(_)))
@@ -280,7 +281,8 @@ pub fn run_checks(
         LookedUp::Cached(result) => Ok(result),
         LookedUp::ToRun(pending) => run_check(model, pending, expectations, env),
     };
-    if to_run > 1 {
+    let rows = env.output(&model.name).map_or(0, |output| output.rows);
+    if to_run > 1 && rows >= PARALLEL_FROM_ROWS as u64 {
         looked_up.into_par_iter().map(finish).collect()
     } else {
         looked_up.into_iter().map(finish).collect()

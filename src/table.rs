@@ -18,9 +18,10 @@ use serde::{Deserialize, Serialize};
 /// `ArrowWriter`'s default row group size: up to it, the parallel encoder writes the same bytes.
 const MAX_ROW_GROUP_ROWS: usize = 1024 * 1024;
 
-/// From this many rows, columns are encoded in parallel; below, handing a few kilobytes per column
-/// to other threads costs more than encoding them here.
-const PARALLEL_ENCODE_ROWS: usize = 20_000;
+/// From this many rows, work split by column (encoding, converting cells, checks) goes to the
+/// rayon pool; below, handing a few kilobytes to other threads costs more than doing it here, and
+/// the build's other stages keep the cores busy anyway.
+pub const PARALLEL_FROM_ROWS: usize = 20_000;
 
 /// Objects are read whole, never filtered: statistics would cost time for nothing, and
 /// dictionaries rarely pay on the wide text columns (titles, excerpts, urls), while snappy still
@@ -119,7 +120,7 @@ impl Table {
                 }
                 column_writer.close()
             };
-            let chunks = if self.num_rows() >= PARALLEL_ENCODE_ROWS {
+            let chunks = if self.num_rows() >= PARALLEL_FROM_ROWS {
                 column_writers
                     .into_par_iter()
                     .enumerate()
@@ -223,10 +224,7 @@ mod tests {
 
     #[test]
     fn parallel_encoding_writes_the_sequential_writers_bytes() {
-        for table in [
-            table(),
-            table_of(15_000, PARALLEL_ENCODE_ROWS as i64 + 5_000),
-        ] {
+        for table in [table(), table_of(15_000, PARALLEL_FROM_ROWS as i64 + 5_000)] {
             assert_eq!(
                 table.to_parquet().unwrap(),
                 table.to_parquet_sequentially().unwrap()

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use super::cells::{Cell, ColumnCells, cell_address, column_letters, format_number, to_array};
 use super::{SourceError, SourceRead};
 use crate::project::ColumnType;
-use crate::table::Table;
+use crate::table::{PARALLEL_FROM_ROWS, Table};
 
 /// Reads one sheet (the first when `sheet` is `None`) of an xlsx file held in memory.
 pub fn read_xlsx(
@@ -190,19 +190,20 @@ impl SheetReader {
                 )
             })
             .collect();
-        // Columns convert independently: in parallel, each with its own warnings, gathered back
-        // in column order so messages stay deterministic.
-        let converted: Vec<_> = self
-            .columns
-            .into_par_iter()
-            .map(|mut column| {
-                column.cells.resize(rows, Cell::Empty);
-                let declared_type = declared.get(&column.name).copied();
-                let mut column_warnings = Vec::new();
-                to_array(column, declared_type, header_row + 1, &mut column_warnings)
-                    .map(|converted| (converted, column_warnings))
-            })
-            .collect();
+        // Columns convert independently (in parallel for big sheets), each with its own warnings,
+        // gathered back in column order so messages stay deterministic.
+        let convert = |mut column: ColumnCells| {
+            column.cells.resize(rows, Cell::Empty);
+            let declared_type = declared.get(&column.name).copied();
+            let mut column_warnings = Vec::new();
+            to_array(column, declared_type, header_row + 1, &mut column_warnings)
+                .map(|converted| (converted, column_warnings))
+        };
+        let converted: Vec<_> = if rows >= PARALLEL_FROM_ROWS {
+            self.columns.into_par_iter().map(convert).collect()
+        } else {
+            self.columns.into_iter().map(convert).collect()
+        };
         let mut fields = Vec::with_capacity(converted.len());
         let mut arrays = Vec::with_capacity(converted.len());
         for result in converted {
