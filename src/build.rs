@@ -7,8 +7,11 @@
 //! - a no-op build parses no workbook and runs no query: sources are hashed through the stat cache
 //!   and every stage is a store hit;
 //! - a failed stage records nothing reusable; its dependents are skipped; unrelated stages go on;
-//! - stages of one level run in parallel (rayon), but their results are reported in name order, so
-//!   output and run records are deterministic;
+//! - each stage starts as soon as its inputs' outputs are stored, in parallel with whatever else
+//!   can run, even while those inputs' checks still run; a stage built on an output that then
+//!   fails a check ends skipped, and exports wait for every check upstream ([`run_stages`]);
+//! - outcomes are reported level by level, in name order, so output and run records are
+//!   deterministic however the stages ran;
 //! - `plan` walks the same decisions without running anything or writing the store.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -675,14 +678,16 @@ impl<'a> Context<'a> {
 
     /// Runs a prepared stage, with at most [`READ_ATTEMPTS`] tries for a source that cannot be
     /// read or changes while it is read. `on_output` hears of the output as soon as it is
-    /// stored, before the checks run: dependents can start on it meanwhile.
+    /// stored, before the checks run: dependents can start on it meanwhile. When it answers
+    /// `false`, the stage is no longer wanted (an input failed a check meanwhile): its checks
+    /// are not run.
     fn finish_stage(
         &self,
         id: usize,
         results: &Results,
         mut attempt: Attempt,
         started_ms: f64,
-        on_output: impl FnOnce(&StageOutcome),
+        on_output: impl FnOnce(&StageOutcome) -> bool,
     ) -> StageOutcome {
         let mut unreadable = None;
         for tried in 1..=READ_ATTEMPTS {
@@ -693,10 +698,10 @@ impl<'a> Context<'a> {
                     Err(RunError::SourceChanged) => unreadable = None,
                     Err(RunError::Unreadable(error)) => unreadable = Some(error),
                     Err(RunError::Stage(error)) => return self.failure(id, error, started_ms),
-                    Ok(outcome) => {
-                        on_output(&outcome);
+                    Ok(outcome) if on_output(&outcome) => {
                         return self.with_checks(id, results, outcome);
                     }
+                    Ok(unwanted) => return unwanted,
                 },
             }
             if tried == READ_ATTEMPTS {
@@ -1154,8 +1159,15 @@ fn run_stages(
     let (sender, progress) = std::sync::mpsc::channel::<Progress>();
     let (mut running, mut reported_levels) = (0, 0);
     let mut on_thread = vec![false; count];
+    // Set for a stage settled as skipped while its thread still works: it skips its checks.
+    let cancelled: Vec<std::sync::atomic::AtomicBool> =
+        (0..count).map(|_| Default::default()).collect();
+    let cancelled = &cancelled;
     std::thread::scope(|scope| {
         while results.iter().any(|r| r.get().is_none()) {
+            // A stage may have been settled as skipped (an input failed a check) before it started.
+            ready.retain(|&id| results[id].get().is_none());
+            to_run.retain(|(id, _)| results[*id].get().is_none());
             for id in ctx.longest_first(&ready, &outputs) {
                 // An export reads final outcomes: an input demoted by a failed check blocks it.
                 let view: &Results = if is_export(id) { results } else { &outputs };
@@ -1183,6 +1195,7 @@ fn run_stages(
                 scope.spawn(move || {
                     let tell = |outcome: &StageOutcome| {
                         let _ = sender.send(Progress::Output(id, outcome.clone()));
+                        !cancelled[id].load(std::sync::atomic::Ordering::Relaxed)
                     };
                     let outcome = ctx.finish_stage(id, view, attempt, ctx.elapsed_ms(), tell);
                     // The receiver outlives the scope: sending cannot fail.
@@ -1222,6 +1235,7 @@ fn run_stages(
                     outputs: &outputs,
                     results,
                     dependents: &dependents,
+                    cancelled,
                 };
                 finalize(ctx, id, settled, &mut |export| {
                     waiting[export] -= 1;
@@ -1244,8 +1258,9 @@ fn run_stages(
     });
 }
 
-/// Why `id` cannot keep what it built from its inputs' outputs: an input that was usable when
-/// stored but then failed a check, or was skipped for an upstream's failure.
+/// Why `id` cannot keep what it built (or would build) from its inputs' outputs: an input that
+/// was usable when stored, or not stored yet, but then failed a check, or was skipped for an
+/// upstream's failure.
 fn failed_input(
     ctx: &Context<'_>,
     id: usize,
@@ -1254,9 +1269,9 @@ fn failed_input(
 ) -> Option<String> {
     ctx.graph.node(id).inputs.iter().find_map(|&input| {
         let settled = results[input].get()?;
-        let started_from = outputs[input].get()?;
         let usable = |action| matches!(action, Action::Ran | Action::Reused);
-        (usable(started_from.action) && !usable(settled.action)).then(|| {
+        let started_usable = outputs[input].get().is_none_or(|o| usable(o.action));
+        (started_usable && !usable(settled.action)).then(|| {
             let name = &ctx.graph.node(input).name;
             format!("upstream `{name}` {}", settled.action)
         })
@@ -1270,6 +1285,7 @@ struct Settled<'a> {
     outputs: &'a Results,
     results: &'a Results,
     dependents: &'a [Vec<usize>],
+    cancelled: &'a [std::sync::atomic::AtomicBool],
 }
 
 /// Settles the outcome of `id` once its checks are done and all its inputs are settled, then
@@ -1287,17 +1303,23 @@ fn finalize(
         outputs,
         results,
         dependents,
+        cancelled,
     } = settled;
     let mut pending = vec![id];
     while let Some(id) = pending.pop() {
         let node = ctx.graph.node(id);
         let inputs_settled = node.inputs.iter().all(|&i| results[i].get().is_some());
-        if results[id].get().is_some() || checked[id].is_none() || !inputs_settled {
+        if results[id].get().is_some() || !inputs_settled {
             continue;
         }
-        let outcome = match failed_input(ctx, id, outputs, results) {
-            Some(why) => ctx.outcome(id, Action::Skipped, why),
-            None => checked[id].take().expect("checked above"),
+        let outcome = match (failed_input(ctx, id, outputs, results), checked[id].take()) {
+            (Some(why), _) => {
+                // Whatever it is still doing is wasted: skip its checks, at least.
+                cancelled[id].store(true, std::sync::atomic::Ordering::Relaxed);
+                ctx.outcome(id, Action::Skipped, why)
+            }
+            (None, Some(checked)) => checked,
+            (None, None) => continue,
         };
         let _ = results[id].set(outcome);
         for &dependent in &dependents[id] {
