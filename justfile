@@ -54,6 +54,8 @@ bench:
         echo "no-op rebuild:           $(median 21 true "$build")"
         # Alternate web.xlsx between this month's and next month's export; gc drops the other
         # version's outputs so every rebuild really reparses and reruns what depends on web.
+        # Next month's export fails this month's pinned web row count: every other rebuild ends
+        # at web_clean's check, as a month with bad data would.
         cp "$dir/data/$month/web.xlsx" "$work/web.a"
         "$bin" sample "$work/other" --data-only --scale "$scale" --month 2026-10 -q
         cp "$work/other/data/2026-10/web.xlsx" "$work/web.b"
