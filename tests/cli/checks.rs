@@ -313,6 +313,29 @@ fn every_kind_of_check_fails_with_its_alert() {
 }
 
 #[test]
+fn a_noop_build_reads_records_and_check_results_from_the_month_state() {
+    let project = Project::sample();
+    project.build_json(&["--month", "2026-09"], 0);
+    // Without the per-key record and result files, the month's state is enough to reuse all.
+    for folder in [".winebuild/v1/stages", ".winebuild/v1/checks"] {
+        std::fs::remove_dir_all(project.file(folder)).unwrap();
+    }
+    let again = project.build_json(&["--month", "2026-09"], 0);
+    assert!(again.with_action("ran").is_empty(), "{}", again.shown());
+    assert_eq!(again.with_action("reused").len(), 16);
+    let report = again.json();
+    let not_cached: Vec<&Value> = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["checks"].as_array().into_iter().flatten())
+        .filter(|c| c["cached"] != true)
+        .collect();
+    assert_eq!(check_results(&report).len(), 21);
+    assert!(not_cached.is_empty(), "{not_cached:?}");
+}
+
+#[test]
 fn check_results_are_cached_with_the_stage_key() {
     let project = Project::sample();
     project.build_json(&["--month", "2026-09"], 0);
