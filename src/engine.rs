@@ -161,6 +161,10 @@ fn session() -> SessionContext {
         .with_target_partitions(1)
         .with_information_schema(false);
     config.options_mut().sql_parser.collect_spans = true;
+    // One optimizer pass instead of up to three: rewrites never change a result, and on these
+    // small queries further passes found nothing worth their 0.3–1 ms per query (a cold sample
+    // build: 150 instead of 175 ms of CPU; the 100x month's stages took as long as before).
+    config.options_mut().optimizer.max_passes = 1;
     SessionContext::new_with_config(config)
 }
 
