@@ -125,6 +125,8 @@ pub enum StageError {
     CorruptInput { stage: String, object: String },
     #[error("`{stage}` is not selected and has no up-to-date output for {month}")]
     NotSelected { stage: String, month: String },
+    #[error("internal error while building `{stage}`: {message}")]
+    Internal { stage: String, message: String },
 }
 
 impl StageError {
@@ -142,6 +144,10 @@ impl StageError {
             }
             StageError::NotSelected { .. } => Some(
                 "`--select +<model>` also builds everything <model> reads; or build without --select"
+                    .into(),
+            ),
+            StageError::Internal { .. } => Some(
+                "this is a bug in winebuild; the store is intact and nothing of this stage was kept"
                     .into(),
             ),
         }
@@ -1197,7 +1203,20 @@ fn run_stages(
                         let _ = sender.send(Progress::Output(id, outcome.clone()));
                         !cancelled[id].load(std::sync::atomic::Ordering::Relaxed)
                     };
-                    let outcome = ctx.finish_stage(id, view, attempt, ctx.elapsed_ms(), tell);
+                    let started_ms = ctx.elapsed_ms();
+                    let finished = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        ctx.finish_stage(id, view, attempt, started_ms, tell)
+                    }));
+                    // A bug must fail its stage, not leave the scheduler waiting for it forever.
+                    let outcome = finished.unwrap_or_else(|panic| {
+                        let message = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "it panicked".into());
+                        let stage = ctx.graph.node(id).name.clone();
+                        ctx.failure(id, StageError::Internal { stage, message }, started_ms)
+                    });
                     // The receiver outlives the scope: sending cannot fail.
                     let _ = sender.send(Progress::Checked(id, outcome));
                 });
