@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::archive::{self, ArchiveError, Archived, ArchivedStage, BuildToArchive, SourceFile};
 use crate::checks::{self, CheckEnv, CheckResult, CheckStatus, ExpectError, Expectations};
@@ -595,10 +595,10 @@ impl<'a> Context<'a> {
         outcome
     }
 
-    /// The level's stages, the likely slowest first: with two threads, rayon splits the list in
-    /// halves, so a big workbook listed last would wait for the small ones before it. Sources are
-    /// ranked by file size, other stages by the rows they read.
-    fn longest_first(&self, level: &[usize], results: &Results) -> Vec<usize> {
+    /// Stages ready to start, the likely slowest first: they take the free cores first, so a big
+    /// workbook never waits behind small ones. Sources are ranked by file size, other stages by
+    /// the rows they read.
+    fn longest_first(&self, ready: &[usize], results: &Results) -> Vec<usize> {
         let cost = |id: usize| -> u64 {
             let node = self.graph.node(id);
             match node.kind {
@@ -615,7 +615,7 @@ impl<'a> Context<'a> {
                     .sum(),
             }
         };
-        let mut ordered: Vec<(u64, usize)> = level.iter().map(|&id| (cost(id), id)).collect();
+        let mut ordered: Vec<(u64, usize)> = ready.iter().map(|&id| (cost(id), id)).collect();
         ordered.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         ordered.into_iter().map(|(_, id)| id).collect()
     }
@@ -637,17 +637,13 @@ impl<'a> Context<'a> {
         let started_ms = self.elapsed_ms();
         if let Some(stale) = self.stale_unselected_input(id, results) {
             if !self.selected.contains(&id) {
-                return Attempt::Done(Box::new(self.outcome(
-                    id,
-                    Action::Skipped,
-                    NOT_SELECTED.into(),
-                )));
+                return Attempt::done(self.outcome(id, Action::Skipped, NOT_SELECTED.into()));
             }
             let error = StageError::NotSelected {
                 stage: stale,
                 month: self.month.clone(),
             };
-            return Attempt::Done(Box::new(self.failure(id, error, started_ms)));
+            return Attempt::done(self.failure(id, error, started_ms));
         }
         self.attempt(id, results, started_ms)
     }
@@ -659,25 +655,21 @@ impl<'a> Context<'a> {
             Inputs::Unreadable(error @ SourceError::Io { .. }) => return Attempt::Retry(error),
             Inputs::Unreadable(error) => {
                 let failure = self.failure(id, StageError::Source(error), started_ms);
-                return Attempt::Done(Box::new(failure));
+                return Attempt::done(failure);
             }
             Inputs::Blocked(why) => {
-                return Attempt::Done(Box::new(self.outcome(id, Action::Skipped, why)));
+                return Attempt::done(self.outcome(id, Action::Skipped, why));
             }
             Inputs::Pending(_) => unreachable!("only plans have pending inputs"),
         };
         let decision = self.decide(id, inputs);
         if let Some(record) = &decision.hit {
             let outcome = self.reuse(id, &decision, record, started_ms);
-            return Attempt::Done(Box::new(self.with_checks(id, results, outcome)));
+            return Attempt::done(self.with_checks(id, results, outcome));
         }
         if !self.selected.contains(&id) {
             // Outside the selection and out of date: left alone, as dbt leaves it.
-            return Attempt::Done(Box::new(self.outcome(
-                id,
-                Action::Skipped,
-                NOT_SELECTED.into(),
-            )));
+            return Attempt::done(self.outcome(id, Action::Skipped, NOT_SELECTED.into()));
         }
         Attempt::Run(Box::new(decision))
     }
@@ -1058,7 +1050,7 @@ impl CheckEnv for BuildEnv<'_, '_> {
             .previous
             .get(&self.own.stage)
             .and_then(|entry| entry.checks.get(key))
-            .and_then(|value| serde_json::from_value(value.clone()).ok());
+            .and_then(|value| CheckResult::deserialize(value).ok());
         let result = indexed.or_else(|| self.ctx.store().check_result(key))?;
         self.see(key, &result);
         Some(result)
@@ -1079,6 +1071,12 @@ enum Attempt {
     Run(Box<Decision>),
     /// Its source could not be read: worth another try.
     Retry(SourceError),
+}
+
+impl Attempt {
+    fn done(outcome: StageOutcome) -> Attempt {
+        Attempt::Done(Box::new(outcome))
+    }
 }
 
 enum RunError {
@@ -1146,9 +1144,11 @@ fn run_stages(
 ) {
     let count = ctx.graph.nodes.len();
     let is_export = |id: usize| ctx.graph.node(id).kind == StageKind::Export;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // Outputs as soon as they are stored, before their checks: what models start from.
+    // Outputs as soon as they are stored, before their checks: what models start from. An
+    // export reads settled outcomes instead: an input that then failed a check blocks it.
     let outputs = no_outcomes(count);
+    let view_of = |id: usize| -> &Results { if is_export(id) { results } else { &outputs } };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut checked: Vec<Option<StageOutcome>> = vec![None; count];
     let mut waiting: Vec<usize> = (0..count)
         .map(|id| ctx.graph.node(id).inputs.len())
@@ -1175,15 +1175,13 @@ fn run_stages(
             ready.retain(|&id| results[id].get().is_none());
             to_run.retain(|(id, _)| results[*id].get().is_none());
             for id in ctx.longest_first(&ready, &outputs) {
-                // An export reads final outcomes: an input demoted by a failed check blocks it.
-                let view: &Results = if is_export(id) { results } else { &outputs };
                 if let Some(why) = failed_input(ctx, id, &outputs, results) {
                     // Already known: no need to build on it.
                     let skipped = ctx.outcome(id, Action::Skipped, why);
                     done_here.push(Progress::Checked(id, skipped));
                     continue;
                 }
-                match ctx.prepare_stage(id, view) {
+                match ctx.prepare_stage(id, view_of(id)) {
                     Attempt::Done(outcome) => done_here.push(Progress::Checked(id, *outcome)),
                     attempt => to_run.push_back((id, attempt)),
                 }
@@ -1197,7 +1195,7 @@ fn run_stages(
                 running += 1;
                 on_thread[id] = true;
                 let sender = sender.clone();
-                let view: &Results = if is_export(id) { results } else { &outputs };
+                let view = view_of(id);
                 scope.spawn(move || {
                     let tell = |outcome: &StageOutcome| {
                         let _ = sender.send(Progress::Output(id, outcome.clone()));
@@ -1350,8 +1348,8 @@ fn finalize(
     }
 }
 
-/// Builds one month. `on_wait` is called if another build holds the lock; `on_event` hears when
-/// each level of independent stages starts and receives its outcomes as soon as it is done.
+/// Builds one month. `on_wait` is called if another build holds the lock; `on_event` hears which
+/// stages start running, and receives each level's outcomes as soon as all of them are settled.
 pub fn build(
     project: &Project,
     options: &BuildOptions,
