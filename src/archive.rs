@@ -20,10 +20,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::checks::CheckResult;
+use crate::error::Hint;
+use crate::files::{files_under, names_in};
 use crate::graph::StageKind;
-use crate::project::{Project, is_month, relative};
-use crate::store::statcache::hash_bytes;
-use crate::store::{Store, TOOL_VERSION};
+use crate::month::Month;
+use crate::project::{Project, join_months};
+use crate::store::{ObjectHash, StageKey, Store, TOOL_VERSION};
 use crate::table::{ColumnInfo, Table};
 
 /// The archive folder at the project root.
@@ -35,12 +37,9 @@ pub enum ArchiveError {
     #[error("archive: cannot write `{path}`: {message}")]
     Write { path: PathBuf, message: String },
     #[error("no archived month `{month}`")]
-    NoMonth {
-        month: String,
-        available: Vec<String>,
-    },
+    NoMonth { month: Month, available: Vec<Month> },
     #[error("month `{month}` has no revision r{revision}")]
-    NoRevision { month: String, revision: u32 },
+    NoRevision { month: Month, revision: u32 },
     #[error("the archive is empty")]
     Empty,
     #[error("`{path}` is not a readable manifest: {message}")]
@@ -50,24 +49,24 @@ pub enum ArchiveError {
     #[error("archived model `{model}` of {month} r{revision} cannot be read: {message}")]
     Unreadable {
         model: String,
-        month: String,
+        month: Month,
         revision: u32,
         message: String,
     },
     #[error(
         "stored output `{object}` of `{stage}` is missing or corrupt, so it cannot be archived"
     )]
-    MissingObject { stage: String, object: String },
+    MissingObject { stage: String, object: ObjectHash },
 }
 
-impl ArchiveError {
-    pub fn hint(&self) -> Option<String> {
+impl Hint for ArchiveError {
+    fn hint(&self) -> Option<String> {
         match self {
             ArchiveError::Write { .. } => {
                 Some("check the permissions and free space of the archive folder".into())
             }
             ArchiveError::NoMonth { available, .. } if !available.is_empty() => {
-                Some(format!("archived months: {}", available.join(", ")))
+                Some(format!("archived months: {}", join_months(available)))
             }
             ArchiveError::NoMonth { .. } | ArchiveError::Empty => Some(
                 "a successful `winebuild build` archives its month; `winebuild archive list` shows them"
@@ -96,7 +95,7 @@ pub struct SourceFile {
     pub source: String,
     pub file: String,
     pub bytes: u64,
-    pub blake3: String,
+    pub blake3: ObjectHash,
 }
 
 /// One stage of the archived build.
@@ -104,9 +103,9 @@ pub struct SourceFile {
 pub struct ArchivedStage {
     pub stage: String,
     pub kind: StageKind,
-    pub key: String,
+    pub key: StageKey,
     /// blake3 of the stage's output object.
-    pub output: String,
+    pub output: ObjectHash,
     pub rows: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub columns: Vec<ColumnInfo>,
@@ -122,19 +121,19 @@ pub struct ArchivedStage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileEntry {
     pub bytes: u64,
-    pub blake3: String,
+    pub blake3: ObjectHash,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub project: String,
-    pub month: String,
+    pub month: Month,
     pub revision: u32,
     pub winebuild_version: String,
     pub built_at: String,
     pub run_id: String,
     /// blake3 over the sources' hashes and the stages' outputs: equal content, equal hash.
-    pub content: String,
+    pub content: ObjectHash,
     pub sources: Vec<SourceFile>,
     pub stages: Vec<ArchivedStage>,
     pub checks: Vec<CheckResult>,
@@ -154,7 +153,7 @@ impl Manifest {
 
 /// What a successful build hands over to be archived.
 pub struct BuildToArchive<'a> {
-    pub month: &'a str,
+    pub month: Month,
     pub run_id: &'a str,
     pub built_at: &'a str,
     pub sources: Vec<SourceFile>,
@@ -163,7 +162,7 @@ pub struct BuildToArchive<'a> {
 }
 
 /// What archiving did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "archive", rename_all = "lowercase")]
 pub enum Archived {
     /// A new revision was written.
@@ -172,30 +171,47 @@ pub enum Archived {
     Unchanged { path: String, revision: u32 },
 }
 
+impl Archived {
+    /// The revision's folder, relative to the project.
+    pub fn path(&self) -> &str {
+        match self {
+            Archived::Created { path, .. } | Archived::Unchanged { path, .. } => path,
+        }
+    }
+
+    /// `created` or `unchanged`, as the run record says it.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Archived::Created { .. } => "created",
+            Archived::Unchanged { .. } => "unchanged",
+        }
+    }
+}
+
 pub fn archive_root(project: &Project) -> PathBuf {
     project.root.join(ARCHIVE_DIR)
 }
 
-fn month_dir(project: &Project, month: &str) -> PathBuf {
-    archive_root(project).join(month)
+fn month_dir(project: &Project, month: Month) -> PathBuf {
+    archive_root(project).join(month.to_string())
 }
 
-fn revision_dir(project: &Project, month: &str, revision: u32) -> PathBuf {
+fn revision_dir(project: &Project, month: Month, revision: u32) -> PathBuf {
     month_dir(project, month).join(format!("r{revision}"))
 }
 
-fn content_hash(sources: &[SourceFile], stages: &[ArchivedStage]) -> String {
-    let sources: BTreeMap<&str, &str> = sources
+fn content_hash(sources: &[SourceFile], stages: &[ArchivedStage]) -> ObjectHash {
+    let sources: BTreeMap<&str, &ObjectHash> = sources
         .iter()
-        .map(|s| (s.file.as_str(), s.blake3.as_str()))
+        .map(|s| (s.file.as_str(), &s.blake3))
         .collect();
-    let stages: BTreeMap<&str, &str> = stages
+    let stages: BTreeMap<&str, &ObjectHash> = stages
         .iter()
-        .map(|s| (s.stage.as_str(), s.output.as_str()))
+        .map(|s| (s.stage.as_str(), &s.output))
         .collect();
     let encoded = serde_json::to_vec(&serde_json::json!({"sources": sources, "stages": stages}))
-        .expect("content always serializes");
-    hash_bytes(&encoded)
+        .unwrap_or_default();
+    ObjectHash::of(&encoded)
 }
 
 /// Archives a successful build as a new revision of its month, unless the latest revision holds
@@ -208,7 +224,8 @@ pub fn archive_build(
     let content = content_hash(&build.sources, &build.stages);
     let revisions = revisions(project, build.month);
     let shown = |revision: u32| {
-        relative(&project.root, &revision_dir(project, build.month, revision))
+        project
+            .relative(&revision_dir(project, build.month, revision))
             .display()
             .to_string()
     };
@@ -223,7 +240,7 @@ pub fn archive_build(
     let revision = revisions.last().map_or(1, |r| r + 1);
     let month_dir = month_dir(project, build.month);
     let write_error = |path: &Path, e: std::io::Error| ArchiveError::Write {
-        path: relative(&project.root, path),
+        path: project.relative(path),
         message: e.to_string(),
     };
     std::fs::create_dir_all(&month_dir).map_err(|e| write_error(&month_dir, e))?;
@@ -257,7 +274,7 @@ pub fn archive_build(
     }
     let manifest = Manifest {
         project: project.name.clone(),
-        month: build.month.to_string(),
+        month: build.month,
         revision,
         winebuild_version: TOOL_VERSION.to_string(),
         built_at: build.built_at.to_string(),
@@ -269,7 +286,7 @@ pub fn archive_build(
         files,
     };
     let manifest_path = temp.path().join(MANIFEST);
-    let bytes = serde_json::to_vec_pretty(&manifest).expect("manifests always serialize");
+    let bytes = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
     std::fs::write(&manifest_path, bytes).map_err(|e| write_error(&manifest_path, e))?;
     let dest = revision_dir(project, build.month, revision);
     let temp_path = temp.keep();
@@ -286,55 +303,39 @@ pub fn archive_build(
 
 /// Removes revisions left half-written by a killed build.
 fn sweep_temp_dirs(month_dir: &Path) {
-    if let Ok(entries) = std::fs::read_dir(month_dir) {
-        for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(".tmp-") {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
+    for name in names_in(month_dir, |_| true) {
+        if name.starts_with(".tmp-") {
+            let _ = std::fs::remove_dir_all(month_dir.join(name));
         }
     }
 }
 
 /// Archived months, oldest first.
-pub fn months(project: &Project) -> Vec<String> {
-    let mut months: Vec<String> = std::fs::read_dir(archive_root(project))
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter_map(|e| e.file_name().to_str().map(str::to_string))
-                .filter(|name| is_month(name))
-                .filter(|name| !revisions(project, name).is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
-    months.sort();
-    months
+pub fn months(project: &Project) -> Vec<Month> {
+    names_in(&archive_root(project), |p| p.is_dir())
+        .iter()
+        .filter_map(|name| Month::parse(name).ok())
+        .filter(|month| !revisions(project, *month).is_empty())
+        .collect()
 }
 
 /// A month's revision numbers, oldest first.
-pub fn revisions(project: &Project, month: &str) -> Vec<u32> {
-    let mut revisions: Vec<u32> = std::fs::read_dir(month_dir(project, month))
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter_map(|e| {
-                    let name = e.file_name().to_str()?.to_string();
-                    name.strip_prefix('r')?.parse().ok()
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    revisions.sort();
+pub fn revisions(project: &Project, month: Month) -> Vec<u32> {
+    let mut revisions: Vec<u32> = names_in(&month_dir(project, month), |p| p.is_dir())
+        .iter()
+        .filter_map(|name| name.strip_prefix('r')?.parse().ok())
+        .collect();
+    revisions.sort_unstable();
     revisions
 }
 
 pub fn read_manifest(
     project: &Project,
-    month: &str,
+    month: Month,
     revision: u32,
 ) -> Result<Manifest, ArchiveError> {
     let path = revision_dir(project, month, revision).join(MANIFEST);
-    let shown = relative(&project.root, &path);
+    let shown = project.relative(&path);
     let bytes = std::fs::read(&path).map_err(|e| ArchiveError::Manifest {
         path: shown.clone(),
         message: e.to_string(),
@@ -348,22 +349,19 @@ pub fn read_manifest(
 /// The manifest of `month`'s latest revision, or of `revision` when given.
 pub fn manifest(
     project: &Project,
-    month: &str,
+    month: Month,
     revision: Option<u32>,
 ) -> Result<Manifest, ArchiveError> {
     let revisions = revisions(project, month);
     let Some(&latest) = revisions.last() else {
         return Err(ArchiveError::NoMonth {
-            month: month.to_string(),
+            month,
             available: months(project),
         });
     };
     let revision = revision.unwrap_or(latest);
     if !revisions.contains(&revision) {
-        return Err(ArchiveError::NoRevision {
-            month: month.to_string(),
-            revision,
-        });
+        return Err(ArchiveError::NoRevision { month, revision });
     }
     read_manifest(project, month, revision)
 }
@@ -376,7 +374,7 @@ pub fn read_model(
 ) -> Result<Table, ArchiveError> {
     let unreadable = |message: String| ArchiveError::Unreadable {
         model: model.to_string(),
-        month: manifest.month.clone(),
+        month: manifest.month,
         revision: manifest.revision,
         message,
     };
@@ -387,11 +385,11 @@ pub fn read_model(
         .file
         .as_ref()
         .ok_or_else(|| unreadable("no archived file".into()))?;
-    let path = revision_dir(project, &manifest.month, manifest.revision).join(file);
+    let path = revision_dir(project, manifest.month, manifest.revision).join(file);
     let bytes = std::fs::read(&path).map_err(|e| unreadable(e.to_string()))?;
-    if hash_bytes(&bytes) != stage.output {
+    if ObjectHash::of(&bytes) != stage.output {
         return Err(ArchiveError::Tampered {
-            path: relative(&project.root, &path),
+            path: project.relative(&path),
         });
     }
     // Whole columns in one batch: `diff` compares them row by row without copying.
@@ -401,7 +399,7 @@ pub fn read_model(
 /// One problem `verify` found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Problem {
-    pub month: String,
+    pub month: Month,
     pub revision: u32,
     pub file: String,
     pub problem: String,
@@ -415,16 +413,16 @@ pub struct VerifyReport {
 }
 
 /// Re-hashes every file of every revision of `month` (all months when absent).
-pub fn verify(project: &Project, month: Option<&str>) -> Result<VerifyReport, ArchiveError> {
+pub fn verify(project: &Project, month: Option<Month>) -> Result<VerifyReport, ArchiveError> {
     let months = match month {
         Some(month) => {
             if revisions(project, month).is_empty() {
                 return Err(ArchiveError::NoMonth {
-                    month: month.to_string(),
+                    month,
                     available: months(project),
                 });
             }
-            vec![month.to_string()]
+            vec![month]
         }
         None => months(project),
     };
@@ -433,11 +431,11 @@ pub fn verify(project: &Project, month: Option<&str>) -> Result<VerifyReport, Ar
         files: 0,
         problems: Vec::new(),
     };
-    for month in &months {
+    for &month in &months {
         for revision in revisions(project, month) {
             report.revisions += 1;
             let problem = |file: &str, problem: String| Problem {
-                month: month.clone(),
+                month,
                 revision,
                 file: file.to_string(),
                 problem,
@@ -460,7 +458,7 @@ pub fn verify(project: &Project, month: Option<&str>) -> Result<VerifyReport, Ar
                             format!("{} bytes, archived with {}", bytes.len(), entry.bytes),
                         ))
                     }
-                    Ok(bytes) if hash_bytes(&bytes) != entry.blake3 => report
+                    Ok(bytes) if ObjectHash::of(&bytes) != entry.blake3 => report
                         .problems
                         .push(problem(file, "content changed (blake3 differs)".into())),
                     Ok(_) => {}
@@ -479,39 +477,13 @@ pub fn verify(project: &Project, month: Option<&str>) -> Result<VerifyReport, Ar
     Ok(report)
 }
 
-/// Every file under `dir`, as paths relative to it with `/` separators, sorted.
-fn files_under(dir: &Path) -> Vec<String> {
-    fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().to_string();
-            let relative = if prefix.is_empty() {
-                name.clone()
-            } else {
-                format!("{prefix}/{name}")
-            };
-            if entry.path().is_dir() {
-                walk(&entry.path(), &relative, out);
-            } else {
-                out.push(relative);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, "", &mut out);
-    out.sort();
-    out
-}
-
 /// Store objects the archive also holds: `gc` keeps them, so an archived month stays cheap to
 /// rebuild and to compare against.
-pub fn pinned_objects(project: &Project) -> BTreeSet<String> {
+pub fn pinned_objects(project: &Project) -> BTreeSet<ObjectHash> {
     let mut objects = BTreeSet::new();
     for month in months(project) {
-        for revision in revisions(project, &month) {
-            if let Ok(manifest) = read_manifest(project, &month, revision) {
+        for revision in revisions(project, month) {
+            if let Ok(manifest) = read_manifest(project, month, revision) {
                 objects.extend(manifest.stages.into_iter().map(|s| s.output));
             }
         }

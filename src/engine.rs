@@ -10,6 +10,7 @@
 //!   byte-identical outputs (the store relies on it for early cutoff). Parallelism comes from
 //!   running independent stages at once.
 
+use crate::error::Hint;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -19,7 +20,8 @@ use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as ParsedStatement;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 
-use crate::project::{ModelDef, closest};
+use crate::error::{closest, suggestion};
+use crate::project::ModelDef;
 use crate::table::Table;
 
 #[derive(Debug, thiserror::Error)]
@@ -47,8 +49,8 @@ pub enum EngineError {
     },
 }
 
-impl EngineError {
-    pub fn hint(&self) -> Option<String> {
+impl Hint for EngineError {
+    fn hint(&self) -> Option<String> {
         match self {
             EngineError::UndeclaredInput {
                 table,
@@ -60,7 +62,7 @@ impl EngineError {
             EngineError::UndeclaredInput {
                 suggestion: Some(s),
                 ..
-            } => Some(format!("did you mean `{s}`?")),
+            } => Some(suggestion(s)),
             EngineError::UndeclaredInput { .. } => {
                 Some("a model reads only sources and models declared in its header".into())
             }
@@ -76,6 +78,20 @@ impl EngineError {
             )),
         }
     }
+}
+
+/// An identifier quoted for SQL: `ca total` → `"ca total"`, `a"b` → `"a""b"`.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Identifiers quoted and joined with commas, for a column list.
+pub fn quote_idents<S: AsRef<str>>(names: &[S]) -> String {
+    names
+        .iter()
+        .map(|n| quote_ident(n.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Runs `model`'s query over `inputs` (declared name → table). `stage_names` are every stage of the
@@ -311,7 +327,10 @@ mod tests {
         ModelDef {
             name: "m".into(),
             path: PathBuf::from("models/m.sql"),
-            settings: Default::default(),
+            inputs: Vec::new(),
+            key_columns: Vec::new(),
+            description: None,
+            checks: Vec::new(),
             sql: sql.into(),
             sql_first_line: 3,
         }

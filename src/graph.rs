@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::project::{Project, closest};
+use crate::error::{Hint, did_you_mean};
+use crate::project::Project;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -38,21 +39,28 @@ pub enum GraphError {
     UnknownSelection {
         selector: String,
         name: String,
-        suggestion: Option<String>,
+        suggestion: String,
     },
 }
 
-impl GraphError {
-    pub fn hint(&self) -> Option<String> {
+impl Hint for GraphError {
+    fn hint(&self) -> Option<String> {
         match self {
             GraphError::Cycle { .. } => {
                 Some("remove one of these inputs so that no model depends on itself".into())
             }
-            GraphError::UnknownSelection { suggestion, .. } => Some(match suggestion {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => "`winebuild plan` lists every stage".into(),
-            }),
+            GraphError::UnknownSelection { suggestion, .. } => Some(suggestion.clone()),
         }
+    }
+}
+
+/// A stage's place in the graph: an index into [`Graph::nodes`], valid for that graph only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StageId(pub usize);
+
+impl StageId {
+    pub fn index(self) -> usize {
+        self.0
     }
 }
 
@@ -60,14 +68,14 @@ impl GraphError {
 pub struct Node {
     pub name: String,
     pub kind: StageKind,
-    /// Indices of the stages this one reads, in declaration order.
-    pub inputs: Vec<usize>,
+    /// The stages this one reads, in declaration order.
+    pub inputs: Vec<StageId>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Graph {
     pub nodes: Vec<Node>,
-    index: BTreeMap<String, usize>,
+    index: BTreeMap<String, StageId>,
 }
 
 impl Graph {
@@ -78,19 +86,15 @@ impl Graph {
             named.push((name.clone(), StageKind::Source, Vec::new()));
         }
         for (name, model) in &project.models {
-            named.push((
-                name.clone(),
-                StageKind::Model,
-                model.settings.inputs.clone(),
-            ));
+            named.push((name.clone(), StageKind::Model, model.inputs.clone()));
         }
         for (name, export) in &project.exports {
             named.push((name.clone(), StageKind::Export, export.inputs()));
         }
-        let index: BTreeMap<String, usize> = named
+        let index: BTreeMap<String, StageId> = named
             .iter()
             .enumerate()
-            .map(|(i, (name, _, _))| (name.clone(), i))
+            .map(|(i, (name, _, _))| (name.clone(), StageId(i)))
             .collect();
         let nodes = named
             .into_iter()
@@ -108,12 +112,29 @@ impl Graph {
         Ok(graph)
     }
 
-    pub fn id(&self, name: &str) -> Option<usize> {
+    pub fn id(&self, name: &str) -> Option<StageId> {
         self.index.get(name).copied()
     }
 
-    pub fn node(&self, id: usize) -> &Node {
-        &self.nodes[id]
+    pub fn node(&self, id: StageId) -> &Node {
+        &self.nodes[id.0]
+    }
+
+    /// Every stage, in index order.
+    pub fn ids(&self) -> impl Iterator<Item = StageId> + use<> {
+        (0..self.nodes.len()).map(StageId)
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn name(&self, id: StageId) -> &str {
+        &self.nodes[id.0].name
     }
 
     fn check_acyclic(&self) -> Result<(), GraphError> {
@@ -125,78 +146,95 @@ impl Graph {
         }
         fn visit(
             graph: &Graph,
-            id: usize,
+            id: StageId,
             marks: &mut [Mark],
-            path: &mut Vec<usize>,
+            path: &mut Vec<StageId>,
         ) -> Result<(), GraphError> {
-            match marks[id] {
+            match marks[id.0] {
                 Mark::Done => return Ok(()),
                 Mark::OnPath => {
                     let start = path.iter().position(|&p| p == id).unwrap_or(0);
                     let mut cycle: Vec<String> = path[start..]
                         .iter()
-                        .map(|&p| graph.nodes[p].name.clone())
+                        .map(|&p| graph.name(p).to_string())
                         .collect();
-                    cycle.push(graph.nodes[id].name.clone());
+                    cycle.push(graph.name(id).to_string());
                     return Err(GraphError::Cycle { cycle });
                 }
                 Mark::New => {}
             }
-            marks[id] = Mark::OnPath;
+            marks[id.0] = Mark::OnPath;
             path.push(id);
-            for &input in &graph.nodes[id].inputs {
+            for &input in &graph.node(id).inputs {
                 visit(graph, input, marks, path)?;
             }
             path.pop();
-            marks[id] = Mark::Done;
+            marks[id.0] = Mark::Done;
             Ok(())
         }
         let mut marks = vec![Mark::New; self.nodes.len()];
-        for id in 0..self.nodes.len() {
+        for id in self.ids() {
             visit(self, id, &mut marks, &mut Vec::new())?;
         }
         Ok(())
     }
 
     /// Stages grouped so that every stage comes after all its inputs; each level sorted by name.
-    pub fn levels(&self) -> Vec<Vec<usize>> {
-        let mut depth = vec![0usize; self.nodes.len()];
-        let mut done = vec![false; self.nodes.len()];
-        fn depth_of(graph: &Graph, id: usize, depth: &mut [usize], done: &mut [bool]) -> usize {
-            if !done[id] {
-                let d = graph.nodes[id]
-                    .inputs
-                    .clone()
-                    .into_iter()
-                    .map(|i| depth_of(graph, i, depth, done) + 1)
-                    .max()
-                    .unwrap_or(0);
-                depth[id] = d;
-                done[id] = true;
+    pub fn levels(&self) -> Vec<Vec<StageId>> {
+        fn depth_of(graph: &Graph, id: StageId, depth: &mut [Option<usize>]) -> usize {
+            if let Some(d) = depth[id.0] {
+                return d;
             }
-            depth[id]
+            let d = graph
+                .node(id)
+                .inputs
+                .iter()
+                .map(|&i| depth_of(graph, i, depth) + 1)
+                .max()
+                .unwrap_or(0);
+            depth[id.0] = Some(d);
+            d
         }
-        for id in 0..self.nodes.len() {
-            depth_of(self, id, &mut depth, &mut done);
-        }
-        let max = depth.iter().copied().max().unwrap_or(0);
-        let mut levels = vec![Vec::new(); if self.nodes.is_empty() { 0 } else { max + 1 }];
-        for (id, d) in depth.iter().enumerate() {
-            levels[*d].push(id);
+        let mut depth = vec![None; self.nodes.len()];
+        let depths: Vec<usize> = self
+            .ids()
+            .map(|id| depth_of(self, id, &mut depth))
+            .collect();
+        let levels_count = depths.iter().max().map_or(0, |max| max + 1);
+        let mut levels = vec![Vec::new(); levels_count];
+        for (id, d) in self.ids().zip(depths) {
+            levels[d].push(id);
         }
         for level in &mut levels {
-            level.sort_by(|a, b| self.nodes[*a].name.cmp(&self.nodes[*b].name));
+            level.sort_by(|a, b| self.name(*a).cmp(self.name(*b)));
         }
         levels
     }
 
+    /// Every stage in level order: each after all its inputs, deterministically.
+    pub fn in_order(&self) -> Vec<StageId> {
+        self.levels().into_iter().flatten().collect()
+    }
+
+    /// The stages that read each stage, by index.
+    pub fn dependents(&self) -> Vec<Vec<StageId>> {
+        let mut dependents = vec![Vec::new(); self.nodes.len()];
+        for id in self.ids() {
+            for &input in &self.node(id).inputs {
+                dependents[input.0].push(id);
+            }
+        }
+        dependents
+    }
+
     /// Every stage that reads `id`, directly or not.
-    pub fn descendants(&self, id: usize) -> BTreeSet<usize> {
+    pub fn descendants(&self, id: StageId) -> BTreeSet<StageId> {
+        let dependents = self.dependents();
         let mut found = BTreeSet::new();
         let mut frontier = vec![id];
         while let Some(current) = frontier.pop() {
-            for (other, node) in self.nodes.iter().enumerate() {
-                if node.inputs.contains(&current) && found.insert(other) {
+            for &other in &dependents[current.0] {
+                if found.insert(other) {
                     frontier.push(other);
                 }
             }
@@ -205,11 +243,11 @@ impl Graph {
     }
 
     /// Every stage `id` reads, directly or not.
-    pub fn ancestors(&self, id: usize) -> BTreeSet<usize> {
+    pub fn ancestors(&self, id: StageId) -> BTreeSet<StageId> {
         let mut found = BTreeSet::new();
         let mut frontier = vec![id];
         while let Some(current) = frontier.pop() {
-            for &input in &self.nodes[current].inputs {
+            for &input in &self.node(current).inputs {
                 if found.insert(input) {
                     frontier.push(input);
                 }
@@ -220,14 +258,14 @@ impl Graph {
 
     /// Resolves dbt-style selectors: `name`, `name+` (and its dependents), `+name` (and what it
     /// reads), `+name+`. Selectors may be separated by commas or spaces. No selector selects all.
-    pub fn select(&self, selectors: &[String]) -> Result<BTreeSet<usize>, GraphError> {
+    pub fn select(&self, selectors: &[String]) -> Result<BTreeSet<StageId>, GraphError> {
         let parts: Vec<&str> = selectors
             .iter()
             .flat_map(|s| s.split([',', ' ']))
             .filter(|s| !s.is_empty())
             .collect();
         if parts.is_empty() {
-            return Ok((0..self.nodes.len()).collect());
+            return Ok(self.ids().collect());
         }
         let mut selected = BTreeSet::new();
         for selector in parts {
@@ -237,7 +275,11 @@ impl Graph {
             let id = self.id(name).ok_or_else(|| GraphError::UnknownSelection {
                 selector: selector.to_string(),
                 name: name.to_string(),
-                suggestion: closest(name, self.index.keys()),
+                suggestion: did_you_mean(
+                    name,
+                    self.index.keys(),
+                    "`winebuild plan` lists every stage",
+                ),
             })?;
             selected.insert(id);
             if upstream {
@@ -249,59 +291,14 @@ impl Graph {
         }
         Ok(selected)
     }
-}
-
-impl Graph {
-    /// The graph as a Mermaid flowchart: sources as cylinders, exports as parallelograms.
-    pub fn to_mermaid(&self) -> String {
-        let mut out = String::from("flowchart LR\n");
-        for id in self.levels().into_iter().flatten() {
-            let node = &self.nodes[id];
-            let shape = match node.kind {
-                StageKind::Source => format!("[({})]", node.name),
-                StageKind::Model => format!("[{}]", node.name),
-                StageKind::Export => format!("[/{}/]", node.name),
-            };
-            out.push_str(&format!("    {}{shape}\n", node.name));
-        }
-        for (from, to) in self.edges() {
-            out.push_str(&format!("    {from} --> {to}\n"));
-        }
-        out
-    }
-
-    /// The graph in Graphviz's DOT language.
-    pub fn to_dot(&self) -> String {
-        let mut out = String::from(
-            "digraph winebuild {\n    rankdir=LR;\n    node [fontname=\"Helvetica\"];\n",
-        );
-        for id in self.levels().into_iter().flatten() {
-            let node = &self.nodes[id];
-            let shape = match node.kind {
-                StageKind::Source => "cylinder",
-                StageKind::Model => "box",
-                StageKind::Export => "note",
-            };
-            out.push_str(&format!("    \"{}\" [shape={shape}];\n", node.name));
-        }
-        for (from, to) in self.edges() {
-            out.push_str(&format!("    \"{from}\" -> \"{to}\";\n"));
-        }
-        out.push_str("}\n");
-        out
-    }
 
     /// Every `input → stage` edge, in level order, then by input name.
     pub fn edges(&self) -> Vec<(&str, &str)> {
         let mut edges = Vec::new();
-        for id in self.levels().into_iter().flatten() {
-            let node = &self.nodes[id];
-            let mut inputs: Vec<&str> = node
-                .inputs
-                .iter()
-                .map(|&i| self.nodes[i].name.as_str())
-                .collect();
-            inputs.sort();
+        for id in self.in_order() {
+            let node = self.node(id);
+            let mut inputs: Vec<&str> = node.inputs.iter().map(|&i| self.name(i)).collect();
+            inputs.sort_unstable();
             for input in inputs {
                 edges.push((input, node.name.as_str()));
             }

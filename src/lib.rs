@@ -2,12 +2,15 @@
 //!
 //! A project is `winebuild.toml` (sources, exports) plus `models/*.sql`; a build reads one month of
 //! input files, runs every model's DataFusion SQL in dependency order, and writes the exports,
-//! reusing every stage whose inputs and definition did not change.
+//! reusing every stage whose inputs and definition did not change. `ARCHITECTURE.md` at the top
+//! of the repository is the map; each module's own documentation says what it owns and the rules
+//! it keeps.
 //!
 //! Modules, in the direction data flows (a module uses only those before it):
-//! [`project`] → [`table`] → [`sources`] → [`graph`] → [`store`] → [`engine`] → [`checks`] →
-//! [`export`] → [`archive`] → [`build`] → [`diff`] → [`runs`] → [`report`] → [`notify`] →
-//! [`schedule`] → [`sample`] → [`cli`].
+//! [`error`], [`text`], [`files`], [`month`] (shared vocabulary) → [`project`] → [`graph`] →
+//! [`table`] → [`sources`] → [`store`] → [`engine`] → [`checks`] → [`export`] → [`archive`] →
+//! [`build`] → [`runs`] → [`diff`] → [`render`] → [`notify`] → [`schedule`] → [`sample`] →
+//! [`cli`].
 
 pub mod archive;
 pub mod build;
@@ -15,14 +18,18 @@ pub mod checks;
 pub mod cli;
 pub mod diff;
 pub mod engine;
+pub mod error;
 pub mod export;
+pub mod files;
 pub mod graph;
+pub mod month;
 pub mod notify;
 pub mod project;
-pub mod report;
+pub mod render;
 pub mod runs;
 pub mod sample;
 pub mod schedule;
 pub mod sources;
 pub mod store;
 pub mod table;
+pub mod text;

@@ -12,16 +12,16 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::build::{Action, BuildReport};
+use crate::build::{Action, BuildReport, ExitStatus};
 use crate::checks::CheckStatus;
-use crate::project::{NotifyDef, NotifyKind, Project};
+use crate::project::spec::Channel;
+use crate::project::{NotifyKind, NotifyTarget, Project};
 
 /// One try and up to three retries.
 pub const ATTEMPTS: u32 = 4;
 /// Delay before the first retry; doubled before each next one.
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const TIMEOUT: Duration = Duration::from_secs(15);
-const RESEND_API: &str = "https://api.resend.com/emails";
 
 /// What became of one notification.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -37,7 +37,7 @@ pub struct Delivery {
 
 /// Sends every notification the project asks for after `report`; returns what happened to each.
 pub fn notify(project: &Project, report: &BuildReport) -> Vec<Delivery> {
-    let failed = report.exit_code() != 0;
+    let failed = report.exit_status() != ExitStatus::Success;
     let payload = payload(project, report);
     project
         .notify
@@ -91,10 +91,10 @@ fn subject(project: &Project, report: &BuildReport) -> String {
         .checks()
         .filter(|c| c.status == CheckStatus::Fail)
         .count();
-    let outcome = match report.exit_code() {
-        0 => "built".to_string(),
-        1 => format!("{failed} check(s) failed"),
-        _ => format!("{} stage(s) could not run", report.errors()),
+    let outcome = match report.exit_status() {
+        ExitStatus::Success => "built".to_string(),
+        ExitStatus::Problems => format!("{failed} check(s) failed"),
+        ExitStatus::Error => format!("{} stage(s) could not run", report.errors()),
     };
     format!("winebuild {} {}: {outcome}", project.name, report.month)
 }
@@ -134,34 +134,34 @@ fn text(project: &Project, report: &BuildReport) -> String {
     lines.join("\n")
 }
 
-fn deliver(target: &NotifyDef, payload: &Value) -> Delivery {
-    let (url, body, token) = match target.kind {
-        NotifyKind::Webhook => (
-            target.url.clone().unwrap_or_default(),
-            payload.clone(),
-            None,
-        ),
-        NotifyKind::Resend => {
-            let url = target.url.clone().unwrap_or_else(|| RESEND_API.to_string());
-            let Ok(token) = std::env::var(&target.token_env) else {
+fn deliver(target: &NotifyTarget, payload: &Value) -> Delivery {
+    let kind = target.kind();
+    let (url, body, token) = match &target.channel {
+        Channel::Webhook { url } => (url.clone(), payload.clone(), None),
+        Channel::Resend {
+            url,
+            from,
+            to,
+            token_env,
+        } => {
+            let Ok(token) = std::env::var(token_env) else {
                 return Delivery {
-                    kind: target.kind,
-                    target: url,
+                    kind,
+                    target: url.clone(),
                     delivered: false,
                     attempts: 0,
                     error: Some(format!(
-                        "the environment variable {} holding the Resend token is not set",
-                        target.token_env
+                        "the environment variable {token_env} holding the Resend token is not set"
                     )),
                 };
             };
             let body = json!({
-                "from": target.from,
-                "to": target.to,
+                "from": from,
+                "to": to,
                 "subject": payload["subject"],
                 "text": payload["text"],
             });
-            (url, body, Some(token))
+            (url.clone(), body, Some(token))
         }
     };
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -179,7 +179,7 @@ fn deliver(target: &NotifyDef, payload: &Value) -> Delivery {
         match request.send_json(&body) {
             Ok(_) => {
                 return Delivery {
-                    kind: target.kind,
+                    kind,
                     target: url,
                     delivered: true,
                     attempts: attempt,
@@ -191,7 +191,7 @@ fn deliver(target: &NotifyDef, payload: &Value) -> Delivery {
                 let permanent = matches!(error, ureq::Error::StatusCode(code) if (400..500).contains(&code) && code != 429);
                 if permanent {
                     return Delivery {
-                        kind: target.kind,
+                        kind,
                         target: url,
                         delivered: false,
                         attempts: attempt,
@@ -206,7 +206,7 @@ fn deliver(target: &NotifyDef, payload: &Value) -> Delivery {
         }
     }
     Delivery {
-        kind: target.kind,
+        kind,
         target: url,
         delivered: false,
         attempts: ATTEMPTS,

@@ -1,15 +1,21 @@
-//! The run history: `.winebuild/v1/runs.jsonl`, one JSON build report per line, read back for
-//! `winebuild log` and the HTML report.
+//! The run history: `.winebuild/v1/runs.jsonl`, one [`RunRecord`] per line, read back for
+//! `winebuild log`, the HTML report and `diff`.
 //!
 //! Rules it keeps: the log is append-only and never rewritten here; a line that does not parse
-//! (a build killed mid-append, a future format) is skipped and counted, never fatal; records
-//! are read as JSON values, so older records stay readable when the report gains fields.
+//! (a build killed mid-append, a future format, bytes that are not UTF-8) is skipped and counted,
+//! never fatal; a record is the build's own report type, so what is written is what is read.
 
 use serde::Serialize;
-use serde_json::Value;
 
+use crate::build::{Action, BuildReport};
+use crate::checks::CheckStatus;
+use crate::error::Hint;
+use crate::month::Month;
 use crate::project::Project;
 use crate::store::{Store, StoreError};
+
+/// One build, as the run log keeps it.
+pub type RunRecord = BuildReport;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunsError {
@@ -18,11 +24,11 @@ pub enum RunsError {
     #[error("no run matches `{selector}`")]
     NoRun { selector: String },
     #[error("no build of {month} is recorded")]
-    NoBuild { month: String },
+    NoBuild { month: Month },
 }
 
-impl RunsError {
-    pub fn hint(&self) -> Option<String> {
+impl Hint for RunsError {
+    fn hint(&self) -> Option<String> {
         match self {
             RunsError::Store(e) => e.hint(),
             RunsError::NoRun { .. } => Some(
@@ -37,27 +43,25 @@ impl RunsError {
 }
 
 /// Every recorded run, oldest first, and how many lines could not be read.
-pub fn read_runs(project: &Project) -> Result<(Vec<Value>, usize), RunsError> {
-    let store = Store::open(&project.root)?;
-    let path = store.runs_path();
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(StoreError::io(&path, e).into()),
-    };
+pub fn read_runs(project: &Project) -> Result<(Vec<RunRecord>, usize), RunsError> {
+    let store = Store::open_read_only(&project.root);
+    let bytes = store.run_log()?;
     let mut runs = Vec::new();
     let mut unreadable = 0;
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        match serde_json::from_str::<Value>(line) {
-            Ok(run) if run.get("stages").is_some() => runs.push(run),
-            _ => unreadable += 1,
+    for line in bytes.split(|b| *b == b'\n') {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<RunRecord>(line) {
+            Ok(run) => runs.push(run),
+            Err(_) => unreadable += 1,
         }
     }
     Ok((runs, unreadable))
 }
 
 /// A run by its number in `winebuild log` (1 is the oldest), `last`, or its id (or a prefix).
-pub fn find_run<'a>(runs: &'a [Value], selector: &str) -> Result<&'a Value, RunsError> {
+pub fn find_run<'a>(runs: &'a [RunRecord], selector: &str) -> Result<&'a RunRecord, RunsError> {
     let not_found = || RunsError::NoRun {
         selector: selector.to_string(),
     };
@@ -70,13 +74,9 @@ pub fn find_run<'a>(runs: &'a [Value], selector: &str) -> Result<&'a Value, Runs
     {
         return Ok(&runs[number - 1]);
     }
-    let matching: Vec<&Value> = runs
+    let matching: Vec<&RunRecord> = runs
         .iter()
-        .filter(|r| {
-            r["run_id"]
-                .as_str()
-                .is_some_and(|id| id.starts_with(selector))
-        })
+        .filter(|r| r.run_id.starts_with(selector))
         .collect();
     match matching.as_slice() {
         [one] => Ok(one),
@@ -85,14 +85,12 @@ pub fn find_run<'a>(runs: &'a [Value], selector: &str) -> Result<&'a Value, Runs
 }
 
 /// The latest recorded build of `month`.
-pub fn latest_build_of(project: &Project, month: &str) -> Result<Value, RunsError> {
+pub fn latest_build_of(project: &Project, month: Month) -> Result<RunRecord, RunsError> {
     let (runs, _) = read_runs(project)?;
     runs.into_iter()
         .rev()
-        .find(|r| r["month"] == month)
-        .ok_or_else(|| RunsError::NoBuild {
-            month: month.to_string(),
-        })
+        .find(|r| r.month == month)
+        .ok_or(RunsError::NoBuild { month })
 }
 
 /// One line of `winebuild log`.
@@ -101,8 +99,8 @@ pub struct RunLine {
     pub number: usize,
     pub run_id: String,
     pub started_at: String,
-    pub month: String,
-    pub status: String,
+    pub month: Month,
+    pub status: crate::build::BuildStatus,
     pub ran: usize,
     pub reused: usize,
     pub failed: usize,
@@ -111,48 +109,41 @@ pub struct RunLine {
     pub duration_ms: f64,
 }
 
-fn count(run: &Value, action: &str) -> usize {
-    stages(run).iter().filter(|s| s["action"] == action).count()
-}
-
-/// The stages of a run record.
-pub fn stages(run: &Value) -> Vec<&Value> {
-    run["stages"]
-        .as_array()
-        .map(|a| a.iter().collect())
-        .unwrap_or_default()
-}
-
-/// The check results of a run record, in stage order.
-pub fn checks(run: &Value) -> Vec<&Value> {
-    stages(run)
-        .into_iter()
-        .flat_map(|s| s["checks"].as_array().into_iter().flatten())
-        .collect()
-}
-
-pub fn summarize(number: usize, run: &Value) -> RunLine {
-    let text = |field: &str| run[field].as_str().unwrap_or_default().to_string();
+pub fn summarize(number: usize, run: &RunRecord) -> RunLine {
     RunLine {
         number,
-        run_id: text("run_id"),
-        started_at: text("started_at"),
-        month: text("month"),
-        status: text("status"),
-        ran: count(run, "ran"),
-        reused: count(run, "reused"),
-        failed: count(run, "failed"),
-        skipped: count(run, "skipped"),
-        failed_checks: checks(run).iter().filter(|c| c["status"] == "fail").count(),
-        duration_ms: run["duration_ms"].as_f64().unwrap_or(0.0),
+        run_id: run.run_id.clone(),
+        started_at: run.started_at.clone(),
+        month: run.month,
+        status: run.status,
+        ran: run.count(Action::Ran),
+        reused: run.count(Action::Reused),
+        failed: run.count(Action::Failed),
+        skipped: run.count(Action::Skipped),
+        failed_checks: run
+            .checks()
+            .filter(|c| c.status == CheckStatus::Fail)
+            .count(),
+        duration_ms: run.duration_ms,
     }
 }
 
-/// `12 ms`, `3.40 s`: durations as every command and the report show them.
-pub fn format_duration(ms: f64) -> String {
-    if ms < 1000.0 {
-        format!("{ms:.0} ms")
-    } else {
-        format!("{:.2} s", ms / 1000.0)
+#[cfg(test)]
+mod tests {
+    /// A line `winebuild` 0.1.0 wrote before run records were typed: it must still read.
+    const EARLIER_LINE: &str = r#"{"run_id":"20261130T001209.622735Z","month":"2026-01","started_at":"2026-11-30T00:12:09.622Z","status":"checks_failed","duration_ms":30.5,"stages":[{"stage":"items","kind":"source","action":"reused","reason":"unchanged","key":"5b6a2a1d7e8cd9c2f0b0c4b7d26b0a4e0b39a0f7c6f9b6b3c3a1e2d4f5a6b7c8","object":"0b6a2a1d7e8cd9c2f0b0c4b7d26b0a4e0b39a0f7c6f9b6b3c3a1e2d4f5a6b7c8","rows":4,"started_ms":1.2,"duration_ms":0.4,"warnings":[],"columns":[{"name":"id","type":"Int64"}]},{"stage":"total","kind":"model","action":"failed","reason":"check `t` failed","key":null,"object":null,"rows":null,"started_ms":2.0,"duration_ms":1.0,"warnings":[],"checks":[{"check":"t","model":"total","kind":"row_count","severity":"error","status":"fail","actual":2,"expected":3,"message":"total: 2 rows instead of 3","duration_ms":0.1,"pinned":false,"cached":false}]},{"stage":"report","kind":"export","action":"skipped","reason":"upstream `total` failed","key":null,"object":null,"rows":null,"started_ms":3.0,"duration_ms":0.0,"warnings":[]}],"archived":{"archive":"created","path":"archive/2026-01/r1","revision":1}}"#;
+
+    #[test]
+    fn records_written_by_earlier_versions_still_read() {
+        let run: super::RunRecord = serde_json::from_str(EARLIER_LINE).unwrap();
+        let line = super::summarize(1, &run);
+        assert_eq!(line.month.to_string(), "2026-01");
+        assert_eq!((line.reused, line.failed, line.skipped), (1, 1, 1));
+        assert_eq!(line.failed_checks, 1);
+        assert!(run.archived.is_some());
+        // Written back, it reads the same.
+        let again: super::RunRecord =
+            serde_json::from_str(&serde_json::to_string(&run).unwrap()).unwrap();
+        assert_eq!(again.stages.len(), 3);
     }
 }

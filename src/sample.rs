@@ -10,6 +10,7 @@
 //! - the months around it change the way a shop does: prices move, wines come and go, sales
 //!   accumulate, wines enter and leave the premium list, one export is shuffled.
 
+use crate::error::Hint;
 use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDate, NaiveDateTime};
@@ -71,8 +72,8 @@ pub enum SampleError {
     Reference { message: String },
 }
 
-impl SampleError {
-    pub fn hint(&self) -> Option<String> {
+impl Hint for SampleError {
+    fn hint(&self) -> Option<String> {
         match self {
             SampleError::Write { .. } => Some("check that the folder is writable".into()),
             _ => None,

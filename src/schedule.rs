@@ -4,6 +4,7 @@
 //! Rules it keeps: printing never changes anything; `--install` replaces only its own entry (the
 //! crontab line it tags, the two unit files it names), so installing twice leaves one schedule.
 
+use crate::error::Hint;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -24,8 +25,8 @@ pub enum ScheduleError {
     Write { path: PathBuf, message: String },
 }
 
-impl ScheduleError {
-    pub fn hint(&self) -> Option<String> {
+impl Hint for ScheduleError {
+    fn hint(&self) -> Option<String> {
         match self {
             ScheduleError::Executable { .. } => {
                 Some("install winebuild with `cargo install --path .` and run it from there".into())

@@ -13,6 +13,7 @@ mod csv;
 mod parquet_file;
 mod xlsx;
 
+use crate::error::Hint;
 use std::collections::BTreeMap;
 
 use crate::project::{ColumnType, SourceDef, SourceFormat};
@@ -63,8 +64,8 @@ pub enum SourceError {
     Parse { file: String, message: String },
 }
 
-impl SourceError {
-    pub fn hint(&self) -> Option<String> {
+impl Hint for SourceError {
+    fn hint(&self) -> Option<String> {
         match self {
             SourceError::Missing { available, .. } if available.is_empty() => {
                 Some("the month folder is empty or missing; check `data` in winebuild.toml".into())

@@ -3,12 +3,14 @@
 //! The fingerprint is a `#[derive(Serialize)]` struct written as JSON: field names, string escaping
 //! and (sorted) maps make the encoding unambiguous, so two different definitions can never encode to
 //! the same bytes, which plain concatenation could not promise. The fingerprint is also kept per
-//! month so `plan` can say *which* part changed.
+//! month so `plan` can say *which* part changed ([`Change`]).
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::hash::{ObjectHash, StageKey};
 use crate::graph::StageKind;
 
 /// Bumped whenever the store layout or the meaning of a fingerprint changes.
@@ -27,7 +29,35 @@ pub struct Fingerprint {
     /// The stage's own definition (SQL text, settings, source options) as named fields.
     pub definition: serde_json::Value,
     /// Content hash of each input: a source's file, or an upstream stage's output object.
-    pub inputs: BTreeMap<String, String>,
+    pub inputs: BTreeMap<String, ObjectHash>,
+}
+
+/// One way a fingerprint differs from the previous one, as `plan` and the build lines say it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    ToolVersion { from: String, to: String },
+    Sql,
+    Setting(String),
+    File(String),
+    Upstream(String),
+    NewInput(String),
+    InputRemoved(String),
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::ToolVersion { from, to } => {
+                write!(f, "winebuild version changed ({from} → {to})")
+            }
+            Change::Sql => f.write_str("model SQL changed"),
+            Change::Setting(name) => write!(f, "setting `{name}` changed"),
+            Change::File(name) => write!(f, "file `{name}` changed"),
+            Change::Upstream(name) => write!(f, "upstream `{name}` changed"),
+            Change::NewInput(name) => write!(f, "new input `{name}`"),
+            Change::InputRemoved(name) => write!(f, "input `{name}` removed"),
+        }
+    }
 }
 
 impl Fingerprint {
@@ -35,7 +65,7 @@ impl Fingerprint {
         stage: &str,
         kind: StageKind,
         definition: serde_json::Value,
-        inputs: BTreeMap<String, String>,
+        inputs: BTreeMap<String, ObjectHash>,
     ) -> Fingerprint {
         Fingerprint {
             store_format: STORE_FORMAT,
@@ -47,42 +77,42 @@ impl Fingerprint {
         }
     }
 
-    pub fn key(&self) -> String {
-        let encoded = serde_json::to_vec(self).expect("a fingerprint always serializes");
-        blake3::hash(&encoded).to_hex().to_string()
+    pub fn key(&self) -> StageKey {
+        let encoded = serde_json::to_vec(self).unwrap_or_default();
+        StageKey::of_encoded(&encoded)
     }
 
-    /// Why `self` differs from `previous`, in words, most decisive first.
-    pub fn changes_since(&self, previous: &Fingerprint) -> Vec<String> {
-        let mut reasons = Vec::new();
+    /// How `self` differs from `previous`, most decisive first.
+    pub fn changes_since(&self, previous: &Fingerprint) -> Vec<Change> {
+        let mut changes = Vec::new();
         if self.store_format != previous.store_format || self.tool_version != previous.tool_version
         {
-            reasons.push(format!(
-                "winebuild version changed ({} → {})",
-                previous.tool_version, self.tool_version
-            ));
+            changes.push(Change::ToolVersion {
+                from: previous.tool_version.clone(),
+                to: self.tool_version.clone(),
+            });
         }
-        reasons.extend(definition_changes(&previous.definition, &self.definition));
+        changes.extend(definition_changes(&previous.definition, &self.definition));
         for (name, hash) in &self.inputs {
             match previous.inputs.get(name) {
-                None => reasons.push(format!("new input `{name}`")),
-                Some(old) if old != hash => reasons.push(match self.kind {
-                    StageKind::Source => format!("file `{name}` changed"),
-                    _ => format!("upstream `{name}` changed"),
+                None => changes.push(Change::NewInput(name.clone())),
+                Some(old) if old != hash => changes.push(match self.kind {
+                    StageKind::Source => Change::File(name.clone()),
+                    _ => Change::Upstream(name.clone()),
                 }),
                 Some(_) => {}
             }
         }
         for name in previous.inputs.keys() {
             if !self.inputs.contains_key(name) {
-                reasons.push(format!("input `{name}` removed"));
+                changes.push(Change::InputRemoved(name.clone()));
             }
         }
-        reasons
+        changes
     }
 }
 
-fn definition_changes(old: &serde_json::Value, new: &serde_json::Value) -> Vec<String> {
+fn definition_changes(old: &serde_json::Value, new: &serde_json::Value) -> Vec<Change> {
     let empty = serde_json::Map::new();
     let old = old.as_object().unwrap_or(&empty);
     let new = new.as_object().unwrap_or(&empty);
@@ -93,8 +123,8 @@ fn definition_changes(old: &serde_json::Value, new: &serde_json::Value) -> Vec<S
         .into_iter()
         .filter(|field| old.get(*field) != new.get(*field))
         .map(|field| match field.as_str() {
-            "sql" => "model SQL changed".to_string(),
-            other => format!("setting `{other}` changed"),
+            "sql" => Change::Sql,
+            other => Change::Setting(other.to_string()),
         })
         .collect()
 }
@@ -104,10 +134,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn hash(text: &str) -> ObjectHash {
+        ObjectHash::of(text.as_bytes())
+    }
+
     fn fingerprint(definition: serde_json::Value, inputs: &[(&str, &str)]) -> Fingerprint {
         let inputs = inputs
             .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .map(|(a, b)| (a.to_string(), hash(b)))
             .collect();
         Fingerprint::new("m", StageKind::Model, definition, inputs)
     }
@@ -130,10 +164,8 @@ mod tests {
         old.tool_version = "0.0.1".into();
         assert_ne!(new.key(), old.key());
         assert_eq!(
-            new.changes_since(&old),
-            vec![format!(
-                "winebuild version changed (0.0.1 → {TOOL_VERSION})"
-            )]
+            new.changes_since(&old)[0].to_string(),
+            format!("winebuild version changed (0.0.1 → {TOOL_VERSION})")
         );
     }
 
@@ -141,8 +173,13 @@ mod tests {
     fn changes_name_the_field_and_the_input() {
         let old = fingerprint(json!({"sql": "a", "key": []}), &[("erp", "1")]);
         let new = fingerprint(json!({"sql": "b", "key": ["id"]}), &[("erp", "2")]);
+        let words: Vec<String> = new
+            .changes_since(&old)
+            .iter()
+            .map(Change::to_string)
+            .collect();
         assert_eq!(
-            new.changes_since(&old),
+            words,
             vec![
                 "setting `key` changed",
                 "model SQL changed",

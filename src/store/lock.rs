@@ -6,7 +6,7 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::Path;
 
-use super::StoreError;
+use crate::error::{IoAction, IoError};
 
 /// Held for the duration of a build; dropping it releases the lock.
 #[derive(Debug)]
@@ -15,20 +15,21 @@ pub struct BuildLock {
 }
 
 impl BuildLock {
-    pub fn acquire(path: &Path, on_wait: impl FnOnce()) -> Result<BuildLock, StoreError> {
+    pub fn acquire(path: &Path, on_wait: impl FnOnce()) -> Result<BuildLock, IoError> {
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(path)
-            .map_err(|e| StoreError::io(path, e))?;
+            .map_err(|e| IoError::new(IoAction::Create, path, e))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 on_wait();
-                file.lock().map_err(|e| StoreError::io(path, e))?;
+                file.lock()
+                    .map_err(|e| IoError::new(IoAction::Lock, path, e))?;
             }
-            Err(TryLockError::Error(e)) => return Err(StoreError::io(path, e)),
+            Err(TryLockError::Error(e)) => return Err(IoError::new(IoAction::Lock, path, e)),
         }
         Ok(BuildLock { _file: file })
     }

@@ -18,9 +18,14 @@
 //!   them: a killed build leaves at most stray temp files, never a half object a build would trust
 //!   (files are not fsynced: what a power cut could truncate fails verification and is rebuilt);
 //! - an object is trusted only if its bytes hash to its name ([`Store::read_object`]), or its stat
-//!   matches the one recorded when it was last verified; a corrupt object is deleted and reported;
-//! - records are written only for stages that succeeded, so failures are never reused.
+//!   matches the one recorded when it was last verified; a corrupt object is deleted and reported
+//!   (a read-only store, as `plan` opens it, reports it and deletes nothing);
+//! - records are written only for stages that succeeded, so failures are never reused;
+//! - the store is shared by the build's threads without a store-wide lock: the stat cache has its
+//!   own, held only to look up or record an entry, never while a file is read or hashed.
 
+pub mod backend;
+pub mod hash;
 pub mod key;
 pub mod lock;
 pub mod statcache;
@@ -28,12 +33,18 @@ pub mod statcache;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Hint, IoAction, IoError};
+use crate::files::dir_size;
 use crate::graph::StageKind;
+use crate::month::Month;
 use crate::table::ColumnInfo;
-pub use key::{Fingerprint, STORE_FORMAT, TOOL_VERSION};
+use backend::{Backend, LocalDir};
+pub use hash::{CheckKey, ObjectHash, StageKey};
+pub use key::{Change, Fingerprint, STORE_FORMAT, TOOL_VERSION};
 pub use lock::BuildLock;
 use statcache::{FileStat, StatCache};
 
@@ -42,25 +53,19 @@ pub const STORE_DIR: &str = ".winebuild";
 
 /// The folders of a store version.
 const SUBDIRS: [&str; 5] = ["objects", "stages", "months", "checks", "tmp"];
+const STATCACHE: &str = "statcache.json";
+const RUNS: &str = "runs.jsonl";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("store: cannot access `{path}`: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("store: {0}")]
+    Io(#[from] IoError),
+    #[error("store: cannot encode an output as Parquet: {0}")]
+    Encode(String),
 }
 
-impl StoreError {
-    pub fn io(path: &Path, source: std::io::Error) -> StoreError {
-        StoreError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-
-    pub fn hint(&self) -> Option<String> {
+impl Hint for StoreError {
+    fn hint(&self) -> Option<String> {
         Some(format!(
             "check the permissions and free space of `{STORE_DIR}`; `winebuild clean` starts it afresh"
         ))
@@ -72,8 +77,8 @@ impl StoreError {
 pub struct StageRecord {
     pub stage: String,
     pub kind: StageKind,
-    pub key: String,
-    pub object: String,
+    pub key: StageKey,
+    pub object: ObjectHash,
     pub bytes: u64,
     pub rows: u64,
     pub columns: Vec<ColumnInfo>,
@@ -85,9 +90,9 @@ pub struct StageRecord {
 /// The last successful state of one stage for one month.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MonthEntry {
-    pub key: String,
+    pub key: StageKey,
     pub fingerprint: Fingerprint,
-    pub object: String,
+    pub object: ObjectHash,
     pub rows: u64,
     /// A copy of the stage record under `key`, so a no-op build need not open it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,227 +100,300 @@ pub struct MonthEntry {
     /// The stage's check results by check key, copies of the check cache's files for the same
     /// reason (kept as JSON: checks are a later stage of the build than the store).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub checks: BTreeMap<String, serde_json::Value>,
+    pub checks: BTreeMap<CheckKey, serde_json::Value>,
 }
 
 pub type MonthState = BTreeMap<String, MonthEntry>;
 
-/// A corrupt object found while checking the store.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Corruption {
-    pub object: String,
+/// What [`Store::check_object`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectState {
+    Intact,
+    Missing,
+    /// Its bytes do not hash to its name (deleted, unless the store is read-only).
+    Corrupt,
+}
+
+/// An object that is missing or whose bytes do not match its name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("object {} is missing or corrupt", object.short())]
+pub struct Unusable {
+    pub object: ObjectHash,
+}
+
+/// Where the stat cache looks a file up: a month's source, an export written to `out/`, or an
+/// object of the store.
+#[derive(Debug, Clone, Copy)]
+pub enum Watched<'a> {
+    Source(&'a Path),
+    Export(&'a Path),
+    Object(&'a ObjectHash),
+}
+
+impl Watched<'_> {
+    fn cache_key(&self) -> String {
+        match self {
+            Watched::Source(path) => format!("source:{}", path.display()),
+            Watched::Export(path) => format!("export:{}", path.display()),
+            Watched::Object(object) => format!("object:{object}"),
+        }
+    }
 }
 
 pub struct Store {
     root: PathBuf,
-    dir: PathBuf,
-    pub statcache: StatCache,
+    local: LocalDir,
+    statcache: Mutex<StatCache>,
+    writable: bool,
 }
 
 impl Store {
     /// Opens (creating if needed) the store of the project at `project_root`.
     pub fn open(project_root: &Path) -> Result<Store, StoreError> {
-        let root = project_root.join(STORE_DIR);
-        let dir = root.join(format!("v{STORE_FORMAT}"));
+        let store = Store::at(project_root, true);
         for sub in SUBDIRS {
-            let path = dir.join(sub);
-            std::fs::create_dir_all(&path).map_err(|e| StoreError::io(&path, e))?;
+            let path = store.local.path(sub);
+            std::fs::create_dir_all(&path).map_err(|e| IoError::new(IoAction::Create, &path, e))?;
         }
-        let statcache = read_json(&dir.join("statcache.json")).unwrap_or_default();
-        Ok(Store {
+        Ok(store)
+    }
+
+    /// Opens the store to read it only: nothing is created, deleted or saved, and a missing store
+    /// reads as an empty one.
+    pub fn open_read_only(project_root: &Path) -> Store {
+        Store::at(project_root, false)
+    }
+
+    fn at(project_root: &Path, writable: bool) -> Store {
+        let root = project_root.join(STORE_DIR);
+        let local = LocalDir::new(root.join(format!("v{STORE_FORMAT}")));
+        let statcache = read_json(&local, STATCACHE).unwrap_or_default();
+        Store {
             root,
-            dir,
-            statcache,
-        })
+            local,
+            statcache: Mutex::new(statcache),
+            writable,
+        }
     }
 
     pub fn lock(&self, on_wait: impl FnOnce()) -> Result<BuildLock, StoreError> {
-        BuildLock::acquire(&self.root.join("lock"), on_wait)
+        Ok(BuildLock::acquire(&self.root.join("lock"), on_wait)?)
     }
 
-    pub fn object_path(&self, object: &str) -> PathBuf {
-        let prefix = object.get(..2).unwrap_or("xx");
-        self.dir.join("objects").join(prefix).join(object)
+    fn statcache(&self) -> MutexGuard<'_, StatCache> {
+        self.statcache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn stage_path(&self, key: &str) -> PathBuf {
-        self.dir.join("stages").join(format!("{key}.json"))
+    /// The content hash of a file, through the stat cache: rehashed (outside any lock) unless its
+    /// entry can be trusted. Returns the stat seen before hashing.
+    pub fn hash_file(
+        &self,
+        watched: Watched<'_>,
+        path: &Path,
+    ) -> std::io::Result<(ObjectHash, FileStat)> {
+        let stat = FileStat::of(path)?;
+        let cache_key = watched.cache_key();
+        if let Some(hash) = self.statcache().trusted_hash(&cache_key, &stat) {
+            return Ok((hash.clone(), stat));
+        }
+        let started = statcache::now_ns();
+        let hash = ObjectHash::of_file(path)?;
+        if FileStat::of(path)? == stat {
+            self.statcache().record(&cache_key, stat, &hash, started);
+        }
+        Ok((hash, stat))
     }
 
-    fn month_path(&self, month: &str) -> PathBuf {
-        self.dir.join("months").join(format!("{month}.json"))
+    /// Records that a file had `stat` and content `hash`, as read starting at `started_ns`.
+    pub fn remember_hash(
+        &self,
+        watched: Watched<'_>,
+        stat: FileStat,
+        hash: &ObjectHash,
+        started_ns: i128,
+    ) {
+        self.statcache()
+            .record(&watched.cache_key(), stat, hash, started_ns);
     }
 
-    pub fn runs_path(&self) -> PathBuf {
-        self.dir.join("runs.jsonl")
-    }
-
-    /// Writes `bytes` to `dest` through a temp file and a rename.
-    pub fn write_atomic(&self, dest: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-        write_atomic(&self.dir.join("tmp"), dest, bytes)
+    fn object_name(object: &ObjectHash) -> String {
+        let prefix = object.as_str().get(..2).unwrap_or("xx");
+        format!("objects/{prefix}/{object}")
     }
 
     /// Stores `bytes` as an object named by their hash; returns the name.
-    pub fn put_object(&mut self, bytes: &[u8]) -> Result<String, StoreError> {
-        let object = statcache::hash_bytes(bytes);
-        let path = self.object_path(&object);
-        if !self.object_is_intact(&object) {
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| StoreError::io(parent, e))?;
-            }
-            self.write_atomic(&path, bytes)?;
-            let stat = FileStat::of(&path).map_err(|e| StoreError::io(&path, e))?;
-            self.statcache.record(
-                &object_cache_key(&object),
-                stat,
-                &object,
-                statcache::now_ns(),
-            );
+    pub fn put_object(&self, bytes: &[u8]) -> Result<ObjectHash, StoreError> {
+        let object = ObjectHash::of(bytes);
+        if self.check_object(&object) != ObjectState::Intact {
+            let name = Store::object_name(&object);
+            self.local.write(&name, bytes)?;
+            let path = self.local.path(&name);
+            let stat = FileStat::of(&path).map_err(|e| IoError::read(&path, e))?;
+            self.remember_hash(Watched::Object(&object), stat, &object, statcache::now_ns());
         }
         Ok(object)
     }
 
-    /// True when the object exists and its bytes hash to its name (trusting the stat cache when it
-    /// can). A corrupt object is deleted, so it is rebuilt and never read.
-    pub fn object_is_intact(&mut self, object: &str) -> bool {
-        self.check_object(object) == Ok(true)
+    /// Whether the object exists and its bytes hash to its name, trusting the stat cache when it
+    /// can. A corrupt object is deleted (when the store is writable), so it is rebuilt, never read.
+    pub fn check_object(&self, object: &ObjectHash) -> ObjectState {
+        let path = self.local.path(&Store::object_name(object));
+        match self.hash_file(Watched::Object(object), &path) {
+            Ok((hash, _)) if hash == *object => ObjectState::Intact,
+            Ok(_) => {
+                self.discard(object);
+                ObjectState::Corrupt
+            }
+            Err(_) => ObjectState::Missing,
+        }
     }
 
-    /// Like [`Store::object_is_intact`], but tells a missing object (`Ok(false)`) from a corrupt
-    /// one, which it deletes.
-    pub fn check_object(&mut self, object: &str) -> Result<bool, Corruption> {
-        let path = self.object_path(object);
-        match self.statcache.hash(&object_cache_key(object), &path) {
-            Ok((hash, _)) if hash == object => Ok(true),
-            Ok(_) => {
-                let _ = std::fs::remove_file(&path);
-                self.statcache.forget(&object_cache_key(object));
-                Err(Corruption {
-                    object: object.to_string(),
-                })
-            }
-            Err(_) => Ok(false),
+    /// Deletes a corrupt object and forgets its stat (a read-only store keeps both).
+    fn discard(&self, object: &ObjectHash) {
+        if self.writable {
+            let _ = self.local.remove(&Store::object_name(object));
+            self.statcache()
+                .forget(&Watched::Object(object).cache_key());
         }
     }
 
     /// The object's bytes, verified against its name.
-    pub fn read_object(&self, object: &str) -> Result<Vec<u8>, Corruption> {
-        let bytes = std::fs::read(self.object_path(object)).map_err(|_| Corruption {
-            object: object.to_string(),
-        })?;
-        if statcache::hash_bytes(&bytes) != object {
-            let _ = std::fs::remove_file(self.object_path(object));
-            return Err(Corruption {
-                object: object.to_string(),
-            });
+    pub fn read_object(&self, object: &ObjectHash) -> Result<Vec<u8>, Unusable> {
+        let unusable = || Unusable {
+            object: object.clone(),
+        };
+        let bytes = self
+            .local
+            .read(&Store::object_name(object))
+            .ok()
+            .flatten()
+            .ok_or_else(unusable)?;
+        if ObjectHash::of(&bytes) != *object {
+            self.discard(object);
+            return Err(unusable());
         }
         Ok(bytes)
     }
 
-    pub fn stage_record(&self, key: &str) -> Option<StageRecord> {
-        read_json(&self.stage_path(key))
+    pub fn stage_record(&self, key: &StageKey) -> Option<StageRecord> {
+        read_json(&self.local, &format!("stages/{key}.json"))
     }
 
     pub fn put_stage_record(&self, record: &StageRecord) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec_pretty(record).expect("records always serialize");
-        self.write_atomic(&self.stage_path(&record.key), &bytes)
+        write_json(&self.local, &format!("stages/{}.json", record.key), record)
     }
 
     /// A check result stored under its check key.
-    pub fn check_result<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Option<T> {
-        read_json(&self.dir.join("checks").join(format!("{key}.json")))
+    pub fn check_result<T: for<'de> Deserialize<'de>>(&self, key: &CheckKey) -> Option<T> {
+        read_json(&self.local, &format!("checks/{key}.json"))
     }
 
-    pub fn put_check_result(&self, key: &str, result: &impl Serialize) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec_pretty(result).expect("results always serialize");
-        self.write_atomic(&self.dir.join("checks").join(format!("{key}.json")), &bytes)
+    pub fn put_check_result(
+        &self,
+        key: &CheckKey,
+        result: &impl Serialize,
+    ) -> Result<(), StoreError> {
+        write_json(&self.local, &format!("checks/{key}.json"), result)
     }
 
-    pub fn month_state(&self, month: &str) -> MonthState {
-        read_json(&self.month_path(month)).unwrap_or_default()
+    pub fn month_state(&self, month: Month) -> MonthState {
+        read_json(&self.local, &format!("months/{month}.json")).unwrap_or_default()
     }
 
     /// Writes the month's state; `previous` is the state read at the start of the build, so an
     /// unchanged state is not written again.
     pub fn put_month_state(
         &self,
-        month: &str,
+        month: Month,
         state: &MonthState,
         previous: &MonthState,
     ) -> Result<(), StoreError> {
-        if state == previous && self.month_path(month).exists() {
+        let name = format!("months/{month}.json");
+        if state == previous && self.local.path(&name).exists() {
             return Ok(());
         }
-        let bytes = serde_json::to_vec_pretty(state).expect("states always serialize");
-        self.write_atomic(&self.month_path(month), &bytes)
+        write_json(&self.local, &name, state)
     }
 
-    /// Saves the stat cache if it changed.
+    /// Saves the stat cache if it changed (never for a read-only store).
     pub fn save_statcache(&self) -> Result<(), StoreError> {
-        if !self.statcache.is_dirty() {
+        let statcache = self.statcache();
+        if !self.writable || !statcache.is_dirty() {
             return Ok(());
         }
-        let bytes = serde_json::to_vec(&self.statcache).expect("the stat cache always serializes");
-        self.write_atomic(&self.dir.join("statcache.json"), &bytes)
+        let bytes = serde_json::to_vec(&*statcache).unwrap_or_default();
+        Ok(self.local.write(STATCACHE, &bytes)?)
     }
 
-    /// Appends one JSON line to the run log.
-    pub fn append_run(&self, run: &serde_json::Value) -> Result<(), StoreError> {
-        let path = self.runs_path();
-        let mut line = serde_json::to_vec(run).expect("runs always serialize");
+    /// Appends one line to the run log.
+    pub fn append_run(&self, json: &str) -> Result<(), StoreError> {
+        let path = self.local.path(RUNS);
+        let mut line = json.as_bytes().to_vec();
         line.push(b'\n');
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
-            .map_err(|e| StoreError::io(&path, e))?;
-        file.write_all(&line).map_err(|e| StoreError::io(&path, e))
+            .map_err(|e| IoError::write(&path, e))?;
+        file.write_all(&line)
+            .map_err(|e| IoError::write(&path, e))?;
+        Ok(())
+    }
+
+    /// The run log's bytes (none when no build ran yet).
+    pub fn run_log(&self) -> Result<Vec<u8>, StoreError> {
+        Ok(self.local.read(RUNS)?.unwrap_or_default())
     }
 
     /// Removes files left in `tmp/` by a build that was killed. Call with the lock held.
     pub fn sweep_tmp(&self) {
-        if let Ok(entries) = std::fs::read_dir(self.dir.join("tmp")) {
-            for entry in entries.flatten() {
-                let _ = std::fs::remove_file(entry.path());
-            }
+        for path in crate::files::paths_in(self.local.tmp(), |_| true) {
+            let _ = std::fs::remove_file(path);
         }
     }
 
     /// Every object referenced by a month state, and every extra root given.
-    fn live_objects(&self, extra_roots: &BTreeSet<String>) -> BTreeSet<String> {
+    fn live_objects(
+        &self,
+        extra_roots: &BTreeSet<ObjectHash>,
+    ) -> Result<BTreeSet<ObjectHash>, StoreError> {
         let mut live = extra_roots.clone();
-        for path in list_files(&self.dir.join("months")) {
-            if let Some(state) = read_json::<MonthState>(&path) {
+        for listed in self.local.list("months/")? {
+            if let Some(state) = read_json::<MonthState>(&self.local, &listed.name) {
                 live.extend(state.into_values().map(|entry| entry.object));
             }
         }
-        live
+        Ok(live)
     }
 
     /// Deletes objects (and the stage records naming them) that no month state references nor
     /// `extra_roots` lists. Returns (objects removed, bytes freed). Call with the lock held.
-    pub fn gc(&mut self, extra_roots: &BTreeSet<String>) -> Result<(usize, u64), StoreError> {
+    pub fn gc(&self, extra_roots: &BTreeSet<ObjectHash>) -> Result<(usize, u64), StoreError> {
         self.sweep_tmp();
-        let live = self.live_objects(extra_roots);
+        let live = self.live_objects(extra_roots)?;
         let mut removed = 0;
         let mut freed = 0;
-        for prefix_dir in list_dirs(&self.dir.join("objects")) {
-            for path in list_files(&prefix_dir) {
-                let name = file_name(&path);
-                if live.contains(&name) {
-                    continue;
-                }
-                freed += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-                std::fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
-                self.statcache.forget(&object_cache_key(&name));
-                removed += 1;
+        for listed in self.local.list("objects/")? {
+            let object = listed.name.rsplit('/').next().and_then(ObjectHash::parse);
+            if object.as_ref().is_some_and(|o| live.contains(o)) {
+                continue;
             }
-            let _ = std::fs::remove_dir(&prefix_dir);
+            self.local.remove(&listed.name)?;
+            if let Some(object) = &object {
+                self.statcache()
+                    .forget(&Watched::Object(object).cache_key());
+            }
+            freed += listed.bytes;
+            removed += 1;
         }
-        for path in list_files(&self.dir.join("stages")) {
-            let keep = read_json::<StageRecord>(&path).is_some_and(|r| live.contains(&r.object));
+        for folder in crate::files::paths_in(&self.local.path("objects"), |p| p.is_dir()) {
+            let _ = std::fs::remove_dir(folder);
+        }
+        for listed in self.local.list("stages/")? {
+            let keep = read_json::<StageRecord>(&self.local, &listed.name)
+                .is_some_and(|r| live.contains(&r.object));
             if !keep {
-                std::fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
+                self.local.remove(&listed.name)?;
             }
         }
         self.save_statcache()?;
@@ -324,88 +402,26 @@ impl Store {
 
     /// Empties the store: objects, records, month states and the stat cache. The run log is history,
     /// not cache, and is kept. Call with the lock held.
-    pub fn clean(&mut self) -> Result<u64, StoreError> {
+    pub fn clean(&self) -> Result<u64, StoreError> {
         let mut freed = 0;
         for sub in SUBDIRS {
-            let path = self.dir.join(sub);
+            let path = self.local.path(sub);
             freed += dir_size(&path);
-            std::fs::remove_dir_all(&path).map_err(|e| StoreError::io(&path, e))?;
-            std::fs::create_dir_all(&path).map_err(|e| StoreError::io(&path, e))?;
+            std::fs::remove_dir_all(&path).map_err(|e| IoError::new(IoAction::Remove, &path, e))?;
+            std::fs::create_dir_all(&path).map_err(|e| IoError::new(IoAction::Create, &path, e))?;
         }
-        let statcache = self.dir.join("statcache.json");
-        let _ = std::fs::remove_file(statcache);
-        self.statcache = StatCache::default();
+        self.local.remove(STATCACHE)?;
+        *self.statcache() = StatCache::default();
         Ok(freed)
     }
 }
 
-fn object_cache_key(object: &str) -> String {
-    format!("object:{object}")
-}
-
-/// Writes `bytes` to `dest` via a temp file in `tmp_dir` (same file system) and a rename.
-pub fn write_atomic(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    std::fs::create_dir_all(tmp_dir).map_err(|e| StoreError::io(tmp_dir, e))?;
-    let mut temp =
-        tempfile::NamedTempFile::new_in(tmp_dir).map_err(|e| StoreError::io(tmp_dir, e))?;
-    temp.write_all(bytes)
-        .map_err(|e| StoreError::io(temp.path(), e))?;
-    // No fsync: a killed process cannot lose written pages, and after a power cut a truncated
-    // object fails its size or hash check and is rebuilt, a truncated record fails to parse and
-    // counts as missing. Two fsyncs per stage would cost more than most stages take to run.
-    temp.persist(dest)
-        .map_err(|e| StoreError::io(dest, e.error))?;
-    Ok(())
-}
-
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
-    let bytes = std::fs::read(path).ok()?;
+fn read_json<T: for<'de> Deserialize<'de>>(backend: &dyn Backend, name: &str) -> Option<T> {
+    let bytes = backend.read(name).ok()??;
     serde_json::from_slice(&bytes).ok()
 }
 
-fn list_files(dir: &Path) -> Vec<PathBuf> {
-    list_entries(dir, Path::is_file)
-}
-
-fn list_dirs(dir: &Path) -> Vec<PathBuf> {
-    list_entries(dir, Path::is_dir)
-}
-
-/// The entries of `dir` that pass `keep`, sorted; none when `dir` cannot be read.
-fn list_entries(dir: &Path, keep: fn(&Path) -> bool) -> Vec<PathBuf> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| keep(p))
-                .collect()
-        })
-        .unwrap_or_default();
-    entries.sort();
-    entries
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn dir_size(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|entry| {
-            let path = entry.path();
-            if path.is_dir() {
-                dir_size(&path)
-            } else {
-                entry.metadata().map(|m| m.len()).unwrap_or(0)
-            }
-        })
-        .sum()
+fn write_json(backend: &dyn Backend, name: &str, value: &impl Serialize) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
+    Ok(backend.write(name, &bytes)?)
 }

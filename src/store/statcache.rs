@@ -7,11 +7,12 @@
 //! such an entry is always rehashed.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+
+use super::hash::ObjectHash;
 
 /// How close to its hashing time a file's mtime must be to be distrusted. Generous: file systems
 /// round mtimes (ext4 to a jiffy, FAT to 2 s), and a rehash is cheap next to a wrong build.
@@ -22,7 +23,7 @@ pub struct StatEntry {
     pub size: u64,
     pub mtime_ns: i128,
     pub inode: u64,
-    pub hash: String,
+    pub hash: ObjectHash,
     pub hashed_at_ns: i128,
 }
 
@@ -64,25 +65,6 @@ pub fn now_ns() -> i128 {
         .map_or(0, |d| d.as_nanos() as i128)
 }
 
-/// blake3 of a file's bytes, streamed.
-pub fn hash_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = blake3::Hasher::new();
-    let mut buffer = vec![0u8; 256 * 1024];
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-    }
-    Ok(hasher.finalize().to_hex().to_string())
-}
-
-pub fn hash_bytes(bytes: &[u8]) -> String {
-    blake3::hash(bytes).to_hex().to_string()
-}
-
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct StatCache {
     entries: BTreeMap<String, StatEntry>,
@@ -96,21 +78,21 @@ impl StatCache {
     }
 
     /// The cached hash of `path`, if its entry can be trusted for `stat`.
-    pub fn trusted_hash(&self, key: &str, stat: &FileStat) -> Option<&str> {
+    pub fn trusted_hash(&self, key: &str, stat: &FileStat) -> Option<&ObjectHash> {
         let entry = self.entries.get(key)?;
         let same_stat =
             entry.size == stat.size && entry.mtime_ns == stat.mtime_ns && entry.inode == stat.inode;
         let racy = entry.mtime_ns + RACY_WINDOW_NS >= entry.hashed_at_ns;
-        (same_stat && !racy).then_some(entry.hash.as_str())
+        (same_stat && !racy).then_some(&entry.hash)
     }
 
     /// Records that `key` had `stat` and content `hash`, as read starting at `hashed_at_ns`.
-    pub fn record(&mut self, key: &str, stat: FileStat, hash: &str, hashed_at_ns: i128) {
+    pub fn record(&mut self, key: &str, stat: FileStat, hash: &ObjectHash, hashed_at_ns: i128) {
         let entry = StatEntry {
             size: stat.size,
             mtime_ns: stat.mtime_ns,
             inode: stat.inode,
-            hash: hash.to_string(),
+            hash: hash.clone(),
             hashed_at_ns,
         };
         if self.entries.get(key) != Some(&entry) {
@@ -123,22 +105,6 @@ impl StatCache {
         if self.entries.remove(key).is_some() {
             self.dirty = true;
         }
-    }
-
-    /// The content hash of the file at `path` (cached under `key`), rehashing when the cache cannot
-    /// be trusted. Returns the stat seen, for callers that compare it later.
-    pub fn hash(&mut self, key: &str, path: &Path) -> std::io::Result<(String, FileStat)> {
-        let stat = FileStat::of(path)?;
-        if let Some(hash) = self.trusted_hash(key, &stat) {
-            return Ok((hash.to_string(), stat));
-        }
-        let started = now_ns();
-        let hash = hash_file(path)?;
-        let after = FileStat::of(path)?;
-        if after == stat {
-            self.record(key, stat, &hash, started);
-        }
-        Ok((hash, stat))
     }
 }
 
@@ -154,10 +120,11 @@ mod tests {
             mtime_ns: 1_000,
             inode: 7,
         };
-        cache.record("f", stat, "h", 1_000);
+        let h = ObjectHash::of(b"h");
+        cache.record("f", stat, &h, 1_000);
         assert_eq!(cache.trusted_hash("f", &stat), None);
-        cache.record("f", stat, "h", 1_000 + RACY_WINDOW_NS + 1);
-        assert_eq!(cache.trusted_hash("f", &stat), Some("h"));
+        cache.record("f", stat, &h, 1_000 + RACY_WINDOW_NS + 1);
+        assert_eq!(cache.trusted_hash("f", &stat), Some(&h));
         let touched = FileStat {
             mtime_ns: 2_000,
             ..stat

@@ -1,6 +1,6 @@
-//! `winebuild report`: one self-contained HTML page per month (`out/<month>/report.html`) with
-//! the DAG coloured by status, a Gantt chart of the last build, the checks, and the summary of the
-//! diff against the previous archived month.
+//! `winebuild report`: one self-contained HTML page per month with the DAG coloured by status,
+//! a Gantt chart of the last build, the checks, and the summary of the diff against the previous
+//! archived month.
 //!
 //! Rules it keeps: the page needs no network (inline SVG, CSS and script, no fonts or libraries
 //! fetched); it is drawn from the run record and the graph, so it shows what the build did, not
@@ -9,77 +9,21 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::diff::{DiffOptions, DiffReport};
-use crate::graph::{Graph, GraphError, StageKind};
+use crate::build::StageOutcome;
+use crate::diff::DiffReport;
+use crate::graph::{Graph, StageKind};
 use crate::project::Project;
-use crate::runs::{self, RunsError};
-use crate::store::StoreError;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    #[error(transparent)]
-    Runs(#[from] RunsError),
-    #[error(transparent)]
-    Graph(#[from] GraphError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl ReportError {
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            ReportError::Runs(e) => e.hint(),
-            ReportError::Graph(e) => e.hint(),
-            ReportError::Store(e) => e.hint(),
-        }
-    }
-}
+use crate::runs::RunRecord;
+use crate::text::duration;
 
 const NODE_WIDTH: f64 = 150.0;
 const NODE_HEIGHT: f64 = 40.0;
 const COLUMN: f64 = 200.0;
 const ROW: f64 = 56.0;
 const MARGIN: f64 = 20.0;
-
-/// Writes the month's report; returns its path relative to the project.
-pub fn write_report(project: &Project, month: &str) -> Result<PathBuf, ReportError> {
-    let run = runs::latest_build_of(project, month)?;
-    let graph = Graph::new(project)?;
-    let diff = previous_month_diff(project, month);
-    let html = render(project, &graph, &run, diff.as_ref());
-    let path = project.out_dir(month).join("report.html");
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| StoreError::io(parent, e))?;
-    }
-    let store = crate::store::Store::open(&project.root)?;
-    store.write_atomic(&path, html.as_bytes())?;
-    Ok(crate::project::relative(&project.root, &path))
-}
-
-/// The month's current build against the latest archived month before it, when there is one;
-/// why not, when that comparison fails (a damaged archive is worth seeing in the report).
-fn previous_month_diff(project: &Project, month: &str) -> Option<Result<DiffReport, String>> {
-    let previous = crate::archive::months(project)
-        .into_iter()
-        .rev()
-        .find(|m| m.as_str() < month)?;
-    let options = DiffOptions {
-        against: Some(previous),
-        current_month: Some(month.to_string()),
-        tolerance: 1e-9,
-        ..DiffOptions::default()
-    };
-    Some(
-        crate::diff::diff(project, &options).map_err(|e| match e.hint() {
-            Some(hint) => format!("{e} ({hint})"),
-            None => e.to_string(),
-        }),
-    )
-}
 
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -96,23 +40,17 @@ fn escape(text: &str) -> String {
     out
 }
 
-fn text<'a>(value: &'a Value, field: &str) -> &'a str {
-    value[field].as_str().unwrap_or_default()
-}
-
 /// The whole page.
 pub fn render(
     project: &Project,
     graph: &Graph,
-    run: &Value,
+    run: &RunRecord,
     diff: Option<&Result<DiffReport, String>>,
 ) -> String {
-    let month = text(run, "month");
-    let status = text(run, "status");
-    let stages: BTreeMap<&str, &Value> = runs::stages(run)
-        .into_iter()
-        .map(|s| (text(s, "stage"), s))
-        .collect();
+    let month = run.month.to_string();
+    let status = run.status.to_string();
+    let stages: BTreeMap<&str, &StageOutcome> =
+        run.stages.iter().map(|s| (s.stage.as_str(), s)).collect();
     let mut page = String::new();
     let _ = write!(
         page,
@@ -131,20 +69,17 @@ pub fn render(
 </header>
 "##,
         project = escape(&project.name),
-        month = escape(month),
-        status = escape(status),
-        run_id = escape(text(run, "run_id")),
-        started = escape(text(run, "started_at")),
-        duration = runs::format_duration(run["duration_ms"].as_f64().unwrap_or(0.0)),
+        month = escape(&month),
+        status = escape(&status),
+        run_id = escape(&run.run_id),
+        started = escape(&run.started_at),
+        duration = duration(run.duration_ms),
     );
     page.push_str("<section><h2>Pipeline</h2>\n");
     page.push_str(&dag_svg(graph, &stages));
     page.push_str(LEGEND);
     page.push_str("</section>\n<section><h2>Timeline</h2>\n");
-    page.push_str(&gantt_svg(
-        &stages,
-        run["duration_ms"].as_f64().unwrap_or(0.0),
-    ));
+    page.push_str(&gantt_svg(&stages, run.duration_ms));
     page.push_str("</section>\n<section><h2>Checks</h2>\n");
     page.push_str(&checks_table(run));
     page.push_str("</section>\n");
@@ -163,14 +98,13 @@ pub fn render(
     page
 }
 
-fn action_of(stages: &BTreeMap<&str, &Value>, name: &str) -> String {
+fn action_of(stages: &BTreeMap<&str, &StageOutcome>, name: &str) -> String {
     stages
         .get(name)
-        .map(|s| text(s, "action").to_string())
-        .unwrap_or_else(|| "absent".into())
+        .map_or_else(|| "absent".into(), |s| s.action.to_string())
 }
 
-fn dag_svg(graph: &Graph, stages: &BTreeMap<&str, &Value>) -> String {
+fn dag_svg(graph: &Graph, stages: &BTreeMap<&str, &StageOutcome>) -> String {
     let levels = graph.levels();
     let mut position: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
     let tallest = levels.iter().map(Vec::len).max().unwrap_or(1) as f64;
@@ -213,12 +147,10 @@ fn dag_svg(graph: &Graph, stages: &BTreeMap<&str, &Value>) -> String {
         let action = action_of(stages, name);
         let stage = stages.get(name);
         let rows = stage
-            .and_then(|s| s["rows"].as_u64())
+            .and_then(|s| s.rows)
             .map(|r| format!("{r} rows"))
             .unwrap_or_default();
-        let reason = stage
-            .map(|s| text(s, "reason"))
-            .unwrap_or("not in this build");
+        let reason = stage.map_or("not in this build", |s| s.reason.as_str());
         let _ = write!(
             svg,
             r##"<g class="node {kind} status-{action}" data-stage="{name}" transform="translate({x} {y})"><title>{name} ({kind}): {action}, {rows} — {reason}</title><rect width="{NODE_WIDTH}" height="{NODE_HEIGHT}" rx="{rx}"/><text x="8" y="16">{name}</text><text class="sub" x="8" y="31">{kind} · {action}</text>"##,
@@ -230,19 +162,16 @@ fn dag_svg(graph: &Graph, stages: &BTreeMap<&str, &Value>) -> String {
             },
             reason = escape(reason),
         );
-        let checks: Vec<&Value> = stage
-            .and_then(|s| s["checks"].as_array())
-            .map(|c| c.iter().collect())
-            .unwrap_or_default();
+        let checks = stage.map(|s| s.checks.as_slice()).unwrap_or_default();
         for (i, check) in checks.iter().enumerate() {
             let _ = write!(
                 svg,
                 r##"<circle class="check check-{status}" cx="{cx}" cy="{cy}" r="4"><title>{name}: {status} — {message}</title></circle>"##,
-                status = escape(text(check, "status")),
+                status = check.status,
                 cx = NODE_WIDTH - 8.0 - (i % 8) as f64 * 10.0,
                 cy = 9.0 + (i / 8) as f64 * 10.0,
-                name = escape(text(check, "check")),
-                message = escape(text(check, "message")),
+                name = escape(&check.check),
+                message = escape(&check.message),
             );
         }
         svg.push_str("</g>\n");
@@ -251,17 +180,16 @@ fn dag_svg(graph: &Graph, stages: &BTreeMap<&str, &Value>) -> String {
     svg
 }
 
-fn gantt_svg(stages: &BTreeMap<&str, &Value>, total_ms: f64) -> String {
-    let mut bars: Vec<&Value> = stages.values().copied().collect();
+fn gantt_svg(stages: &BTreeMap<&str, &StageOutcome>, total_ms: f64) -> String {
+    let mut bars: Vec<&StageOutcome> = stages.values().copied().collect();
     bars.sort_by(|a, b| {
-        let start = |v: &Value| v["started_ms"].as_f64().unwrap_or(0.0);
-        start(a)
-            .total_cmp(&start(b))
-            .then_with(|| text(a, "stage").cmp(text(b, "stage")))
+        a.started_ms
+            .total_cmp(&b.started_ms)
+            .then_with(|| a.stage.cmp(&b.stage))
     });
     let end = bars
         .iter()
-        .map(|b| b["started_ms"].as_f64().unwrap_or(0.0) + b["duration_ms"].as_f64().unwrap_or(0.0))
+        .map(|b| b.started_ms + b.duration_ms)
         .fold(total_ms, f64::max)
         .max(1.0);
     let (label, chart, bar) = (170.0, 760.0, 18.0);
@@ -278,33 +206,33 @@ fn gantt_svg(stages: &BTreeMap<&str, &Value>, total_ms: f64) -> String {
         let _ = writeln!(
             svg,
             r##"<line class="tick" x1="{x}" y1="22" x2="{x}" y2="{height}"/><text class="axis" x="{x}" y="14" text-anchor="middle">{}</text>"##,
-            runs::format_duration(ms)
+            duration(ms)
         );
     }
     for (i, stage) in bars.iter().enumerate() {
         let y = 28.0 + i as f64 * (bar + 6.0);
-        let start = stage["started_ms"].as_f64().unwrap_or(0.0);
-        let duration = stage["duration_ms"].as_f64().unwrap_or(0.0);
-        let name = escape(text(stage, "stage"));
-        let action = escape(text(stage, "action"));
+        let start = stage.started_ms;
+        let took = stage.duration_ms;
+        let name = escape(&stage.stage);
+        let action = stage.action;
         let _ = writeln!(
             svg,
             r##"<g class="bar status-{action}" data-stage="{name}"><title>{name}: {action}, starts at {start_text}, takes {duration_text}</title><text class="label" x="{lx}" y="{ty}" text-anchor="end">{name}</text><rect x="{x}" y="{y}" width="{w}" height="{bar}" rx="3"/><text class="axis" x="{tx}" y="{ty}">{duration_text}</text></g>"##,
-            start_text = runs::format_duration(start),
-            duration_text = runs::format_duration(duration),
+            start_text = duration(start),
+            duration_text = duration(took),
             lx = label - 8.0,
             ty = y + 13.0,
             x = scale(start),
-            w = (duration / end * chart).max(2.0),
-            tx = scale(start) + (duration / end * chart).max(2.0) + 6.0,
+            w = (took / end * chart).max(2.0),
+            tx = scale(start) + (took / end * chart).max(2.0) + 6.0,
         );
     }
     svg.push_str("</svg>\n");
     svg
 }
 
-fn checks_table(run: &Value) -> String {
-    let checks = runs::checks(run);
+fn checks_table(run: &RunRecord) -> String {
+    let checks: Vec<_> = run.checks().collect();
     if checks.is_empty() {
         return "<p>No check ran in this build.</p>\n".into();
     }
@@ -312,24 +240,21 @@ fn checks_table(run: &Value) -> String {
         "<table id=\"checks\"><thead><tr><th>model</th><th>check</th><th>status</th><th>actual</th><th>expected</th><th>message</th></tr></thead><tbody>\n",
     );
     for check in checks {
-        let value = |field: &str| match &check[field] {
+        let value = |value: &Value| match value {
             Value::Null => String::new(),
             Value::String(s) => s.clone(),
             other => other.to_string(),
         };
-        let examples: Vec<String> = check["examples"]
-            .as_array()
-            .map(|e| e.iter().filter_map(|x| x.as_str()).map(escape).collect())
-            .unwrap_or_default();
+        let examples: Vec<String> = check.examples.iter().map(|e| escape(e)).collect();
         let _ = writeln!(
             table,
             "<tr class=\"check-{status}\"><td>{model}</td><td>{name}</td><td>{status}</td><td>{actual}</td><td>{expected}</td><td>{message}{examples}</td></tr>",
-            status = escape(text(check, "status")),
-            model = escape(text(check, "model")),
-            name = escape(text(check, "check")),
-            actual = escape(&value("actual")),
-            expected = escape(&value("expected")),
-            message = escape(text(check, "message")),
+            status = check.status,
+            model = escape(&check.model),
+            name = escape(&check.check),
+            actual = escape(&value(&check.actual)),
+            expected = escape(&value(&check.expected)),
+            message = escape(&check.message),
             examples = if examples.is_empty() {
                 String::new()
             } else {

@@ -1,0 +1,193 @@
+//! The state one build (or plan, or test) shares between its stages: the project, the graph,
+//! the month and what was built for it last, the store, and the tables decoded so far.
+//!
+//! Rules it keeps: nothing here is mutable but the table cache and the store's own caches, so
+//! stage threads share a `&Context` without a lock around it; each object is decoded at most
+//! once per build, even when two stages ask for it at the same moment ([`TableCache`]).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use super::outcome::{Action, SkipReason, StageOutcome};
+use super::{BuildError, BuildOptions, Built, StageError};
+use crate::checks::Expectations;
+use crate::graph::{Graph, StageId, StageKind};
+use crate::month::{Month, MonthChoice};
+use crate::project::Project;
+use crate::sources::SourceError;
+use crate::store::{MonthState, ObjectHash, Store};
+use crate::table::Table;
+
+/// One object's decoded table, or why it could not be decoded, set once.
+type TableSlot = Arc<OnceLock<Result<Arc<Table>, String>>>;
+
+/// Decoded tables by object, each decoded once: the first stage to ask decodes it while the
+/// others wait for that result instead of decoding it again.
+#[derive(Default)]
+pub(super) struct TableCache {
+    slots: Mutex<HashMap<ObjectHash, TableSlot>>,
+}
+
+impl TableCache {
+    /// The table of `object`, decoded by `load` unless another stage did or is doing it.
+    pub fn get_or_load(
+        &self,
+        object: &ObjectHash,
+        load: impl FnOnce() -> Result<Table, String>,
+    ) -> Result<Arc<Table>, String> {
+        let slot = self
+            .slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(object.clone())
+            .or_default()
+            .clone();
+        // The map's lock is released: decoding one object never holds up another.
+        slot.get_or_init(|| load().map(Arc::new)).clone()
+    }
+
+    /// Keeps a table a stage just produced, so dependents read it from memory.
+    pub fn insert(&self, object: &ObjectHash, table: Table) {
+        let slot = Arc::new(OnceLock::new());
+        let _ = slot.set(Ok(Arc::new(table)));
+        self.slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(object.clone(), slot);
+    }
+}
+
+/// Shared state of one build, plan or test.
+pub(super) struct Context<'a> {
+    pub project: &'a Project,
+    pub graph: Graph,
+    pub month: Month,
+    pub selected: BTreeSet<StageId>,
+    pub force: bool,
+    /// What the last build of the month left: each stage's key, record and check results.
+    pub previous: MonthState,
+    pub store: &'a Store,
+    pub tables: TableCache,
+    /// Every stage name, to tell an undeclared input from an unknown table in SQL errors.
+    pub stage_names: BTreeSet<String>,
+    /// The month's pinned figures (`expect.toml`).
+    pub expectations: Expectations,
+    pub started: Instant,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(
+        project: &'a Project,
+        options: &BuildOptions,
+        store: &'a Store,
+    ) -> Result<Context<'a>, BuildError> {
+        let choice = MonthChoice::parse(options.month.as_deref())
+            .map_err(|e| BuildError::Month(e.into()))?;
+        let month = project.resolve_month(choice)?;
+        let graph = Graph::new(project)?;
+        let selected = graph.select(&options.select)?;
+        let previous = store.month_state(month);
+        let expectations = Expectations::load(project, &project.month_dir(month))?;
+        Ok(Context {
+            expectations,
+            project,
+            month,
+            selected,
+            force: options.force,
+            previous,
+            store,
+            tables: TableCache::default(),
+            stage_names: project.stage_names().cloned().collect(),
+            graph,
+            started: Instant::now(),
+        })
+    }
+
+    pub fn elapsed_ms(&self) -> f64 {
+        self.started.elapsed().as_secs_f64() * 1000.0
+    }
+
+    pub fn name(&self, id: StageId) -> &str {
+        self.graph.name(id)
+    }
+
+    pub fn kind(&self, id: StageId) -> StageKind {
+        self.graph.node(id).kind
+    }
+
+    /// The path of a source file of the month.
+    pub fn source_path(&self, file: &str) -> PathBuf {
+        self.project.month_dir(self.month).join(file)
+    }
+
+    /// The path of an export file of the month.
+    pub fn out_path(&self, file: &str) -> PathBuf {
+        self.project.out_dir(self.month).join(file)
+    }
+
+    /// The error for a source file that does not exist, listing what the month folder holds.
+    pub fn missing_source(&self, file: &str) -> SourceError {
+        SourceError::Missing {
+            file: self
+                .project
+                .relative(&self.source_path(file))
+                .display()
+                .to_string(),
+            available: crate::files::names_in(&self.project.month_dir(self.month), |_| true),
+        }
+    }
+
+    /// The stage's own definition, as named fields (see [`crate::store::Fingerprint::changes_since`]).
+    pub fn definition(&self, id: StageId) -> serde_json::Value {
+        let name = self.name(id);
+        match self.kind(id) {
+            StageKind::Source => {
+                serde_json::to_value(&self.project.sources[name]).unwrap_or_default()
+            }
+            StageKind::Model => self.project.models[name].definition(),
+            StageKind::Export => self.project.exports[name].definition(),
+        }
+    }
+
+    /// A bare outcome of `id`, started now.
+    pub fn outcome(&self, id: StageId, action: Action, reason: String) -> StageOutcome {
+        let mut outcome = StageOutcome::new(self.name(id), self.kind(id), action, reason);
+        outcome.started_ms = self.elapsed_ms();
+        outcome
+    }
+
+    /// `id` skipped, and why.
+    pub fn skipped(&self, id: StageId, why: SkipReason) -> Built {
+        let mut outcome = self.outcome(id, Action::Skipped, why.to_string());
+        outcome.skipped = Some(why);
+        Built::bare(outcome)
+    }
+
+    /// `id` failed with `error`, having started at `started_ms`.
+    pub fn failure(&self, id: StageId, error: &StageError, started_ms: f64) -> Built {
+        let mut outcome = self.outcome(id, Action::Failed, error.to_string());
+        outcome.started_ms = started_ms;
+        outcome.duration_ms = self.elapsed_ms() - started_ms;
+        outcome.hint = crate::error::Hint::hint(error);
+        outcome.error = Some(error.to_string());
+        Built::bare(outcome)
+    }
+
+    /// The decoded output of `stage`, from memory or read from the store.
+    pub fn load_table(&self, stage: &str, object: &ObjectHash) -> Result<Arc<Table>, StageError> {
+        self.tables
+            .get_or_load(object, || {
+                let bytes = self.store.read_object(object).map_err(|e| e.to_string())?;
+                Table::from_parquet(bytes).map_err(|e| e.to_string())
+            })
+            .map_err(|_| StageError::CorruptInput {
+                stage: stage.to_string(),
+                object: object.clone(),
+            })
+    }
+}
+
+/// Check results by check key, as the month state keeps them.
+pub(super) type CheckIndex = BTreeMap<crate::store::CheckKey, crate::checks::CheckResult>;

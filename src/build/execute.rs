@@ -1,0 +1,323 @@
+//! Executing one stage: reuse what the store holds, or read a source, run a model's query, render
+//! an export; store the output; run the model's checks.
+//!
+//! Rules it keeps:
+//! - the bytes a source is parsed from are the bytes its key was decided from: if the file
+//!   changed in between, the stage is decided again ([`RunError::SourceChanged`]);
+//! - objects are stored before the records that name them, and only for a stage that succeeded;
+//! - a reused export whose file was deleted or edited is written again from the store;
+//! - a failing error-check fails the stage (its output stays the month's current one, so `test`
+//!   and `show` see what failed); its dependents are the scheduler's business.
+
+use std::sync::Arc;
+
+use super::check_env::BuildEnv;
+use super::context::Context;
+use super::decide::{Decision, InputView, Reason};
+use super::outcome::Action;
+use super::{Built, StageError, StageState};
+use crate::checks::{self, CheckStatus};
+use crate::engine;
+use crate::export;
+use crate::files::write_atomic;
+use crate::graph::{StageId, StageKind};
+use crate::sources::{self, SourceError};
+use crate::store::statcache::{FileStat, now_ns};
+use crate::store::{ObjectHash, StageRecord, StoreError, Watched};
+use crate::table::{ColumnInfo, Table};
+use crate::text::quoted_list;
+
+/// Why running a stage did not give an output.
+pub(super) enum RunError {
+    /// The file changed between its hashing and its reading: decide again.
+    SourceChanged,
+    /// The file exists but could not be read (locked, permissions): worth another try.
+    Unreadable(SourceError),
+    Stage(StageError),
+}
+
+impl From<StageError> for RunError {
+    fn from(error: StageError) -> Self {
+        RunError::Stage(error)
+    }
+}
+
+/// What running a stage produced, before it is stored.
+struct Produced {
+    bytes: Vec<u8>,
+    rows: u64,
+    columns: Vec<ColumnInfo>,
+    wrote: Option<String>,
+    /// Kept in memory for dependents (sources and models).
+    table: Option<Table>,
+    warnings: Vec<String>,
+}
+
+impl Context<'_> {
+    /// A stage the store serves. A reused export whose file is missing or edited is restored.
+    pub fn reuse(
+        &self,
+        id: StageId,
+        decision: &Decision,
+        record: &StageRecord,
+        started_ms: f64,
+    ) -> Built {
+        let mut outcome = self.outcome(id, Action::Reused, Reason::Unchanged.to_string());
+        outcome.started_ms = started_ms;
+        outcome.key = Some(decision.key.clone());
+        outcome.object = Some(record.object.clone());
+        outcome.rows = Some(record.rows);
+        outcome.columns.clone_from(&record.columns);
+        if self.kind(id) == StageKind::Export {
+            match self.restore_export(id, &record.object) {
+                Ok(Some(wrote)) => {
+                    outcome.reason = format!("restored {wrote}");
+                    outcome.wrote = Some(wrote);
+                }
+                Ok(None) => {}
+                Err(error) => return self.failure(id, &error, started_ms),
+            }
+        }
+        outcome.duration_ms = self.elapsed_ms() - started_ms;
+        Built {
+            outcome,
+            state: Some(Box::new(StageState {
+                fingerprint: decision.fingerprint.clone(),
+                record: record.clone(),
+                checks: Default::default(),
+            })),
+        }
+    }
+
+    /// Runs a stage whose key is decided, stores its output and its record.
+    pub fn run(
+        &self,
+        id: StageId,
+        decision: &Decision,
+        view: &dyn InputView,
+        started_ms: f64,
+    ) -> Result<Built, RunError> {
+        let mut warnings: Vec<String> = decision
+            .corrupt
+            .iter()
+            .map(|object| {
+                format!("stored output {object} did not match its hash; deleted and rebuilt")
+            })
+            .collect();
+        let produced = match self.kind(id) {
+            StageKind::Source => self.produce_source(id, decision)?,
+            StageKind::Model => self.produce_model(id, view)?,
+            StageKind::Export => self.produce_export(id, view)?,
+        };
+        warnings.extend(produced.warnings);
+        let object = self
+            .store
+            .put_object(&produced.bytes)
+            .map_err(StageError::from)?;
+        if let Some(table) = produced.table {
+            // Dependents in this build read the table from memory, not back from the store.
+            self.tables.insert(&object, table);
+        }
+        let duration_ms = self.elapsed_ms() - started_ms;
+        let record = StageRecord {
+            stage: self.name(id).to_string(),
+            kind: self.kind(id),
+            key: decision.key.clone(),
+            object: object.clone(),
+            bytes: produced.bytes.len() as u64,
+            rows: produced.rows,
+            columns: produced.columns.clone(),
+            duration_ms,
+            warnings: warnings.clone(),
+        };
+        self.store
+            .put_stage_record(&record)
+            .map_err(StageError::from)?;
+        let mut outcome = self.outcome(id, Action::Ran, decision.reason.to_string());
+        outcome.started_ms = started_ms;
+        outcome.duration_ms = duration_ms;
+        outcome.key = Some(decision.key.clone());
+        outcome.object = Some(object);
+        outcome.rows = Some(produced.rows);
+        outcome.warnings = warnings;
+        outcome.columns = produced.columns;
+        outcome.wrote = produced.wrote;
+        Ok(Built {
+            outcome,
+            state: Some(Box::new(StageState {
+                fingerprint: decision.fingerprint.clone(),
+                record,
+                checks: Default::default(),
+            })),
+        })
+    }
+
+    fn produce_source(&self, id: StageId, decision: &Decision) -> Result<Produced, RunError> {
+        let read = self.read_source(self.name(id), decision)?;
+        let bytes = read.table.to_parquet().map_err(encode_error)?;
+        Ok(Produced {
+            bytes,
+            rows: read.table.num_rows() as u64,
+            columns: read.table.columns(),
+            wrote: None,
+            table: Some(read.table),
+            warnings: read.warnings,
+        })
+    }
+
+    fn produce_model(&self, id: StageId, view: &dyn InputView) -> Result<Produced, RunError> {
+        let model = &self.project.models[self.name(id)];
+        let inputs = self.input_tables(id, view)?;
+        let table =
+            engine::run_model(model, &inputs, &self.stage_names).map_err(StageError::from)?;
+        let bytes = table.to_parquet().map_err(encode_error)?;
+        Ok(Produced {
+            bytes,
+            rows: table.num_rows() as u64,
+            columns: table.columns(),
+            wrote: None,
+            table: Some(table),
+            warnings: Vec::new(),
+        })
+    }
+
+    fn produce_export(&self, id: StageId, view: &dyn InputView) -> Result<Produced, RunError> {
+        let name = self.name(id);
+        let spec = &self.project.exports[name];
+        let inputs = self.input_tables(id, view)?;
+        let rendered = export::render(name, spec, &inputs).map_err(StageError::from)?;
+        let wrote = self.write_export_file(spec.file(), &rendered.bytes)?;
+        Ok(Produced {
+            bytes: rendered.bytes,
+            rows: rendered.rows,
+            columns: Vec::new(),
+            wrote: Some(wrote),
+            table: None,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// Reads a source whose key was decided from the hash `decision` holds; if the bytes read no
+    /// longer have that hash, the file changed in between and the decision must be made again.
+    fn read_source(
+        &self,
+        name: &str,
+        decision: &Decision,
+    ) -> Result<sources::SourceRead, RunError> {
+        let def = &self.project.sources[name];
+        let path = self.source_path(&def.file);
+        let stat =
+            FileStat::of(&path).map_err(|_| StageError::from(self.missing_source(&def.file)))?;
+        let started = now_ns();
+        let bytes = std::fs::read(&path).map_err(|e| {
+            RunError::Unreadable(SourceError::Io {
+                file: def.file.clone(),
+                message: e.to_string(),
+            })
+        })?;
+        let hash = ObjectHash::of(&bytes);
+        if decision.fingerprint.inputs.get(&def.file) != Some(&hash)
+            || FileStat::of(&path).ok() != Some(stat)
+        {
+            return Err(RunError::SourceChanged);
+        }
+        self.store
+            .remember_hash(Watched::Source(&path), stat, &hash, started);
+        let display = self.project.relative(&path).display().to_string();
+        Ok(sources::read_source(def, &display, bytes).map_err(StageError::from)?)
+    }
+
+    /// The decoded output of each input of `id`, read from the store when not already in memory.
+    fn input_tables(
+        &self,
+        id: StageId,
+        view: &dyn InputView,
+    ) -> Result<Vec<(String, Arc<Table>)>, StageError> {
+        let node = self.graph.node(id);
+        let mut tables = Vec::with_capacity(node.inputs.len());
+        for &input in &node.inputs {
+            let name = self.name(input).to_string();
+            let object = view
+                .input(input)
+                .and_then(|built| built.outcome.object.clone())
+                .ok_or_else(|| StageError::NotSelected {
+                    stage: name.clone(),
+                    month: self.month,
+                })?;
+            tables.push((name.clone(), self.load_table(&name, &object)?));
+        }
+        Ok(tables)
+    }
+
+    fn write_export_file(&self, file: &str, bytes: &[u8]) -> Result<String, StageError> {
+        let path = self.out_path(file);
+        write_atomic(&path, bytes).map_err(StageError::WriteOutput)?;
+        Ok(self.project.relative(&path).display().to_string())
+    }
+
+    /// Puts a reused export's file back when it is missing or was edited. Returns the path
+    /// written, if any.
+    fn restore_export(
+        &self,
+        id: StageId,
+        object: &ObjectHash,
+    ) -> Result<Option<String>, StageError> {
+        let file = self.project.exports[self.name(id)].file();
+        let path = self.out_path(file);
+        let current = self.store.hash_file(Watched::Export(&path), &path).ok();
+        if current.is_some_and(|(hash, _)| hash == *object) {
+            return Ok(None);
+        }
+        let bytes = self
+            .store
+            .read_object(object)
+            .map_err(|_| StageError::CorruptInput {
+                stage: file.to_string(),
+                object: object.clone(),
+            })?;
+        self.write_export_file(file, &bytes).map(Some)
+    }
+
+    /// Runs a model's checks on the output it just produced or reused. A failing error-check
+    /// fails the stage, so its dependents do not run.
+    pub fn with_checks(&self, id: StageId, view: &dyn InputView, mut built: Built) -> Built {
+        let Some(model) = self.project.models.get(self.name(id)) else {
+            return built;
+        };
+        if model.checks.is_empty() || built.outcome.action == Action::Failed {
+            return built;
+        }
+        let env = BuildEnv::new(self, view, &built.outcome);
+        let checked = checks::run_checks(self.project, model, &self.expectations, &env);
+        let seen = env.into_seen();
+        match checked {
+            Err(error) => self.failure(id, &StageError::from(error), built.outcome.started_ms),
+            Ok(checked) => {
+                let failed: Vec<&str> = checked
+                    .iter()
+                    .filter(|c| c.status == CheckStatus::Fail)
+                    .map(|c| c.check.as_str())
+                    .collect();
+                let outcome = &mut built.outcome;
+                if !failed.is_empty() {
+                    outcome.action = Action::Failed;
+                    outcome.reason = format!(
+                        "check{} {} failed",
+                        if failed.len() == 1 { "" } else { "s" },
+                        quoted_list(&failed)
+                    );
+                }
+                outcome.checks = checked;
+                outcome.duration_ms = self.elapsed_ms() - outcome.started_ms;
+                if let Some(state) = &mut built.state {
+                    state.checks = seen;
+                }
+                built
+            }
+        }
+    }
+}
+
+fn encode_error(error: parquet::errors::ParquetError) -> StageError {
+    StageError::Store(StoreError::Encode(error.to_string()))
+}

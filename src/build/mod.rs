@@ -1,0 +1,354 @@
+//! The build: for each stage, decide its key, reuse its output or run it, check it, and record
+//! what the month now holds.
+//!
+//! The parts, in the order a stage meets them:
+//! - [`context`]: what one build shares (project, graph, month, store, decoded tables);
+//! - [`decide`]: inputs → fingerprint → key → hit or miss, and the [`Reason`] it runs;
+//! - [`execute`]: reuse, or read a source / run a model / render an export, then its checks;
+//! - [`runner`] + [`scheduler`]: a generic DAG runner, and the build's stages as it sees them;
+//! - [`outcome`]: what the user sees of each stage and of the build (also the run record);
+//! - [`month_state`]: what the next build and `plan` compare with; [`plan`] and [`inspect`]
+//!   (`show`, `test`): the same decisions, read-only.
+//!
+//! Rules it keeps:
+//! - a stage's key is decided from its definition and the *content* hashes of its inputs, so a
+//!   stage that reruns with identical output leaves its dependents reused (early cutoff);
+//! - a no-op build parses no workbook and runs no query: sources are hashed through the stat
+//!   cache and every stage is a store hit;
+//! - a failed stage records nothing reusable; its dependents are skipped; unrelated stages go on;
+//! - each stage starts as soon as its inputs' outputs are stored, even while those inputs' checks
+//!   still run; a stage built on an output that then fails a check ends skipped, and exports wait
+//!   for every check upstream;
+//! - outcomes are reported level by level, in name order, so output and run records are
+//!   deterministic however the stages ran.
+
+mod check_env;
+mod context;
+mod decide;
+mod execute;
+mod inspect;
+mod month_state;
+mod outcome;
+mod plan;
+mod runner;
+pub mod scheduler;
+
+use std::collections::BTreeMap;
+
+use crate::archive::{self, ArchiveError, ArchivedStage, BuildToArchive, SourceFile};
+use crate::checks::{CheckResult, ExpectError};
+use crate::engine::EngineError;
+use crate::error::{Hint, IoError};
+use crate::export::ExportError;
+use crate::graph::{GraphError, StageId, StageKind};
+use crate::month::Month;
+use crate::project::{MonthError, Project};
+use crate::sources::SourceError;
+use crate::store::{Fingerprint, ObjectHash, StageRecord, Store, StoreError};
+use context::{CheckIndex, Context};
+pub use decide::Reason;
+pub use inspect::{TestReport, current_output, test};
+pub use outcome::{Action, BuildReport, BuildStatus, ExitStatus, SkipReason, StageOutcome};
+pub use plan::{PlanAction, PlanReport, PlannedStage, plan};
+use runner::READ_ATTEMPTS;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Month(#[from] MonthError),
+    #[error("`{stage}` has no output for {month} yet")]
+    NotBuilt { stage: String, month: Month },
+    #[error("no stage is named `{stage}`")]
+    UnknownStage { stage: String, suggestion: String },
+    #[error("cannot read the output of `{stage}`: {message}")]
+    Output { stage: String, message: String },
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Expect(#[from] ExpectError),
+    #[error(transparent)]
+    Check(#[from] EngineError),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+}
+
+impl Hint for BuildError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            BuildError::Month(e) => e.hint(),
+            BuildError::NotBuilt { month, .. } => {
+                Some(format!("run `winebuild build --month {month}` first"))
+            }
+            BuildError::UnknownStage { suggestion, .. } => Some(suggestion.clone()),
+            BuildError::Output { .. } => {
+                Some("build the month again: a damaged object is rebuilt".into())
+            }
+            BuildError::Graph(e) => e.hint(),
+            BuildError::Store(e) => e.hint(),
+            BuildError::Expect(e) => e.hint(),
+            BuildError::Check(e) => e.hint(),
+            BuildError::Archive(e) => e.hint(),
+        }
+    }
+}
+
+/// Why one stage could not produce its output.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    WriteOutput(IoError),
+    #[error("`{file}` kept changing while it was read ({READ_ATTEMPTS} attempts)")]
+    Unstable { file: String },
+    #[error("stored output `{object}` of `{stage}` is corrupt")]
+    CorruptInput { stage: String, object: ObjectHash },
+    #[error("`{stage}` is not selected and has no up-to-date output for {month}")]
+    NotSelected { stage: String, month: Month },
+    #[error("internal error while building `{stage}`: {message}")]
+    Internal { stage: String, message: String },
+}
+
+impl Hint for StageError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            StageError::Source(e) => e.hint(),
+            StageError::Engine(e) => e.hint(),
+            StageError::Export(e) => e.hint(),
+            StageError::Store(e) => e.hint(),
+            StageError::WriteOutput(_) => {
+                Some("check the permissions and free space of the output folder (`out` in winebuild.toml)".into())
+            }
+            StageError::Unstable { .. } => {
+                Some("wait until the file is completely written, then build again".into())
+            }
+            StageError::CorruptInput { .. } => {
+                Some("build again: the corrupt object was removed and will be rebuilt".into())
+            }
+            StageError::NotSelected { .. } => Some(
+                "`--select +<model>` also builds everything <model> reads; or build without --select"
+                    .into(),
+            ),
+            StageError::Internal { .. } => Some(
+                "this is a bug in winebuild; the store is intact and nothing of this stage was kept"
+                    .into(),
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// `--month`: `YYYY-MM`, `previous`, or none for the latest month folder.
+    pub month: Option<String>,
+    pub select: Vec<String>,
+    pub force: bool,
+}
+
+/// A settled stage: what the user sees, and what the month state keeps of it.
+#[derive(Debug, Clone)]
+pub(crate) struct Built {
+    pub outcome: StageOutcome,
+    /// For a stage with an output (ran or reused, checks passed or not): its fingerprint, record
+    /// and check results, for the month state.
+    pub state: Option<Box<StageState>>,
+}
+
+impl Built {
+    fn bare(outcome: StageOutcome) -> Built {
+        Built {
+            outcome,
+            state: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct StageState {
+    pub fingerprint: Fingerprint,
+    pub record: StageRecord,
+    pub checks: CheckIndex,
+}
+
+/// What a build reports while it runs, for progress displays.
+pub enum BuildEvent<'a> {
+    /// The build holds the lock and is about to build this many stages.
+    Started { stages: usize },
+    /// These stages must run, and start now (in parallel, as threads free up).
+    StagesStarted(&'a [&'a str]),
+    /// The outcomes of one level of the graph (stages independent of one another), in name
+    /// order, once all of them are settled: output stays in the same order however stages ran.
+    LevelFinished(&'a [StageOutcome]),
+}
+
+/// Builds one month. `on_wait` is called if another build holds the lock; `on_event` hears which
+/// stages start running, and receives each level's outcomes as soon as all of them are settled.
+pub fn build(
+    project: &Project,
+    options: &BuildOptions,
+    on_wait: impl FnOnce(),
+    mut on_event: impl FnMut(BuildEvent<'_>),
+) -> Result<BuildReport, BuildError> {
+    let store = Store::open(&project.root)?;
+    let lock = store.lock(on_wait)?;
+    store.sweep_tmp();
+    let started_at = chrono::Utc::now();
+    let ctx = Context::new(project, options, &store)?;
+    on_event(BuildEvent::Started {
+        stages: ctx.graph.len(),
+    });
+    let built = run_stages(&ctx, &mut on_event);
+    let levels = ctx.graph.in_order();
+    let stages: Vec<StageOutcome> = levels
+        .iter()
+        .map(|&id| built[id.index()].outcome.clone())
+        .collect();
+    let status = ExitStatus::of(
+        stages.iter().any(|s| s.error.is_some()),
+        stages.iter().flat_map(|s| s.checks.iter()),
+    );
+    let mut report = BuildReport {
+        run_id: started_at.format("%Y%m%dT%H%M%S%.6fZ").to_string(),
+        month: ctx.month,
+        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        status: status.build_status(),
+        duration_ms: ctx.elapsed_ms(),
+        stages,
+        archived: None,
+    };
+    let state = month_state::next(&ctx, &built);
+    store.put_month_state(ctx.month, &state, &ctx.previous)?;
+    store.save_statcache()?;
+    // Only a complete build that passed its checks is history worth keeping.
+    let mut archive_error = None;
+    let complete = ctx.selected.len() == ctx.graph.len();
+    if report.exit_status() == ExitStatus::Success && complete {
+        match archive::archive_build(project, &store, to_archive(&ctx, &report, &built)) {
+            Ok(archived) => report.archived = Some(archived),
+            Err(error) => {
+                // The build itself is recorded either way; the failure to archive is the error.
+                report.status = BuildStatus::Failed;
+                archive_error = Some(error);
+            }
+        }
+    }
+    store.append_run(&serde_json::to_string(&report).unwrap_or_default())?;
+    drop(lock);
+    match archive_error {
+        Some(error) => Err(error.into()),
+        None => Ok(report),
+    }
+}
+
+/// Runs the scheduler over the build's stages; reports each level once all of it is settled.
+fn run_stages(ctx: &Context<'_>, on_event: &mut impl FnMut(BuildEvent<'_>)) -> Vec<Built> {
+    let levels = ctx.graph.levels();
+    let mut settled: Vec<Option<StageOutcome>> = vec![None; ctx.graph.len()];
+    let mut reported = 0;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    scheduler::run(ctx, threads, &mut |event| match event {
+        scheduler::Event::Started(ids) => {
+            let names: Vec<&str> = ids.iter().map(|&id| ctx.name(id)).collect();
+            on_event(BuildEvent::StagesStarted(&names));
+        }
+        scheduler::Event::Settled(id, built) => {
+            settled[id.index()] = Some(built.outcome.clone());
+            while let Some(level) = levels.get(reported)
+                && level.iter().all(|id| settled[id.index()].is_some())
+            {
+                let outcomes: Vec<StageOutcome> = level
+                    .iter()
+                    .filter_map(|id| settled[id.index()].clone())
+                    .collect();
+                on_event(BuildEvent::LevelFinished(&outcomes));
+                reported += 1;
+            }
+        }
+    })
+}
+
+/// What the archive keeps of a successful build.
+fn to_archive<'r>(
+    ctx: &Context<'_>,
+    report: &'r BuildReport,
+    built: &[Built],
+) -> BuildToArchive<'r> {
+    let mut sources = Vec::new();
+    let mut stages = Vec::new();
+    for id in ctx.graph.in_order() {
+        let Some(state) = &built[id.index()].state else {
+            continue;
+        };
+        let name = ctx.name(id);
+        let file = match ctx.kind(id) {
+            StageKind::Source => {
+                let file = &ctx.project.sources[name].file;
+                if let Some(hash) = state.fingerprint.inputs.get(file) {
+                    sources.push(SourceFile {
+                        source: name.to_string(),
+                        file: file.clone(),
+                        bytes: std::fs::metadata(ctx.source_path(file)).map_or(0, |m| m.len()),
+                        blake3: hash.clone(),
+                    });
+                }
+                None
+            }
+            StageKind::Model => Some(format!("models/{name}.parquet")),
+            StageKind::Export => Some(format!("exports/{}", ctx.project.exports[name].file())),
+        };
+        stages.push(archived_stage(ctx, id, state, file));
+    }
+    BuildToArchive {
+        month: report.month,
+        run_id: &report.run_id,
+        built_at: &report.started_at,
+        sources,
+        stages,
+        checks: report.checks().cloned().collect(),
+    }
+}
+
+fn archived_stage(
+    ctx: &Context<'_>,
+    id: StageId,
+    state: &StageState,
+    file: Option<String>,
+) -> ArchivedStage {
+    let name = ctx.name(id);
+    ArchivedStage {
+        stage: name.to_string(),
+        kind: ctx.kind(id),
+        key: state.record.key.clone(),
+        output: state.record.object.clone(),
+        rows: state.record.rows,
+        columns: state.record.columns.clone(),
+        key_columns: ctx
+            .project
+            .models
+            .get(name)
+            .map(|m| m.key_columns.clone())
+            .unwrap_or_default(),
+        file,
+    }
+}
+
+/// The check results a month state keeps, as JSON by check key.
+fn check_index_json(checks: &CheckIndex) -> BTreeMap<crate::store::CheckKey, serde_json::Value> {
+    checks
+        .iter()
+        .map(|(key, result): (_, &CheckResult)| {
+            (
+                key.clone(),
+                serde_json::to_value(result).unwrap_or_default(),
+            )
+        })
+        .collect()
+}

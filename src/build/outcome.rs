@@ -1,0 +1,220 @@
+//! What a build reports: each stage's [`StageOutcome`] and the whole [`BuildReport`].
+//!
+//! A report is also the run record: the same type is printed with `--format json`, appended to
+//! `runs.jsonl`, and read back by `log` and `report` ([`crate::runs`]), so what is written and
+//! what is read can never drift apart. Every field added later has a serde default, so records
+//! written by earlier versions still read. Rules it keeps: what the user sees is here; the build's
+//! own bookkeeping (fingerprints, records for the month state) is not ([`super::Built`]); logic
+//! never reads the words of a reason, only the typed [`SkipReason`].
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::archive::Archived;
+use crate::checks::{CheckResult, CheckStatus};
+use crate::graph::StageKind;
+use crate::month::Month;
+use crate::store::{ObjectHash, StageKey};
+use crate::table::ColumnInfo;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Ran,
+    Reused,
+    Failed,
+    Skipped,
+}
+
+impl Action {
+    /// Whether dependents can be built on a stage that ended so.
+    pub fn is_usable(self) -> bool {
+        matches!(self, Action::Ran | Action::Reused)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Action::Ran => "ran",
+            Action::Reused => "reused",
+            Action::Failed => "failed",
+            Action::Skipped => "skipped",
+        })
+    }
+}
+
+/// Why a stage was skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Outside `--select` and out of date: left alone, as dbt leaves it.
+    NotSelected,
+    /// An input failed or was skipped.
+    Upstream { stage: String, action: Action },
+    /// An input has no outcome at all in this build.
+    UpstreamMissing { stage: String },
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::NotSelected => f.write_str("not selected, and out of date"),
+            SkipReason::Upstream { stage, action } => write!(f, "upstream `{stage}` {action}"),
+            SkipReason::UpstreamMissing { stage } => write!(f, "upstream `{stage}` was not built"),
+        }
+    }
+}
+
+/// What happened to one stage in one build.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageOutcome {
+    pub stage: String,
+    pub kind: StageKind,
+    pub action: Action,
+    /// Why it ran, or why it failed or was skipped; `unchanged` when reused.
+    pub reason: String,
+    /// Why it was skipped, for the build's logic (the words are in `reason`).
+    #[serde(skip)]
+    pub skipped: Option<SkipReason>,
+    #[serde(default)]
+    pub key: Option<StageKey>,
+    #[serde(default)]
+    pub object: Option<ObjectHash>,
+    #[serde(default)]
+    pub rows: Option<u64>,
+    /// When the stage started, from the start of the build.
+    #[serde(default)]
+    pub started_ms: f64,
+    #[serde(default)]
+    pub duration_ms: f64,
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// The output's columns and their Arrow types (sources and models).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<ColumnInfo>,
+    /// For an export that ran or was restored: the file written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrote: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// The model's checks, run or read from the check cache.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckResult>,
+}
+
+impl StageOutcome {
+    /// An outcome with nothing but its stage, action and reason.
+    pub fn new(stage: &str, kind: StageKind, action: Action, reason: String) -> StageOutcome {
+        StageOutcome {
+            stage: stage.to_string(),
+            kind,
+            action,
+            reason,
+            skipped: None,
+            key: None,
+            object: None,
+            rows: None,
+            started_ms: 0.0,
+            duration_ms: 0.0,
+            warnings: Vec::new(),
+            columns: Vec::new(),
+            wrote: None,
+            error: None,
+            hint: None,
+            checks: Vec::new(),
+        }
+    }
+}
+
+/// How a build (or a `test`) ended, as its record says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BuildStatus {
+    Success,
+    ChecksFailed,
+    Failed,
+}
+
+impl fmt::Display for BuildStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BuildStatus::Success => "success",
+            BuildStatus::ChecksFailed => "checks_failed",
+            BuildStatus::Failed => "failed",
+        })
+    }
+}
+
+/// The exit status of a command: 0 ok, 1 a check (or a verification) found a problem, 2 an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Success,
+    Problems,
+    Error,
+}
+
+impl ExitStatus {
+    pub fn code(self) -> i32 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::Problems => 1,
+            ExitStatus::Error => 2,
+        }
+    }
+
+    /// `Error` when something could not run, `Problems` when an error-severity check failed.
+    pub fn of<'a>(errors: bool, mut checks: impl Iterator<Item = &'a CheckResult>) -> ExitStatus {
+        if errors {
+            ExitStatus::Error
+        } else if checks.any(|c| c.status == CheckStatus::Fail) {
+            ExitStatus::Problems
+        } else {
+            ExitStatus::Success
+        }
+    }
+
+    pub fn build_status(self) -> BuildStatus {
+        match self {
+            ExitStatus::Success => BuildStatus::Success,
+            ExitStatus::Problems => BuildStatus::ChecksFailed,
+            ExitStatus::Error => BuildStatus::Failed,
+        }
+    }
+}
+
+/// The result of a build, and its run record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildReport {
+    pub run_id: String,
+    pub month: Month,
+    pub started_at: String,
+    pub status: BuildStatus,
+    pub duration_ms: f64,
+    pub stages: Vec<StageOutcome>,
+    /// The archive revision this build created or matched; none for a failed or partial build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archived: Option<Archived>,
+}
+
+impl BuildReport {
+    pub fn count(&self, action: Action) -> usize {
+        self.stages.iter().filter(|s| s.action == action).count()
+    }
+
+    /// Stages that could not run (an error, not a failed check).
+    pub fn errors(&self) -> usize {
+        self.stages.iter().filter(|s| s.error.is_some()).count()
+    }
+
+    /// Every check result of the build, in stage order.
+    pub fn checks(&self) -> impl Iterator<Item = &CheckResult> {
+        self.stages.iter().flat_map(|s| s.checks.iter())
+    }
+
+    pub fn exit_status(&self) -> ExitStatus {
+        ExitStatus::of(self.errors() > 0, self.checks())
+    }
+}

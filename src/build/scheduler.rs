@@ -1,0 +1,482 @@
+//! A generic DAG runner: starts each stage as soon as what it needs is there, at most one busy
+//! thread per core, and settles every stage exactly once. What a stage does is not its concern:
+//! it sees stages through the small [`Stages`] trait, and is unit-tested with fake ones.
+//!
+//! The protocol, per stage:
+//! 1. **ready** when every input has *published* its output ([`Gate::Published`]), or, for a stage
+//!    that must not start on unchecked data, when every input is *settled* ([`Gate::Settled`]);
+//! 2. **prepared** on the scheduler's thread ([`Stages::prepare`]): cheap work that either finishes
+//!    the stage ([`Prepared::Done`]: reused, skipped, failed) or hands back work to run;
+//! 3. **run** on a thread of its own ([`Stages::run`]), which may *publish* its output early (so
+//!    dependents start) before it finishes (a model's checks run after it publishes);
+//! 4. **settled** once it has finished and all its inputs are settled. If an input it started on
+//!    turned out unusable meanwhile (it published an output, then failed its checks), the stage
+//!    is settled as skipped ([`Stages::skipped`]) whatever it did, and its work is *cancelled*:
+//!    its `publish` answers `false` from then on, so it can stop early.
+//!
+//! Rules it keeps, whatever the stages do:
+//! - never a hang: a stage that panics (in `prepare` or `run`) settles as an internal error
+//!   ([`Stages::internal_error`]), as does one whose thread ends without finishing, and a run where
+//!   nothing can make progress (a cycle, a bookkeeping bug) settles what is left the same way;
+//! - a stage publishes at most once (later publications are ignored) and a stage that finishes
+//!   without publishing publishes its final outcome, so dependents never wait for it forever;
+//! - [`Event::Settled`] reaches the caller once per stage; the caller decides presentation order.
+
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::thread::{Scope, ScopedJoinHandle};
+use std::time::Duration;
+
+use crate::graph::StageId;
+
+/// How long the scheduler waits for a message before it looks for threads that died.
+const WATCH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// What a stage waits for before it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Its inputs' outputs, as soon as they are published (their checks may still run).
+    Published,
+    /// Its inputs settled, checks included (exports: no file is written from unchecked data).
+    Settled,
+}
+
+/// What [`Stages::prepare`] decided.
+pub enum Prepared<W, O> {
+    /// The stage is finished: nothing to run.
+    Done(O),
+    /// The stage must run this work on a thread.
+    Run(W),
+}
+
+/// The outcomes a stage may read of its inputs: published ones or settled ones, by its [`Gate`].
+pub struct View<'a, O> {
+    slots: &'a [OnceLock<O>],
+}
+
+impl<O> View<'_, O> {
+    pub fn get(&self, id: StageId) -> Option<&O> {
+        self.slots.get(id.index())?.get()
+    }
+}
+
+/// What the scheduler tells its caller as the run goes.
+pub enum Event<'a, O> {
+    /// These stages start running now, on threads of their own.
+    Started(&'a [StageId]),
+    /// This stage is settled, with its final outcome.
+    Settled(StageId, &'a O),
+}
+
+/// The stages of one run, as the scheduler sees them.
+pub trait Stages: Sync {
+    /// What a stage hands from `prepare` to `run`.
+    type Work: Send;
+    type Outcome: Clone + Send + Sync;
+
+    fn count(&self) -> usize;
+    fn inputs(&self, id: StageId) -> &[StageId];
+    fn gate(&self, id: StageId) -> Gate;
+    /// A guess of how long the stage takes, to start the slowest first.
+    fn cost(&self, id: StageId, inputs: &View<'_, Self::Outcome>) -> u64;
+    fn prepare(
+        &self,
+        id: StageId,
+        inputs: &View<'_, Self::Outcome>,
+    ) -> Prepared<Self::Work, Self::Outcome>;
+    /// Runs the stage; `publish` hands its output to dependents before it finishes, and answers
+    /// `false` once the stage is no longer wanted.
+    fn run(
+        &self,
+        id: StageId,
+        work: Self::Work,
+        inputs: &View<'_, Self::Outcome>,
+        publish: &dyn Fn(&Self::Outcome) -> bool,
+    ) -> Self::Outcome;
+    /// Whether dependents can be built on this outcome.
+    fn is_usable(&self, outcome: &Self::Outcome) -> bool;
+    /// The outcome of `id`, skipped because `input` settled as `settled` after `id` started on it.
+    fn skipped(&self, id: StageId, input: StageId, settled: &Self::Outcome) -> Self::Outcome;
+    /// The outcome of a stage the scheduler could not finish properly (a bug, not a user error).
+    fn internal_error(&self, id: StageId, message: String) -> Self::Outcome;
+}
+
+/// Runs every stage; returns their settled outcomes, by stage index.
+pub fn run<S: Stages>(
+    stages: &S,
+    threads: usize,
+    on_event: &mut dyn FnMut(Event<'_, S::Outcome>),
+) -> Vec<S::Outcome> {
+    let shared = Shared::new(stages.count());
+    std::thread::scope(|scope| {
+        let mut run = Run::new(stages, &shared, threads.max(1));
+        run.go(scope, on_event);
+    });
+    shared
+        .settled
+        .into_iter()
+        .map(|slot| slot.into_inner())
+        .collect::<Option<Vec<_>>>()
+        .unwrap_or_default()
+}
+
+/// What stage threads read while the scheduler writes: set-once slots and cancellation flags.
+struct Shared<O> {
+    published: Vec<OnceLock<O>>,
+    settled: Vec<OnceLock<O>>,
+    cancelled: Vec<AtomicBool>,
+}
+
+impl<O> Shared<O> {
+    fn new(count: usize) -> Shared<O> {
+        Shared {
+            published: (0..count).map(|_| OnceLock::new()).collect(),
+            settled: (0..count).map(|_| OnceLock::new()).collect(),
+            cancelled: (0..count).map(|_| AtomicBool::new(false)).collect(),
+        }
+    }
+
+    fn view(&self, gate: Gate) -> View<'_, O> {
+        View {
+            slots: match gate {
+                Gate::Published => &self.published,
+                Gate::Settled => &self.settled,
+            },
+        }
+    }
+}
+
+enum Message<O> {
+    Published(StageId, O),
+    Finished(StageId, O),
+}
+
+/// The scheduler's own bookkeeping, on its thread.
+struct Run<'s, 'scope, S: Stages> {
+    stages: &'s S,
+    shared: &'s Shared<S::Outcome>,
+    threads: usize,
+    dependents: Vec<Vec<StageId>>,
+    /// Inputs each stage still waits for (published or settled, by its gate).
+    waiting: Vec<usize>,
+    /// Final outcomes not settled yet (an input is not settled).
+    finished: Vec<Option<S::Outcome>>,
+    ready: Vec<StageId>,
+    queue: VecDeque<(StageId, S::Work)>,
+    /// Messages decided on this thread, handled before waiting for threads.
+    local: Vec<Message<S::Outcome>>,
+    on_thread: Vec<bool>,
+    running: usize,
+    handles: Vec<(StageId, ScopedJoinHandle<'scope, ()>)>,
+    sender: Sender<Message<S::Outcome>>,
+    receiver: Receiver<Message<S::Outcome>>,
+}
+
+impl<'s, 'scope, S: Stages> Run<'s, 'scope, S>
+where
+    's: 'scope,
+{
+    fn new(stages: &'s S, shared: &'s Shared<S::Outcome>, threads: usize) -> Self {
+        let count = stages.count();
+        let mut dependents = vec![Vec::new(); count];
+        for id in (0..count).map(StageId) {
+            for &input in stages.inputs(id) {
+                dependents[input.index()].push(id);
+            }
+        }
+        let waiting: Vec<usize> = (0..count)
+            .map(|i| stages.inputs(StageId(i)).len())
+            .collect();
+        let ready = (0..count)
+            .filter(|&i| waiting[i] == 0)
+            .map(StageId)
+            .collect();
+        let (sender, receiver) = channel();
+        Run {
+            stages,
+            shared,
+            threads,
+            dependents,
+            waiting,
+            finished: (0..count).map(|_| None).collect(),
+            ready,
+            queue: VecDeque::new(),
+            local: Vec::new(),
+            on_thread: vec![false; count],
+            running: 0,
+            handles: Vec::new(),
+            sender,
+            receiver,
+        }
+    }
+
+    fn is_settled(&self, id: StageId) -> bool {
+        self.shared.settled[id.index()].get().is_some()
+    }
+
+    fn go(
+        &mut self,
+        scope: &'scope Scope<'scope, '_>,
+        on_event: &mut dyn FnMut(Event<'_, S::Outcome>),
+    ) {
+        while !(0..self.stages.count()).all(|i| self.is_settled(StageId(i))) {
+            self.prepare_ready();
+            let started = self.start_threads(scope);
+            if !started.is_empty() {
+                on_event(Event::Started(&started));
+            }
+            match self.next_message() {
+                Some(message) => self.handle(message, on_event),
+                None => {
+                    self.settle_stalled(on_event);
+                    break;
+                }
+            }
+        }
+        for (_, handle) in self.handles.drain(..) {
+            // A thread that panicked outside its stage was already settled as an internal error.
+            let _ = handle.join();
+        }
+    }
+
+    /// Prepares the ready stages, the costliest first; what must run joins the queue.
+    fn prepare_ready(&mut self) {
+        let mut ready: Vec<(u64, StageId)> = std::mem::take(&mut self.ready)
+            .into_iter()
+            .filter(|&id| !self.is_settled(id))
+            .map(|id| {
+                let view = self.shared.view(self.stages.gate(id));
+                (self.stages.cost(id, &view), id)
+            })
+            .collect();
+        ready.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        for (_, id) in ready {
+            if let Some(input) = self.failed_input(id) {
+                let settled = self.shared.settled[input.index()].get();
+                let outcome = match settled {
+                    Some(settled) => self.stages.skipped(id, input, settled),
+                    None => continue,
+                };
+                self.local.push(Message::Finished(id, outcome));
+                continue;
+            }
+            let view = self.shared.view(self.stages.gate(id));
+            let prepared = catch_unwind(AssertUnwindSafe(|| self.stages.prepare(id, &view)));
+            match prepared {
+                Ok(Prepared::Done(outcome)) => self.local.push(Message::Finished(id, outcome)),
+                Ok(Prepared::Run(work)) => self.queue.push_back((id, work)),
+                Err(panic) => {
+                    let message = format!("preparing it panicked: {}", panic_message(&*panic));
+                    let outcome = self.stages.internal_error(id, message);
+                    self.local.push(Message::Finished(id, outcome));
+                }
+            }
+        }
+        // A stage settled as skipped while queued never starts.
+        let shared = self.shared;
+        self.queue
+            .retain(|(id, _)| shared.settled[id.index()].get().is_none());
+    }
+
+    /// Starts queued stages while there are free threads; returns the ones started.
+    fn start_threads(&mut self, scope: &'scope Scope<'scope, '_>) -> Vec<StageId> {
+        let mut started = Vec::new();
+        while self.running < self.threads {
+            let Some((id, work)) = self.queue.pop_front() else {
+                break;
+            };
+            self.running += 1;
+            self.on_thread[id.index()] = true;
+            started.push(id);
+            let (stages, shared, sender) = (self.stages, self.shared, self.sender.clone());
+            let handle = scope.spawn(move || {
+                let view = shared.view(stages.gate(id));
+                let publish = |outcome: &S::Outcome| {
+                    let _ = sender.send(Message::Published(id, outcome.clone()));
+                    !shared.cancelled[id.index()].load(Ordering::Relaxed)
+                };
+                let ran = catch_unwind(AssertUnwindSafe(|| stages.run(id, work, &view, &publish)));
+                let outcome = ran.unwrap_or_else(|panic| {
+                    let message = format!("it panicked: {}", panic_message(&*panic));
+                    stages.internal_error(id, message)
+                });
+                let _ = sender.send(Message::Finished(id, outcome));
+            });
+            self.handles.push((id, handle));
+        }
+        started
+    }
+
+    /// The next message: one decided here, else one from a thread. `None` when nothing can
+    /// come: no thread runs and nothing is queued, yet stages are unsettled.
+    fn next_message(&mut self) -> Option<Message<S::Outcome>> {
+        if let Some(message) = self.local.pop() {
+            return Some(message);
+        }
+        loop {
+            if self.running == 0 {
+                return None;
+            }
+            match self.receiver.recv_timeout(WATCH_INTERVAL) {
+                Ok(message) => return Some(message),
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                    if let Some(message) = self.message_for_dead_thread() {
+                        return Some(message);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A stage whose thread ended without saying it finished (its message would be in the
+    /// channel before the thread ended): it settles as an internal error.
+    fn message_for_dead_thread(&mut self) -> Option<Message<S::Outcome>> {
+        let dead = self
+            .handles
+            .iter()
+            .find(|(id, handle)| handle.is_finished() && self.on_thread[id.index()])
+            .map(|(id, _)| *id)?;
+        if let Ok(message) = self.receiver.try_recv() {
+            return Some(message);
+        }
+        let message = "its thread ended without reporting an outcome".to_string();
+        Some(Message::Finished(
+            dead,
+            self.stages.internal_error(dead, message),
+        ))
+    }
+
+    fn handle(
+        &mut self,
+        message: Message<S::Outcome>,
+        on_event: &mut dyn FnMut(Event<'_, S::Outcome>),
+    ) {
+        match message {
+            Message::Published(id, outcome) => self.publish(id, outcome),
+            Message::Finished(id, outcome) => {
+                if std::mem::take(&mut self.on_thread[id.index()]) {
+                    // A stage holds its thread until it finishes, checks included.
+                    self.running -= 1;
+                }
+                if self.is_settled(id) {
+                    return;
+                }
+                self.publish(id, outcome.clone());
+                self.finished[id.index()] = Some(outcome);
+                self.settle_from(id, on_event);
+            }
+        }
+    }
+
+    /// Records a stage's output (once) and readies the dependents that waited only for it.
+    fn publish(&mut self, id: StageId, outcome: S::Outcome) {
+        if self.shared.published[id.index()].set(outcome).is_err() {
+            return;
+        }
+        self.release_dependents(id, Gate::Published);
+    }
+
+    /// Tells `id`'s dependents with this gate that one more input is available.
+    fn release_dependents(&mut self, id: StageId, gate: Gate) {
+        let Run {
+            stages,
+            dependents,
+            waiting,
+            ready,
+            ..
+        } = self;
+        for &dependent in &dependents[id.index()] {
+            if stages.gate(dependent) != gate {
+                continue;
+            }
+            let waiting = &mut waiting[dependent.index()];
+            *waiting = waiting.saturating_sub(1);
+            if *waiting == 0 {
+                ready.push(dependent);
+            }
+        }
+    }
+
+    /// An input `id` started on (or would start on) that then settled as unusable.
+    fn failed_input(&self, id: StageId) -> Option<StageId> {
+        self.stages.inputs(id).iter().copied().find(|&input| {
+            let Some(settled) = self.shared.settled[input.index()].get() else {
+                return false;
+            };
+            let published_usable = self.shared.published[input.index()]
+                .get()
+                .is_none_or(|p| self.stages.is_usable(p));
+            published_usable && !self.stages.is_usable(settled)
+        })
+    }
+
+    /// Settles `id` if it can be, then whatever that lets settle in turn.
+    fn settle_from(&mut self, id: StageId, on_event: &mut dyn FnMut(Event<'_, S::Outcome>)) {
+        let mut pending = vec![id];
+        while let Some(id) = pending.pop() {
+            let inputs_settled = self.stages.inputs(id).iter().all(|&i| self.is_settled(i));
+            if self.is_settled(id) || !inputs_settled {
+                continue;
+            }
+            let outcome = match self.failed_input(id) {
+                Some(input) => {
+                    // Whatever it is still doing is wasted: tell it, so it skips what it can.
+                    self.shared.cancelled[id.index()].store(true, Ordering::Relaxed);
+                    self.finished[id.index()] = None;
+                    let settled = self.shared.settled[input.index()].get();
+                    match settled {
+                        Some(settled) => self.stages.skipped(id, input, settled),
+                        None => continue,
+                    }
+                }
+                None => match self.finished[id.index()].take() {
+                    Some(outcome) => outcome,
+                    None => continue,
+                },
+            };
+            self.settle(id, outcome, on_event);
+            self.release_dependents(id, Gate::Settled);
+            pending.extend_from_slice(&self.dependents[id.index()]);
+        }
+    }
+
+    fn settle(
+        &mut self,
+        id: StageId,
+        outcome: S::Outcome,
+        on_event: &mut dyn FnMut(Event<'_, S::Outcome>),
+    ) {
+        if self.shared.settled[id.index()].set(outcome).is_ok()
+            && let Some(settled) = self.shared.settled[id.index()].get()
+        {
+            on_event(Event::Settled(id, settled));
+        }
+    }
+
+    /// Nothing can make progress: every stage left settles as an internal error, in index order.
+    fn settle_stalled(&mut self, on_event: &mut dyn FnMut(Event<'_, S::Outcome>)) {
+        for id in (0..self.stages.count()).map(StageId) {
+            if !self.is_settled(id) {
+                let message = "the build could not go on: no stage it waits for can finish".into();
+                let outcome = self.stages.internal_error(id, message);
+                self.shared.cancelled[id.index()].store(true, Ordering::Relaxed);
+                self.settle(id, outcome, on_event);
+            }
+        }
+    }
+}
+
+/// The text of a panic's payload.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}
+
+#[cfg(test)]
+mod tests;

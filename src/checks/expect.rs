@@ -1,0 +1,157 @@
+//! A month's pinned figures: `expect.toml` in the month folder, check name → expected figure.
+//!
+//! Rules it keeps: every name must be a check that takes a pinned figure (a typo is an error
+//! with a suggestion, never an ignored line); a row count is a whole number without tolerance; a
+//! missing file pins nothing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Hint, did_you_mean};
+use crate::project::{CheckKind, CheckSpec, Project};
+
+/// The file in a month's folder that pins that month's figures.
+pub const EXPECT_FILE: &str = "expect.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExpectError {
+    #[error("`{file}` is not valid: {message}")]
+    Invalid { file: PathBuf, message: String },
+    #[error("`{file}` pins `{name}`, but no model declares a check with that name")]
+    UnknownCheck {
+        file: PathBuf,
+        name: String,
+        suggestion: String,
+    },
+    #[error("`{file}` pins `{name}`, a `{kind}` check: {message}")]
+    NotPinnable {
+        file: PathBuf,
+        name: String,
+        kind: CheckKind,
+        message: String,
+    },
+}
+
+impl Hint for ExpectError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ExpectError::Invalid { .. } => Some(
+                "each line is `check-name = 825` or `check-name = { value = 70568.60, tolerance = 0.01 }`"
+                    .into(),
+            ),
+            ExpectError::UnknownCheck { suggestion, .. } => Some(suggestion.clone()),
+            ExpectError::NotPinnable { .. } => Some(
+                "only `row_count` checks without bounds and `expression` checks with `actual` and no `expected` take a pinned figure"
+                    .into(),
+            ),
+        }
+    }
+}
+
+/// A figure pinned for one month.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Pinned {
+    pub value: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum PinnedEntry {
+    Value(f64),
+    Full(PinnedFull),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinnedFull {
+    value: f64,
+    tolerance: Option<f64>,
+}
+
+/// The month's `expect.toml`: check name → pinned figure. Empty when the file does not exist.
+#[derive(Debug, Clone, Default)]
+pub struct Expectations {
+    /// The file, relative to the project root, for messages.
+    pub file: PathBuf,
+    pub pinned: BTreeMap<String, Pinned>,
+}
+
+impl Expectations {
+    /// Reads `expect.toml` from `month_dir` and checks every name against the project's checks.
+    pub fn load(project: &Project, month_dir: &Path) -> Result<Expectations, ExpectError> {
+        let path = month_dir.join(EXPECT_FILE);
+        let file = project.relative(&path);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Expectations {
+                    file,
+                    pinned: BTreeMap::new(),
+                });
+            }
+            Err(e) => {
+                return Err(ExpectError::Invalid {
+                    file,
+                    message: e.to_string(),
+                });
+            }
+        };
+        let entries: BTreeMap<String, PinnedEntry> =
+            toml::from_str(&text).map_err(|e| ExpectError::Invalid {
+                file: file.clone(),
+                message: e.message().to_string() + &crate::project::toml_location(&text, e.span()),
+            })?;
+        let checks: BTreeMap<&String, &CheckSpec> =
+            project.checks().map(|(_, c)| (&c.name, c)).collect();
+        let mut pinned = BTreeMap::new();
+        for (name, entry) in entries {
+            let Some(check) = checks.get(&name) else {
+                return Err(ExpectError::UnknownCheck {
+                    suggestion: did_you_mean(
+                        &name,
+                        checks.keys().copied(),
+                        "`winebuild test` lists every check",
+                    ),
+                    file,
+                    name,
+                });
+            };
+            let value = match entry {
+                PinnedEntry::Value(value) => Pinned {
+                    value,
+                    tolerance: None,
+                },
+                PinnedEntry::Full(full) => Pinned {
+                    value: full.value,
+                    tolerance: full.tolerance,
+                },
+            };
+            validate(check, value).map_err(|message| ExpectError::NotPinnable {
+                file: file.clone(),
+                name: name.clone(),
+                kind: check.kind(),
+                message: message.to_string(),
+            })?;
+            pinned.insert(name, value);
+        }
+        Ok(Expectations { file, pinned })
+    }
+}
+
+/// Why `check` cannot take `value` as its pinned figure.
+fn validate(check: &CheckSpec, value: Pinned) -> Result<(), &'static str> {
+    if !check.is_pinned() {
+        return Err(
+            "it states its own expectation in its model, so a pinned figure would be ignored",
+        );
+    }
+    let whole = value.value.fract() == 0.0 && value.value >= 0.0;
+    if check.kind() == CheckKind::RowCount && (!whole || value.tolerance.is_some()) {
+        return Err("a row count is a whole number, without tolerance");
+    }
+    Ok(())
+}

@@ -1,0 +1,277 @@
+//! The command line's shape: clap types, one per command, each with the `--format` values that
+//! command can print (so clap itself rejects `dag --format markdown`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "winebuild",
+    version,
+    about = "An incremental data build tool with a content-addressed cache",
+    long_about = None
+)]
+pub struct Arguments {
+    /// The project folder, holding winebuild.toml
+    #[arg(short = 'C', long = "project", global = true, default_value = ".")]
+    pub project: PathBuf,
+    /// Print only errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Print more: why reused stages were reused, every warning
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Text for people, or one JSON document on stdout for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum TextOrJson {
+    /// For people
+    #[default]
+    #[value(alias = "table")]
+    Text,
+    /// One JSON document on stdout, for scripts
+    Json,
+}
+
+/// `--format text|json`.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct FormatArg {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+}
+
+impl FormatArg {
+    pub fn is_json(self) -> bool {
+        self.format == TextOrJson::Json
+    }
+}
+
+/// How `diff` prints its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// A table for a terminal
+    #[value(alias = "text")]
+    Table,
+    /// One JSON document, for scripts
+    Json,
+    /// Markdown, for a pull request or an e-mail
+    Markdown,
+}
+
+/// How `dag` prints the graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DagFormat {
+    /// A Mermaid flowchart
+    Mermaid,
+    /// Graphviz DOT
+    Dot,
+    /// Nodes and edges as JSON
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build a month: run the stages whose inputs changed, reuse the rest, write the exports
+    Build(BuildArgs),
+    /// Show what the next build would run and why, running nothing
+    Plan(BuildArgs),
+    /// Run the checks of the month's current outputs (exit 1 when one fails)
+    Test(TestArgs),
+    /// Empty the store (.winebuild/); the run history is kept
+    Clean(FormatArg),
+    /// Remove stored objects that no month's current build nor any archive references
+    Gc(FormatArg),
+    /// Write a sample project: winebuild.toml, models/ and generated months of wine data
+    Sample(SampleArgs),
+    /// Print a stage's current output for a month, as csv (or JSON rows with --format json)
+    Show(ShowArgs),
+    /// Compare two archived months model by model, with a business summary first
+    Diff(DiffArgs),
+    /// List, show and verify the monthly archives (archive/<month>/r<N>/)
+    #[command(subcommand)]
+    Archive(ArchiveCommand),
+    /// Past builds (time, month, status, stages run and reused); `log <run>` shows one in full
+    Log(LogArgs),
+    /// Write out/<month>/report.html: the DAG, a Gantt chart of the build, the checks and the diff
+    Report(ReportArgs),
+    /// Print the pipeline graph for documentation (`--format mermaid`, the default, or `dot`)
+    Dag(DagArgs),
+    /// Print (or --install) the monthly schedule: the 15th at 09:00, building the month just ended
+    Schedule(ScheduleArgs),
+    /// Benchmark baseline: only parse workbooks with calamine (in parallel) and report the time
+    #[command(hide = true)]
+    ParseOnly { files: Vec<PathBuf> },
+}
+
+impl Command {
+    /// True when the command prints one JSON document (errors included) instead of text.
+    pub fn is_json(&self) -> bool {
+        match self {
+            Command::Build(a) | Command::Plan(a) => a.output.is_json(),
+            Command::Test(a) => a.output.is_json(),
+            Command::Clean(f) | Command::Gc(f) => f.is_json(),
+            Command::Sample(a) => a.output.is_json(),
+            Command::Show(a) => a.output.is_json(),
+            Command::Diff(a) => a.format == DiffFormat::Json,
+            Command::Archive(a) => a.output().is_json(),
+            Command::Log(a) => a.output.is_json(),
+            Command::Report(a) => a.output.is_json(),
+            Command::Dag(a) => a.format == DagFormat::Json,
+            Command::Schedule(_) | Command::ParseOnly { .. } => false,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The month to build: YYYY-MM, or `previous` (the calendar month before today's); default:
+    /// the latest month folder
+    #[arg(long)]
+    pub month: Option<String>,
+    /// Stages to build: `name`, `name+` (and what depends on it), `+name` (and what it reads)
+    #[arg(long, short = 's', num_args = 1..)]
+    pub select: Vec<String>,
+    /// Rerun the selected stages even when their outputs are stored
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub output: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The month to test, YYYY-MM (default: the latest month folder)
+    #[arg(long)]
+    pub month: Option<String>,
+    /// Models whose checks run: `name`, `name+`, `+name` (default: all)
+    #[arg(long, short = 's', num_args = 1..)]
+    pub select: Vec<String>,
+    #[command(flatten)]
+    pub output: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The source or model to show
+    pub stage: String,
+    /// The month, YYYY-MM (default: the latest month folder)
+    #[arg(long)]
+    pub month: Option<String>,
+    /// Print at most this many rows (all when absent)
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[command(flatten)]
+    pub output: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// `FROM TO` months (YYYY-MM, or YYYY-MM@rN for a revision); one month: it and the one
+    /// before; none: the two latest archived months
+    #[arg(num_args = 0..=2)]
+    pub months: Vec<String>,
+    /// Compare the current build (of --month, default the latest) with this archived month
+    #[arg(long, conflicts_with = "months")]
+    pub against: Option<String>,
+    /// With --against: the month whose current build is compared
+    #[arg(long, requires = "against")]
+    pub month: Option<String>,
+    /// Only these models
+    #[arg(long, num_args = 1..)]
+    pub model: Vec<String>,
+    /// Floats closer than this are equal
+    #[arg(long, default_value_t = 1e-9)]
+    pub tolerance: f64,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
+    pub format: DiffFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ArchiveCommand {
+    /// Every archived month and its revisions
+    List(FormatArg),
+    /// One month's archive: sources, stages, checks (latest revision, or --revision)
+    Show {
+        month: String,
+        #[arg(long)]
+        revision: Option<u32>,
+        #[command(flatten)]
+        output: FormatArg,
+    },
+    /// Re-hash every archived file; exit 1 and name each file that changed
+    Verify {
+        month: Option<String>,
+        #[command(flatten)]
+        output: FormatArg,
+    },
+}
+
+impl ArchiveCommand {
+    pub fn output(&self) -> FormatArg {
+        match self {
+            ArchiveCommand::List(output)
+            | ArchiveCommand::Show { output, .. }
+            | ArchiveCommand::Verify { output, .. } => *output,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// A run: its number in `winebuild log`, `last`, or its id (a prefix is enough)
+    pub run: Option<String>,
+    /// Show at most this many runs, the latest ones
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    #[command(flatten)]
+    pub output: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The month, YYYY-MM (default: the latest month folder)
+    #[arg(long)]
+    pub month: Option<String>,
+    #[command(flatten)]
+    pub output: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct DagArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = DagFormat::Mermaid)]
+    pub format: DagFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// A systemd service and timer instead of a crontab line
+    #[arg(long)]
+    pub systemd: bool,
+    /// Install it: into your crontab, or into ~/.config/systemd/user
+    #[arg(long)]
+    pub install: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// Folder to write the project to (created if missing)
+    pub dir: PathBuf,
+    /// Write only data/<month>/ folders, not winebuild.toml and models/
+    #[arg(long)]
+    pub data_only: bool,
+    /// Multiply the number of products and web rows (100 gives ~150,000 web rows)
+    #[arg(long, default_value_t = 1)]
+    pub scale: u32,
+    /// Write only this month (one of the sample months)
+    #[arg(long)]
+    pub month: Option<String>,
+    #[command(flatten)]
+    pub output: FormatArg,
+}

@@ -1,0 +1,139 @@
+//! `winebuild build`: build a month, one line per stage as levels finish, then the files written,
+//! the archive revision, the checks and the errors; notifications last.
+
+use crate::build::{self, BuildEvent, BuildOptions, BuildReport, ExitStatus};
+use crate::cli::Error;
+use crate::cli::args::BuildArgs;
+use crate::cli::printer::Printer;
+use crate::notify::{self, Delivery};
+use crate::project::Project;
+use crate::render;
+
+pub fn options(args: &BuildArgs) -> BuildOptions {
+    BuildOptions {
+        month: args.month.clone(),
+        select: args.select.clone(),
+        force: args.force,
+    }
+}
+
+pub fn run(project: &Project, args: &BuildArgs, printer: &Printer) -> Result<ExitStatus, Error> {
+    let width = render::build::name_width(project);
+    let bar = progress_bar(printer);
+    let report = build::build(
+        project,
+        &options(args),
+        || {
+            printer.log_line(
+                "waiting for another build of this project to finish (lock: .winebuild/lock)",
+            )
+        },
+        |event| match event {
+            BuildEvent::Started { stages } => {
+                if let Some(bar) = &bar {
+                    bar.set_length(stages as u64);
+                }
+            }
+            BuildEvent::StagesStarted(names) => {
+                if let Some(bar) = &bar {
+                    bar.set_message(names.join(", "));
+                }
+            }
+            BuildEvent::LevelFinished(outcomes) => {
+                let print = || {
+                    for outcome in outcomes {
+                        printer.log(&render::build::stage(outcome, width, printer.verbose));
+                    }
+                };
+                match &bar {
+                    Some(bar) => {
+                        bar.suspend(print);
+                        bar.inc(outcomes.len() as u64);
+                    }
+                    None => print(),
+                }
+            }
+        },
+    )?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let deliveries = if project.notify.is_empty() {
+        Vec::new()
+    } else {
+        notify::notify(project, &report)
+    };
+    if printer.text() {
+        print_summary(printer, project, &report);
+        print_deliveries(printer, &deliveries);
+    } else {
+        let mut value = serde_json::to_value(&report).unwrap_or_default();
+        if !deliveries.is_empty() {
+            value["notifications"] = serde_json::to_value(&deliveries).unwrap_or_default();
+        }
+        printer.json(&value);
+    }
+    Ok(report.exit_status())
+}
+
+/// A progress bar on stderr while stages run: only for people at a terminal, never in logs,
+/// pipes or `--format json`.
+fn progress_bar(printer: &Printer) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !printer.text() || printer.quiet || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    let style = indicatif::ProgressStyle::with_template(
+        "{spinner} [{bar:30}] {pos}/{len} stages  {elapsed}  {wide_msg}",
+    )
+    .map(|s| s.progress_chars("=> "))
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    Some(bar)
+}
+
+fn print_summary(printer: &Printer, project: &Project, report: &BuildReport) {
+    printer.log_line(&render::build::summary_line(report));
+    for stage in &report.stages {
+        if let Some(wrote) = &stage.wrote {
+            printer.info(&format!("wrote {wrote}"));
+        }
+    }
+    match &report.archived {
+        Some(crate::archive::Archived::Created { path, .. }) => {
+            printer.info(&format!("archived {path}"))
+        }
+        Some(crate::archive::Archived::Unchanged { path, .. }) if printer.verbose => {
+            printer.log_line(&format!(
+                "{path} already holds this build: nothing archived"
+            ));
+        }
+        _ => {}
+    }
+    if let Some(tally) = render::build::checks_tally(report.checks()) {
+        printer.log_line(&tally);
+    }
+    let expect = super::expect_file(project, report.month);
+    printer.problem(&render::build::failed_checks(report.checks(), &expect));
+    for stage in report.stages.iter().filter(|s| s.error.is_some()) {
+        let message = stage.error.as_deref().unwrap_or("failed");
+        printer.problem(&render::build::error(message, stage.hint.as_deref()));
+    }
+}
+
+fn print_deliveries(printer: &Printer, deliveries: &[Delivery]) {
+    for delivery in deliveries {
+        match &delivery.error {
+            None => printer.log_line(&format!(
+                "notified {} (attempt {})",
+                delivery.target, delivery.attempts
+            )),
+            Some(error) => printer.warning(&format!(
+                "notification to {} failed after {} attempt(s): {error}",
+                delivery.target, delivery.attempts
+            )),
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! One file per command: arguments → a library call → rendering → an exit status.
+
+mod archive;
+mod build;
+mod dag;
+mod diff;
+mod log;
+mod parse_only;
+mod plan;
+mod report;
+mod sample;
+mod schedule;
+mod show;
+mod store;
+mod test;
+
+use super::Error;
+use super::args::{Arguments, Command};
+use super::printer::Printer;
+use crate::build::ExitStatus;
+use crate::project::Project;
+
+/// Runs one command; returns its exit status, or an error (exit status 2).
+pub fn run(arguments: &Arguments, printer: &Printer) -> Result<ExitStatus, Error> {
+    let root = &arguments.project;
+    let project = || Project::load(root);
+    match &arguments.command {
+        Command::Build(args) => build::run(&project()?, args, printer),
+        Command::Plan(args) => plan::run(&project()?, args, printer),
+        Command::Test(args) => test::run(&project()?, args, printer),
+        Command::Clean(_) => store::clean(&project()?, printer),
+        Command::Gc(_) => store::gc(&project()?, printer),
+        Command::Sample(args) => sample::run(args, printer),
+        Command::Show(args) => show::run(&project()?, args, printer),
+        Command::Diff(args) => diff::run(&project()?, args, printer),
+        Command::Archive(command) => archive::run(&project()?, command, printer),
+        Command::Log(args) => log::run(&project()?, args, printer),
+        Command::Report(args) => report::run(&project()?, args, printer),
+        Command::Dag(args) => dag::run(&project()?, args, printer),
+        Command::Schedule(args) => schedule::run(&project()?, args, printer),
+        Command::ParseOnly { files } => parse_only::run(files, printer),
+    }
+}
+
+/// The month's `expect.toml`, as a path relative to the project, for hints.
+fn expect_file(project: &Project, month: crate::month::Month) -> String {
+    let path = project.month_dir(month).join(crate::checks::EXPECT_FILE);
+    project.relative(&path).display().to_string()
+}

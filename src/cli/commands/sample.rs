@@ -1,0 +1,24 @@
+//! `winebuild sample DIR`: writes the sample project.
+
+use crate::build::ExitStatus;
+use crate::cli::Error;
+use crate::cli::args::SampleArgs;
+use crate::cli::printer::Printer;
+use crate::sample::{self, SampleOptions};
+
+pub fn run(args: &SampleArgs, printer: &Printer) -> Result<ExitStatus, Error> {
+    let options = SampleOptions {
+        scale: args.scale,
+        data_only: args.data_only,
+        month: args.month.clone(),
+    };
+    let written = sample::write_sample(&args.dir, &options)?;
+    if printer.json {
+        printer.json(&serde_json::json!({"status": "ok", "written": written}));
+    } else {
+        for path in &written {
+            printer.log_line(&format!("wrote {}", path.display()));
+        }
+    }
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,33 @@
+//! `winebuild show`: a stage's current output, as csv (JSON rows with `--format json`).
+
+use crate::build::{self, ExitStatus};
+use crate::cli::Error;
+use crate::cli::args::ShowArgs;
+use crate::cli::printer::Printer;
+use crate::project::Project;
+
+pub fn run(project: &Project, args: &ShowArgs, printer: &Printer) -> Result<ExitStatus, Error> {
+    let table = build::current_output(project, args.month.as_deref(), &args.stage)?;
+    let output_error = |message: String| Error::Output {
+        stage: args.stage.clone(),
+        message,
+    };
+    let mut batch = table.concat().map_err(|e| output_error(e.to_string()))?;
+    if let Some(limit) = args.limit {
+        batch = batch.slice(0, limit.min(batch.num_rows()));
+    }
+    if printer.json {
+        let mut writer = arrow::json::ArrayWriter::new(Vec::new());
+        writer
+            .write(&batch)
+            .and_then(|()| writer.finish())
+            .map_err(|e| output_error(e.to_string()))?;
+        let rows: serde_json::Value =
+            serde_json::from_slice(&writer.into_inner()).unwrap_or_default();
+        printer.json(&rows);
+    } else {
+        let csv = crate::export::render_csv(&batch).map_err(|e| output_error(e.to_string()))?;
+        printer.result(&String::from_utf8_lossy(&csv));
+    }
+    Ok(ExitStatus::Success)
+}

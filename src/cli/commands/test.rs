@@ -1,0 +1,35 @@
+//! `winebuild test`: the checks of the month's current outputs; exit 1 when one fails.
+
+use crate::build::{self, BuildOptions, ExitStatus};
+use crate::cli::Error;
+use crate::cli::args::TestArgs;
+use crate::cli::printer::Printer;
+use crate::project::Project;
+use crate::render;
+
+pub fn run(project: &Project, args: &TestArgs, printer: &Printer) -> Result<ExitStatus, Error> {
+    let options = BuildOptions {
+        month: args.month.clone(),
+        select: args.select.clone(),
+        force: false,
+    };
+    let report = build::test(project, &options)?;
+    if printer.json {
+        printer.json(&report);
+        return Ok(report.exit_status());
+    }
+    if !printer.quiet {
+        let width = render::build::name_width(project);
+        printer.result(&render::build::test_results(
+            &report,
+            width,
+            printer.verbose,
+        ));
+    }
+    if let Some(tally) = render::build::checks_tally(report.checks.iter()) {
+        printer.log_line(&format!("{}: {tally}", report.month));
+    }
+    let expect = super::expect_file(project, report.month);
+    printer.problem(&render::build::failed_checks(report.checks.iter(), &expect));
+    Ok(report.exit_status())
+}

@@ -1,0 +1,328 @@
+//! `winebuild diff`: one month against another, model by model, with a business summary first.
+//!
+//! Owns how two outputs of a model are matched and compared, and how the result is worded.
+//! Rules it keeps:
+//! - rows are matched on the model's key with a DataFusion full outer join over the two outputs
+//!   (keys compared as text, nulls equal to nulls, so a key Excel stored as a number still matches
+//!   its text form); a model without a key, or whose key is not unique, is compared as a multiset
+//!   of whole rows;
+//! - floats are equal within a tolerance; two outputs with the same hash are unchanged without a
+//!   query;
+//! - the archive is only read: a side is an archived revision, or the current build of a month.
+
+mod compare;
+mod sides;
+mod summary;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::archive::ArchiveError;
+use crate::engine::EngineError;
+use crate::error::{Hint, closest, suggestion};
+use crate::month::Month;
+use crate::project::{MonthError, Project};
+use crate::store::StoreError;
+use crate::table::{ColumnInfo, Table};
+use sides::{ModelInfo, sides};
+
+/// How many examples a model diff keeps per kind (changed values, added rows, removed rows).
+const EXAMPLES: usize = 5;
+/// Example values longer than this are cut (web excerpts run to hundreds of characters).
+const EXAMPLE_CHARS: usize = 60;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiffError {
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("diff of `{model}`: {message}")]
+    Query { model: String, message: String },
+    #[error("the archive holds only {count} month(s); `winebuild diff` needs two")]
+    NotEnoughMonths { count: usize },
+    #[error("no model `{model}` in either month")]
+    UnknownModel {
+        model: String,
+        suggestion: Option<String>,
+    },
+    #[error("month `{month}` has no current build")]
+    NotBuilt { month: Month },
+    #[error(transparent)]
+    Month(#[from] MonthError),
+    #[error("`{given}` is not a month (YYYY-MM) or an archived revision (YYYY-MM@rN)")]
+    BadSide { given: String },
+}
+
+impl Hint for DiffError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            DiffError::Archive(e) => e.hint(),
+            DiffError::Store(e) => e.hint(),
+            DiffError::Query { .. } => None,
+            DiffError::NotEnoughMonths { .. } => Some(
+                "build another month (`winebuild build --month M`), or compare two months: `winebuild diff 2026-09 2026-10`"
+                    .into(),
+            ),
+            DiffError::UnknownModel {
+                suggestion: Some(s),
+                ..
+            } => Some(suggestion(s)),
+            DiffError::UnknownModel { .. } => {
+                Some("`winebuild archive show <month>` lists the archived models".into())
+            }
+            DiffError::NotBuilt { month } => {
+                Some(format!("run `winebuild build --month {month}` first"))
+            }
+            DiffError::BadSide { .. } => Some("for example: 2026-10, or 2026-10@r2".into()),
+            DiffError::Month(e) => e.hint(),
+        }
+    }
+}
+
+impl From<EngineError> for DiffError {
+    fn from(error: EngineError) -> Self {
+        match error {
+            EngineError::Check { model, message, .. } => DiffError::Query { model, message },
+            other => DiffError::Query {
+                model: String::new(),
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+/// What to compare.
+#[derive(Debug, Clone, Default)]
+pub struct DiffOptions {
+    /// `[from, to]` months (or `M@rN`); none: the two latest archived months.
+    pub months: Vec<String>,
+    /// Compare the current build of the latest month (or `current_month`) with this archived one.
+    pub against: Option<String>,
+    pub current_month: Option<String>,
+    /// Only these models (all when empty).
+    pub models: Vec<String>,
+    /// Floats closer than this are equal.
+    pub tolerance: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffReport {
+    pub from: String,
+    pub to: String,
+    pub summary: Summary,
+    pub models: Vec<ModelDiff>,
+    pub duration_ms: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<TotalChange>,
+    pub lists: Vec<ListChange>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub movers: Option<Movers>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TotalChange {
+    pub label: String,
+    pub before: Option<f64>,
+    pub after: Option<f64>,
+    pub change: Option<f64>,
+    pub percent: Option<f64>,
+    #[serde(skip)]
+    pub money: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ListChange {
+    pub label: String,
+    pub entering: Vec<String>,
+    pub leaving: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Movers {
+    pub label: String,
+    pub rows: Vec<Mover>,
+    #[serde(skip)]
+    pub money: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Mover {
+    pub name: String,
+    pub before: f64,
+    pub after: f64,
+    pub change: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelStatus {
+    Unchanged,
+    Changed,
+    /// Only in the newer side.
+    Added,
+    /// Only in the older side.
+    Removed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelDiff {
+    pub model: String,
+    pub status: ModelStatus,
+    /// The key rows were matched on; empty when compared as a multiset.
+    pub key: Vec<String>,
+    pub compared_as: ComparedAs,
+    pub rows_before: Option<u64>,
+    pub rows_after: Option<u64>,
+    pub added: u64,
+    pub removed: u64,
+    pub changed: u64,
+    pub columns_added: Vec<ColumnInfo>,
+    pub columns_removed: Vec<ColumnInfo>,
+    pub columns_retyped: Vec<Retyped>,
+    /// Changed rows per column.
+    pub column_changes: BTreeMap<String, u64>,
+    pub examples: Vec<ChangeExample>,
+    pub added_examples: Vec<String>,
+    pub removed_examples: Vec<String>,
+    pub sums: Vec<SumChange>,
+}
+
+/// How rows of a model were matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ComparedAs {
+    /// On the model's key.
+    Key,
+    /// As a multiset of whole rows (no key, or a key that is not unique).
+    Multiset,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Retyped {
+    pub column: String,
+    pub before: String,
+    pub after: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeExample {
+    pub key: String,
+    pub column: String,
+    pub before: String,
+    pub after: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SumChange {
+    pub column: String,
+    pub before: Option<f64>,
+    pub after: Option<f64>,
+}
+
+/// Compares two months (see [`DiffOptions`]).
+pub fn diff(project: &Project, options: &DiffOptions) -> Result<DiffReport, DiffError> {
+    let started = std::time::Instant::now();
+    let (before, after) = sides(project, options)?;
+    let before_models = before.models(project);
+    let after_models = after.models(project);
+    let all: BTreeSet<&String> = before_models.keys().chain(after_models.keys()).collect();
+    for wanted in &options.models {
+        if !all.contains(wanted) {
+            return Err(DiffError::UnknownModel {
+                model: wanted.clone(),
+                suggestion: closest(wanted, all.iter().copied()),
+            });
+        }
+    }
+    let mut tables: HashMap<(bool, String), Arc<Table>> = HashMap::new();
+    let mut load = |newer: bool, model: &str| -> Result<Arc<Table>, DiffError> {
+        if let Some(table) = tables.get(&(newer, model.to_string())) {
+            return Ok(table.clone());
+        }
+        let side = if newer { &after } else { &before };
+        let table = Arc::new(side.table(project, model)?);
+        tables.insert((newer, model.to_string()), table.clone());
+        Ok(table)
+    };
+    let mut models = Vec::new();
+    for name in all {
+        if !options.models.is_empty() && !options.models.contains(name) {
+            continue;
+        }
+        let diff = match (before_models.get(name), after_models.get(name)) {
+            (Some(old), Some(new)) if old.output == new.output => unchanged(name, old, new),
+            (Some(old), Some(new)) => {
+                let old_table = load(false, name)?;
+                let new_table = load(true, name)?;
+                compare::compare(name, old, new, &old_table, &new_table, options.tolerance)?
+            }
+            (Some(old), None) => one_sided(name, old, ModelStatus::Removed),
+            (None, Some(new)) => one_sided(name, new, ModelStatus::Added),
+            (None, None) => continue,
+        };
+        models.push(diff);
+    }
+    let summary = summary::summary(project, &before_models, &after_models, &mut load)?;
+    Ok(DiffReport {
+        from: before.label(),
+        to: after.label(),
+        summary,
+        models,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+    })
+}
+
+pub(crate) fn empty_diff(name: &str, status: ModelStatus) -> ModelDiff {
+    ModelDiff {
+        model: name.to_string(),
+        status,
+        key: Vec::new(),
+        compared_as: ComparedAs::Key,
+        rows_before: None,
+        rows_after: None,
+        added: 0,
+        removed: 0,
+        changed: 0,
+        columns_added: Vec::new(),
+        columns_removed: Vec::new(),
+        columns_retyped: Vec::new(),
+        column_changes: BTreeMap::new(),
+        examples: Vec::new(),
+        added_examples: Vec::new(),
+        removed_examples: Vec::new(),
+        sums: Vec::new(),
+    }
+}
+
+fn unchanged(name: &str, old: &ModelInfo, new: &ModelInfo) -> ModelDiff {
+    let mut diff = empty_diff(name, ModelStatus::Unchanged);
+    diff.key = new.key.clone();
+    diff.rows_before = Some(old.rows);
+    diff.rows_after = Some(new.rows);
+    diff
+}
+
+fn one_sided(name: &str, info: &ModelInfo, status: ModelStatus) -> ModelDiff {
+    let mut diff = empty_diff(name, status);
+    diff.key = info.key.clone();
+    match status {
+        ModelStatus::Added => {
+            diff.rows_after = Some(info.rows);
+            diff.added = info.rows;
+            diff.columns_added = info.columns.clone();
+        }
+        _ => {
+            diff.rows_before = Some(info.rows);
+            diff.removed = info.rows;
+            diff.columns_removed = info.columns.clone();
+        }
+    }
+    diff
+}

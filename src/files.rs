@@ -1,0 +1,120 @@
+//! Small file-system helpers every module shares: listing a folder, sizing one, writing a file
+//! so that readers never see half of it, and showing paths relative to the project.
+//!
+//! Rules it keeps: listings are sorted, so output and archives never depend on directory order;
+//! a folder that cannot be read lists as empty (callers that must tell the difference read it
+//! themselves); [`write_atomic`] writes a temp file beside its destination and renames it, so the
+//! destination is the old file or the new one, never a mix, whatever file system it is on.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{IoAction, IoError};
+
+/// `path` relative to `root` when it is inside it, for messages.
+pub fn relative(root: &Path, path: &Path) -> PathBuf {
+    path.strip_prefix(root).unwrap_or(path).to_path_buf()
+}
+
+/// The names of the entries of `dir` that pass `keep`, sorted; none when `dir` cannot be read.
+pub fn names_in(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| keep(&e.path()))
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// The paths of the entries of `dir` that pass `keep`, sorted; none when `dir` cannot be read.
+pub fn paths_in(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
+    names_in(dir, keep)
+        .into_iter()
+        .map(|n| dir.join(n))
+        .collect()
+}
+
+/// Every file under `dir`, as paths relative to it with `/` separators, sorted.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) {
+        for name in names_in(dir, |_| true) {
+            let relative = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            let path = dir.join(&name);
+            if path.is_dir() {
+                walk(&path, &relative, out);
+            } else {
+                out.push(relative);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, "", &mut out);
+    out.sort();
+    out
+}
+
+/// The total size of the files under `dir`.
+pub fn dir_size(dir: &Path) -> u64 {
+    files_under(dir)
+        .iter()
+        .filter_map(|file| std::fs::metadata(dir.join(file)).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// Writes `bytes` to `dest` through a temp file in `temp_dir` and a rename; `temp_dir` must be on
+/// the same file system as `dest` (the destination's own folder always is).
+pub fn write_atomic_via(temp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<(), IoError> {
+    std::fs::create_dir_all(temp_dir).map_err(|e| IoError::new(IoAction::Create, temp_dir, e))?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(".winebuild-")
+        .tempfile_in(temp_dir)
+        .map_err(|e| IoError::new(IoAction::Create, temp_dir, e))?;
+    temp.write_all(bytes)
+        .map_err(|e| IoError::write(temp.path(), e))?;
+    // No fsync: a killed process cannot lose written pages, and after a power cut a truncated
+    // object fails its hash check and is rebuilt, a truncated record fails to parse and counts
+    // as missing. Two fsyncs per stage would cost more than most stages take to run.
+    temp.persist(dest)
+        .map_err(|e| IoError::write(dest, e.error))?;
+    Ok(())
+}
+
+/// Writes `bytes` to `dest` through a temp file in the destination's folder (created if needed)
+/// and a rename.
+pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<(), IoError> {
+    let folder = match dest.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    write_atomic_via(folder, dest, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_writes_replace_whole_files_and_leave_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out/2026-09/report.csv");
+        write_atomic(&dest, b"a\n").unwrap();
+        write_atomic(&dest, b"b\n").unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"b\n");
+        assert_eq!(
+            names_in(&dir.path().join("out/2026-09"), |_| true),
+            ["report.csv"]
+        );
+        assert_eq!(files_under(dir.path()), ["out/2026-09/report.csv"]);
+        assert_eq!(dir_size(dir.path()), 2);
+    }
+}

@@ -1,0 +1,526 @@
+//! The project: `winebuild.toml` and `models/*.sql`, loaded and validated into a [`Project`].
+//!
+//! Owns the two file formats a user writes and what they mean. Rules it keeps:
+//! - raw serde structs ([`raw`]) are read once and turned into typed specs ([`spec`]); nothing
+//!   outside this module sees a raw struct or an option it must default;
+//! - every name (source, model, export) is unique across kinds, and a valid identifier, so it can be
+//!   used as a table name in SQL and as a file name in the store;
+//! - a model's leading `--` comment block is TOML (its inputs and settings); unknown keys are errors,
+//!   so a typo never silently changes nothing;
+//! - nothing here reads data: loading a project reads only `winebuild.toml` and `models/`; month
+//!   folders are listed ([`Project::resolve_month`]), never opened.
+
+mod model_file;
+pub(crate) mod raw;
+pub mod spec;
+mod validate;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Hint, did_you_mean};
+use crate::files::{names_in, relative};
+use crate::month::{Month, MonthChoice, NotAMonth};
+
+pub use model_file::{ModelDef, parse_model};
+pub use raw::{NotifyKind, SheetDef};
+pub use spec::{CheckRule, CheckSpec, Expected, ExportSpec, NotifyTarget, RowCount};
+
+/// The project file every winebuild project has at its root.
+pub const PROJECT_FILE: &str = "winebuild.toml";
+/// The folder holding one `<name>.sql` file per model.
+pub const MODELS_DIR: &str = "models";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    #[error("cannot read `{path}`: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("`{path}` is not a valid project file: {message}")]
+    ProjectToml { path: PathBuf, message: String },
+    #[error("model `{model}` ({path}): its header is not valid TOML: {message}")]
+    ModelHeader {
+        model: String,
+        path: PathBuf,
+        message: String,
+    },
+    #[error("model `{model}` ({path}) has no SQL query after its header")]
+    EmptyModel { model: String, path: PathBuf },
+    #[error("`{name}` is not a valid {kind} name")]
+    BadName { kind: &'static str, name: String },
+    #[error("the name `{name}` is used by both {first} and {second}")]
+    DuplicateName {
+        name: String,
+        first: String,
+        second: String,
+    },
+    #[error("{owner} reads `{input}`, which is neither a source nor a model")]
+    UnknownInput {
+        owner: String,
+        input: String,
+        suggestion: String,
+    },
+    #[error("export `{export}`: {message}")]
+    BadExport { export: String, message: String },
+    #[error("source `{source_name}`: {message}")]
+    BadSource {
+        source_name: String,
+        message: String,
+    },
+    #[error("`data` in {PROJECT_FILE} must contain `{{month}}`, found `{template}`")]
+    DataTemplate { template: String },
+    #[error("[notify]: {message}")]
+    BadNotify { message: String },
+    #[error("[summary] `{label}`: {message}")]
+    BadSummary { label: String, message: String },
+    #[error("model `{model}`, check `{check}`: {message}")]
+    BadCheck {
+        model: String,
+        check: String,
+        message: String,
+        hint: Option<String>,
+    },
+}
+
+impl Hint for ProjectError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ProjectError::Read { path, .. } if path.ends_with(PROJECT_FILE) => Some(format!(
+                "run winebuild from a project folder (one with a {PROJECT_FILE}), or pass -C <dir>; \
+                 `winebuild sample <dir>` creates one"
+            )),
+            ProjectError::ModelHeader { .. } => Some(
+                "a model starts with `-- inputs = [\"a\", \"b\"]` lines; see the README's model format"
+                    .into(),
+            ),
+            ProjectError::BadName { .. } => {
+                Some("names use letters, digits and `_`, and start with a letter or `_`".into())
+            }
+            ProjectError::DuplicateName { .. } => Some("rename one of them".into()),
+            ProjectError::UnknownInput { suggestion, .. } => Some(suggestion.clone()),
+            ProjectError::DataTemplate { .. } => {
+                Some("for example: data = \"data/{month}\"".into())
+            }
+            ProjectError::BadCheck { hint, .. } => hint.clone().or_else(|| {
+                Some("see the README's section on checks for each kind's fields".into())
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Why `--month` names no month that can be built.
+#[derive(Debug, thiserror::Error)]
+pub enum MonthError {
+    #[error("no month folder found under `{dir}`")]
+    NoMonths { dir: PathBuf },
+    #[error(transparent)]
+    NotAMonth(#[from] NotAMonth),
+    #[error("no data for month `{month}`: `{dir}` does not exist")]
+    NotFound {
+        month: Month,
+        dir: PathBuf,
+        available: Vec<Month>,
+    },
+}
+
+impl Hint for MonthError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            MonthError::NoMonths { .. } => Some(
+                "put each month's files in a folder named YYYY-MM (see `data` in winebuild.toml)"
+                    .into(),
+            ),
+            MonthError::NotAMonth(_) => {
+                Some("for example: --month 2026-10, or --month previous".into())
+            }
+            MonthError::NotFound { available, .. } if !available.is_empty() => {
+                Some(format!("months with data: {}", join_months(available)))
+            }
+            MonthError::NotFound { .. } => None,
+        }
+    }
+}
+
+/// `2026-08, 2026-09`.
+pub fn join_months(months: &[Month]) -> String {
+    months
+        .iter()
+        .map(Month::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The declared type of a source column; declared types win over inference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    String,
+    Int64,
+    Float64,
+    Bool,
+    Date,
+    Timestamp,
+}
+
+impl fmt::Display for ColumnType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            ColumnType::String => "string",
+            ColumnType::Int64 => "int64",
+            ColumnType::Float64 => "float64",
+            ColumnType::Bool => "bool",
+            ColumnType::Date => "date",
+            ColumnType::Timestamp => "timestamp",
+        };
+        f.write_str(name)
+    }
+}
+
+/// How a source file is read, decided by its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceFormat {
+    Xlsx,
+    Csv,
+    Parquet,
+}
+
+/// `[sources.<name>]`: one input file of the month. Its serialized form is what the source's
+/// stage key hashes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceDef {
+    /// Path of the file, relative to the month folder.
+    pub file: String,
+    /// Worksheet to read (xlsx only); the first sheet when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
+    /// Declared column types; other columns are inferred.
+    #[serde(default)]
+    pub columns: BTreeMap<String, ColumnType>,
+}
+
+impl SourceDef {
+    pub fn format(&self) -> Option<SourceFormat> {
+        let ext = Path::new(&self.file)
+            .extension()?
+            .to_str()?
+            .to_ascii_lowercase();
+        match ext.as_str() {
+            "xlsx" | "xlsm" => Some(SourceFormat::Xlsx),
+            "csv" => Some(SourceFormat::Csv),
+            "parquet" => Some(SourceFormat::Parquet),
+            _ => None,
+        }
+    }
+}
+
+/// What a check verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    RowCount,
+    Unique,
+    NotNull,
+    AcceptedValues,
+    Relationships,
+    Expression,
+    Sql,
+}
+
+impl fmt::Display for CheckKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CheckKind::RowCount => "row_count",
+            CheckKind::Unique => "unique",
+            CheckKind::NotNull => "not_null",
+            CheckKind::AcceptedValues => "accepted_values",
+            CheckKind::Relationships => "relationships",
+            CheckKind::Expression => "expression",
+            CheckKind::Sql => "sql",
+        })
+    }
+}
+
+/// Whether a failing check fails its model (and so the build) or only warns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    #[default]
+    Error,
+    Warn,
+}
+
+/// `[summary]`: the business summary `winebuild diff` prints before the model-by-model diff.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryDef {
+    /// The headline figure: one column of a one-row model (the CA total).
+    #[serde(default)]
+    pub total: Option<FigureDef>,
+    /// Rows entering and leaving a model, by its key (the premium list, the catalogue).
+    #[serde(default)]
+    pub lists: Vec<ListDef>,
+    /// The rows whose figure moved most (the biggest CA movers).
+    #[serde(default)]
+    pub movers: Option<MoversDef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FigureDef {
+    pub label: String,
+    pub model: String,
+    pub column: String,
+    /// Shown in euros, French style (70 568,60 €).
+    #[serde(default)]
+    pub money: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListDef {
+    pub label: String,
+    pub model: String,
+    /// The column that names a row for people (post_title).
+    pub name: String,
+    /// Other columns shown beside the name.
+    #[serde(default)]
+    pub show: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoversDef {
+    pub label: String,
+    pub model: String,
+    pub column: String,
+    pub name: String,
+    #[serde(default = "default_top")]
+    pub top: usize,
+    #[serde(default)]
+    pub money: bool,
+}
+
+fn default_top() -> usize {
+    5
+}
+
+/// A loaded, validated project.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub root: PathBuf,
+    pub name: String,
+    /// Month folder template relative to the root, containing `{month}`.
+    pub data_template: String,
+    /// Output folder template relative to the root, containing `{month}`.
+    pub out_template: String,
+    pub sources: BTreeMap<String, SourceDef>,
+    pub models: BTreeMap<String, ModelDef>,
+    pub exports: BTreeMap<String, ExportSpec>,
+    pub summary: SummaryDef,
+    pub notify: Vec<NotifyTarget>,
+}
+
+impl Project {
+    /// Reads and validates `winebuild.toml` and every `models/*.sql` under `root`.
+    pub fn load(root: &Path) -> Result<Project, ProjectError> {
+        let project_path = root.join(PROJECT_FILE);
+        let text = read_to_string(&project_path)?;
+        let file: raw::ProjectFile =
+            toml::from_str(&text).map_err(|e| ProjectError::ProjectToml {
+                path: PathBuf::from(PROJECT_FILE),
+                message: e.message().to_string() + &toml_location(&text, e.span()),
+            })?;
+        if !file.project.data.contains("{month}") {
+            return Err(ProjectError::DataTemplate {
+                template: file.project.data,
+            });
+        }
+        let models = load_models(root)?;
+        let mut exports = BTreeMap::new();
+        for (name, def) in file.exports {
+            let spec = ExportSpec::try_from(def).map_err(|message| ProjectError::BadExport {
+                export: name.clone(),
+                message,
+            })?;
+            exports.insert(name, spec);
+        }
+        let notify = file
+            .notify
+            .map(raw::OneOrMany::into_vec)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|def| {
+                NotifyTarget::try_from(def).map_err(|message| ProjectError::BadNotify { message })
+            })
+            .collect::<Result<_, _>>()?;
+        let project = Project {
+            root: root.to_path_buf(),
+            name: file.project.name,
+            data_template: file.project.data,
+            out_template: file.project.out,
+            sources: file.sources,
+            models,
+            exports,
+            summary: file.summary,
+            notify,
+        };
+        project.validate()?;
+        Ok(project)
+    }
+
+    /// The folder holding one month's input files.
+    pub fn month_dir(&self, month: Month) -> PathBuf {
+        self.root
+            .join(self.data_template.replace("{month}", &month.to_string()))
+    }
+
+    /// The folder a month's exports are written to.
+    pub fn out_dir(&self, month: Month) -> PathBuf {
+        self.root
+            .join(self.out_template.replace("{month}", &month.to_string()))
+    }
+
+    /// The folder whose sub-folders are the months (the part of the template before `{month}`).
+    pub fn months_parent(&self) -> PathBuf {
+        let prefix = self.data_template.split("{month}").next().unwrap_or("");
+        self.root.join(prefix)
+    }
+
+    /// `path` relative to the project root, for messages.
+    pub fn relative(&self, path: &Path) -> PathBuf {
+        relative(&self.root, path)
+    }
+
+    /// Month folders that exist, oldest first.
+    pub fn available_months(&self) -> Vec<Month> {
+        names_in(&self.months_parent(), |_| true)
+            .iter()
+            .filter_map(|name| Month::parse(name).ok())
+            .filter(|month| self.month_dir(*month).is_dir())
+            .collect()
+    }
+
+    /// The month `--month` asks for: a month folder that exists, the month before today's, or the
+    /// latest month folder.
+    pub fn resolve_month(&self, choice: MonthChoice) -> Result<Month, MonthError> {
+        let month = match choice {
+            MonthChoice::Latest => {
+                return self.available_months().last().copied().ok_or_else(|| {
+                    MonthError::NoMonths {
+                        dir: self.relative(&self.months_parent()),
+                    }
+                });
+            }
+            MonthChoice::Previous => Month::before_today(),
+            MonthChoice::Given(month) => month,
+        };
+        let dir = self.month_dir(month);
+        if dir.is_dir() {
+            Ok(month)
+        } else {
+            Err(MonthError::NotFound {
+                month,
+                dir: self.relative(&dir),
+                available: self.available_months(),
+            })
+        }
+    }
+
+    /// Every stage name, for suggestions in messages.
+    pub fn stage_names(&self) -> impl Iterator<Item = &String> {
+        self.sources
+            .keys()
+            .chain(self.models.keys())
+            .chain(self.exports.keys())
+    }
+
+    /// Every check of every model, with its model.
+    pub fn checks(&self) -> impl Iterator<Item = (&ModelDef, &CheckSpec)> {
+        self.models
+            .values()
+            .flat_map(|model| model.checks.iter().map(move |check| (model, check)))
+    }
+
+    /// Every source and model `model` reads, directly or not.
+    pub fn upstream_of(&self, model: &str) -> BTreeSet<&str> {
+        let mut found = BTreeSet::new();
+        let mut frontier = vec![model];
+        while let Some(current) = frontier.pop() {
+            let Some(def) = self.models.get(current) else {
+                continue;
+            };
+            for input in &def.inputs {
+                if found.insert(input.as_str()) {
+                    frontier.push(input.as_str());
+                }
+            }
+        }
+        found
+    }
+
+    /// An error for `input`, read by `owner`, unless it is a source or a model.
+    fn check_input_exists(&self, owner: &str, input: &str) -> Result<(), ProjectError> {
+        if self.sources.contains_key(input) || self.models.contains_key(input) {
+            return Ok(());
+        }
+        Err(ProjectError::UnknownInput {
+            owner: owner.to_string(),
+            input: input.to_string(),
+            suggestion: did_you_mean(
+                input,
+                self.sources.keys().chain(self.models.keys()),
+                "declare it under [sources.<name>] or add models/<name>.sql",
+            ),
+        })
+    }
+}
+
+fn read_to_string(path: &Path) -> Result<String, ProjectError> {
+    std::fs::read_to_string(path).map_err(|source| ProjectError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn load_models(root: &Path) -> Result<BTreeMap<String, ModelDef>, ProjectError> {
+    let dir = root.join(MODELS_DIR);
+    match std::fs::metadata(&dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(source) => return Err(ProjectError::Read { path: dir, source }),
+        Ok(_) => {}
+    }
+    let mut models = BTreeMap::new();
+    let is_sql = |path: &Path| path.extension().is_some_and(|ext| ext == "sql");
+    for file in names_in(&dir, is_sql) {
+        let name = file.trim_end_matches(".sql").to_string();
+        if !validate::is_identifier(&name) {
+            return Err(ProjectError::BadName {
+                kind: "model",
+                name,
+            });
+        }
+        let text = read_to_string(&dir.join(&file))?;
+        let relative = PathBuf::from(MODELS_DIR).join(&file);
+        models.insert(name.clone(), parse_model(&name, &relative, &text)?);
+    }
+    Ok(models)
+}
+
+/// ` (line 3)`: where in `text` a TOML error's span starts.
+pub(crate) fn toml_location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    match span {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!(" (line {line})")
+        }
+        None => String::new(),
+    }
+}

@@ -1,0 +1,217 @@
+//! The two file formats a user writes, exactly as serde reads them: `winebuild.toml` and the
+//! TOML header of a model. Unknown keys are errors (`deny_unknown_fields`), so a typo never
+//! silently changes nothing.
+//!
+//! These structs exist for serde's friendly messages ("unknown field `keys`, expected one of …");
+//! [`super::spec`] turns each into a typed spec once, when the project loads, and nothing else
+//! reads them. They also give each stage the definition its cache key hashes
+//! ([`super::spec::ExportSpec::definition`], [`super::spec::CheckSpec::definition`]), so the
+//! store's keys do not change when the typed specs do.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{CheckKind, Severity, SourceDef, SummaryDef};
+
+/// `winebuild.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProjectFile {
+    pub project: ProjectSection,
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceDef>,
+    #[serde(default)]
+    pub exports: BTreeMap<String, ExportDef>,
+    #[serde(default)]
+    pub summary: SummaryDef,
+    #[serde(default)]
+    pub notify: Option<OneOrMany<NotifyDef>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProjectSection {
+    pub name: String,
+    #[serde(default = "default_data")]
+    pub data: String,
+    #[serde(default = "default_out")]
+    pub out: String,
+}
+
+fn default_data() -> String {
+    "data/{month}".into()
+}
+
+fn default_out() -> String {
+    "out/{month}".into()
+}
+
+/// `[notify]` or `[[notify]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    pub fn into_vec(self) -> Vec<T> {
+        match self {
+            OneOrMany::One(one) => vec![one],
+            OneOrMany::Many(many) => many,
+        }
+    }
+}
+
+/// The TOML header of a model file: its inputs and settings.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ModelHeader {
+    pub inputs: Vec<String>,
+    /// The columns that identify a row (the user-facing word is `key`).
+    #[serde(default)]
+    pub key: Vec<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub checks: Vec<CheckDef>,
+}
+
+/// One `[[checks]]` entry of a model header. The fields a kind does not use must be absent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CheckDef {
+    pub name: String,
+    pub kind: CheckKind,
+    #[serde(default)]
+    pub severity: Severity,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<toml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_as: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assert: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actual: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<String>,
+}
+
+impl CheckDef {
+    /// A check of `kind` named `name` with no field set, for building one field by field.
+    pub fn bare(name: &str, kind: CheckKind, severity: Severity) -> CheckDef {
+        CheckDef {
+            name: name.to_string(),
+            kind,
+            severity,
+            message: None,
+            columns: Vec::new(),
+            column: None,
+            values: Vec::new(),
+            equals: None,
+            min: None,
+            max: None,
+            same_as: None,
+            to: None,
+            field: None,
+            assert: None,
+            actual: None,
+            expected: None,
+            tolerance: None,
+            sql: None,
+        }
+    }
+
+    /// Each optional field and whether it is set, in declaration order.
+    pub fn fields_given(&self) -> [(&'static str, bool); 14] {
+        [
+            ("columns", !self.columns.is_empty()),
+            ("column", self.column.is_some()),
+            ("values", !self.values.is_empty()),
+            ("equals", self.equals.is_some()),
+            ("min", self.min.is_some()),
+            ("max", self.max.is_some()),
+            ("same_as", self.same_as.is_some()),
+            ("to", self.to.is_some()),
+            ("field", self.field.is_some()),
+            ("assert", self.assert.is_some()),
+            ("actual", self.actual.is_some()),
+            ("expected", self.expected.is_some()),
+            ("tolerance", self.tolerance.is_some()),
+            ("sql", self.sql.is_some()),
+        ]
+    }
+}
+
+/// `[exports.<name>]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExportDef {
+    pub file: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub sheets: Vec<SheetDef>,
+}
+
+/// A sheet of an xlsx export.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SheetDef {
+    pub name: String,
+    pub model: String,
+    /// Column summed in a final `Total` row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<String>,
+    /// Columns shown in euros with two decimals.
+    #[serde(default)]
+    pub money: Vec<String>,
+}
+
+/// Where a notification goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyKind {
+    /// POST the JSON summary of the build to `url`.
+    Webhook,
+    /// Send an e-mail through Resend's HTTP API.
+    Resend,
+}
+
+/// `[notify]` (or `[[notify]]`, several).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NotifyDef {
+    pub kind: NotifyKind,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub on_success: bool,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Vec<String>,
+    #[serde(default)]
+    pub token_env: Option<String>,
+}

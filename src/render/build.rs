@@ -1,0 +1,227 @@
+//! A build, a plan and a test as people read them: one line per stage (`ran  erp  825 rows
+//! 21 ms  first build of 2026-10`), check results indented under their stage, a summary line,
+//! and each failed check as an `error:` with its alert, a few failing rows and a `hint:`.
+
+use std::fmt::Write as _;
+
+use crate::build::{Action, BuildReport, PlanAction, PlanReport, StageOutcome, TestReport};
+use crate::checks::{CheckResult, CheckStatus};
+use crate::project::Project;
+use crate::text::{duration, plural};
+
+/// How many warnings of a stage are shown without `-v`.
+const WARNINGS_SHOWN: usize = 5;
+
+/// The width of the stage-name column: the longest name, at least 8.
+pub fn name_width(project: &Project) -> usize {
+    project
+        .stage_names()
+        .map(String::len)
+        .max()
+        .unwrap_or(8)
+        .max(8)
+}
+
+/// `error: …` and `hint: …` lines.
+pub fn error(message: &str, hint: Option<&str>) -> String {
+    let mut out = format!("error: {message}\n");
+    if let Some(hint) = hint {
+        let _ = writeln!(out, "hint: {hint}");
+    }
+    out
+}
+
+/// One stage of a build: its line, its failed or warned checks (every check with `verbose`), a
+/// warned check's failing rows, and its warnings.
+pub fn stage(outcome: &StageOutcome, width: usize, verbose: bool) -> String {
+    let rows = outcome.rows.map(|r| plural(r, "row")).unwrap_or_default();
+    let time = match outcome.action {
+        Action::Ran => duration(outcome.duration_ms),
+        _ => String::new(),
+    };
+    let reason = match outcome.action {
+        Action::Reused if !verbose && outcome.wrote.is_none() => "",
+        // The whole error is printed after the summary; its first line is enough here.
+        Action::Failed => outcome.reason.lines().next().unwrap_or_default(),
+        _ => outcome.reason.as_str(),
+    };
+    let line = format!(
+        "{:>7}  {:<width$}  {:>11}  {:>7}  {}",
+        outcome.action.to_string(),
+        outcome.stage,
+        rows,
+        time,
+        reason
+    );
+    let mut out = format!("{}\n", line.trim_end());
+    for check in &outcome.checks {
+        if verbose || matches!(check.status, CheckStatus::Fail | CheckStatus::Warn) {
+            let _ = writeln!(out, "{}", check_line(check));
+        }
+        if check.status == CheckStatus::Warn {
+            for example in &check.examples {
+                let _ = writeln!(out, "{:>15}{example}", "");
+            }
+        }
+    }
+    let shown = if verbose { usize::MAX } else { WARNINGS_SHOWN };
+    for warning in outcome.warnings.iter().take(shown) {
+        let _ = writeln!(out, "warning: {}: {warning}", outcome.stage);
+    }
+    if outcome.warnings.len() > shown {
+        let _ = writeln!(
+            out,
+            "warning: {}: … and {} more (-v shows all)",
+            outcome.stage,
+            outcome.warnings.len() - shown
+        );
+    }
+    out
+}
+
+/// One check, indented under its stage: `fail  test-nettoyage-erp  ERP: 824 lignes au lieu de 825`.
+fn check_line(check: &CheckResult) -> String {
+    format!(
+        "{:>13}  {}  {}{}",
+        check.status.to_string(),
+        check.check,
+        check.message,
+        if check.cached { " (cached)" } else { "" }
+    )
+}
+
+/// `2026-10: 16 ran, 0 reused in 301 ms` (failed and skipped counts when there are some).
+pub fn summary_line(report: &BuildReport) -> String {
+    let count = |action, word: &str| match report.count(action) {
+        0 => String::new(),
+        n => format!(", {n} {word}"),
+    };
+    format!(
+        "{}: {} ran, {} reused{}{} in {}",
+        report.month,
+        report.count(Action::Ran),
+        report.count(Action::Reused),
+        count(Action::Failed, "failed"),
+        count(Action::Skipped, "skipped"),
+        duration(report.duration_ms)
+    )
+}
+
+/// `checks: 20 passed, 1 failed, 2 warning(s)` (only the counts that are not zero, passed always).
+pub fn checks_tally<'a>(checks: impl Iterator<Item = &'a CheckResult>) -> Option<String> {
+    let mut counts = [0usize; 4];
+    let mut any = false;
+    for check in checks {
+        any = true;
+        counts[match check.status {
+            CheckStatus::Pass => 0,
+            CheckStatus::Fail => 1,
+            CheckStatus::Warn => 2,
+            CheckStatus::Skipped => 3,
+        }] += 1;
+    }
+    if !any {
+        return None;
+    }
+    let mut parts = vec![format!("{} passed", counts[0])];
+    for (count, word) in counts[1..].iter().zip(["failed", "warning(s)", "skipped"]) {
+        if *count > 0 {
+            parts.push(format!("{count} {word}"));
+        }
+    }
+    Some(format!("checks: {}", parts.join(", ")))
+}
+
+/// Each failed check with its alert, a few failing rows and what to do, as `error:` lines.
+pub fn failed_checks<'a>(
+    checks: impl Iterator<Item = &'a CheckResult>,
+    month_expect: &str,
+) -> String {
+    let mut out = String::new();
+    for check in checks.filter(|c| c.status == CheckStatus::Fail) {
+        let _ = writeln!(
+            out,
+            "error: check `{}` of `{}` failed: {}",
+            check.check, check.model, check.message
+        );
+        for example in &check.examples {
+            let _ = writeln!(out, "  {example}");
+        }
+        if let Some(failing) = check.failing
+            && failing as usize > check.examples.len()
+            && !check.examples.is_empty()
+        {
+            let _ = writeln!(out, "  … {failing} in all");
+        }
+        let hint = if check.pinned {
+            format!("if the data is right and the figure really changed, update {month_expect}")
+        } else {
+            format!(
+                "`winebuild show {}` prints the output that failed",
+                check.model
+            )
+        };
+        let _ = writeln!(out, "hint: {hint}");
+    }
+    out
+}
+
+/// `plan for 2026-10:`, one line per stage, then the counts.
+pub fn plan(plan: &PlanReport, width: usize, verbose: bool) -> String {
+    let mut out = format!("plan for {}:\n", plan.month);
+    for stage in &plan.stages {
+        let reason = if stage.action == PlanAction::Reuse && !verbose {
+            ""
+        } else {
+            &stage.reason
+        };
+        let line = format!(
+            "{:>7}  {:<width$}  {reason}",
+            stage.action.to_string(),
+            stage.stage
+        );
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    let count = |a| plan.stages.iter().filter(|s| s.action == a).count();
+    let _ = writeln!(
+        out,
+        "{} to run, {} maybe, {} to reuse, {} blocked",
+        count(PlanAction::Run),
+        count(PlanAction::Maybe),
+        count(PlanAction::Reuse),
+        count(PlanAction::Blocked)
+    );
+    out
+}
+
+/// One line per check of `winebuild test`, with a warned check's failing rows under it.
+pub fn test_results(report: &TestReport, model_width: usize, verbose: bool) -> String {
+    let width = report
+        .checks
+        .iter()
+        .map(|c| c.check.len())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for check in &report.checks {
+        let line = format!(
+            "{:>7}  {:<model_width$}  {:<width$}  {}{}",
+            check.status.to_string(),
+            check.model,
+            check.check,
+            check.message,
+            if check.cached && verbose {
+                " (cached)"
+            } else {
+                ""
+            }
+        );
+        let _ = writeln!(out, "{}", line.trim_end());
+        if check.status == CheckStatus::Warn {
+            for example in &check.examples {
+                let _ = writeln!(out, "{:>9}{example}", "");
+            }
+        }
+    }
+    out
+}
