@@ -249,29 +249,8 @@ pub fn archive_build(
         .prefix(".tmp-")
         .tempdir_in(&month_dir)
         .map_err(|e| write_error(&month_dir, e))?;
-    let mut files = BTreeMap::new();
-    let mut stages = build.stages;
-    for stage in &mut stages {
-        let Some(file) = &stage.file else { continue };
-        let bytes = store
-            .read_object(&stage.output)
-            .map_err(|_| ArchiveError::MissingObject {
-                stage: stage.stage.clone(),
-                object: stage.output.clone(),
-            })?;
-        let path = temp.path().join(file);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| write_error(parent, e))?;
-        }
-        std::fs::write(&path, &bytes).map_err(|e| write_error(&path, e))?;
-        files.insert(
-            file.clone(),
-            FileEntry {
-                bytes: bytes.len() as u64,
-                blake3: stage.output.clone(),
-            },
-        );
-    }
+    let files = copy_outputs(store, &build.stages, temp.path(), &write_error)?;
+    let stages = build.stages;
     let manifest = Manifest {
         project: project.name.clone(),
         month: build.month,
@@ -299,6 +278,38 @@ pub fn archive_build(
         path: shown(revision),
         revision,
     })
+}
+
+/// Copies each stage's output that the revision keeps into `dir`; returns the files written.
+fn copy_outputs(
+    store: &Store,
+    stages: &[ArchivedStage],
+    dir: &Path,
+    write_error: &dyn Fn(&Path, std::io::Error) -> ArchiveError,
+) -> Result<BTreeMap<String, FileEntry>, ArchiveError> {
+    let mut files = BTreeMap::new();
+    for stage in stages {
+        let Some(file) = &stage.file else { continue };
+        let bytes = store
+            .read_object(&stage.output)
+            .map_err(|_| ArchiveError::MissingObject {
+                stage: stage.stage.clone(),
+                object: stage.output.clone(),
+            })?;
+        let path = dir.join(file);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| write_error(parent, e))?;
+        }
+        std::fs::write(&path, &bytes).map_err(|e| write_error(&path, e))?;
+        files.insert(
+            file.clone(),
+            FileEntry {
+                bytes: bytes.len() as u64,
+                blake3: stage.output.clone(),
+            },
+        );
+    }
+    Ok(files)
 }
 
 /// Removes revisions left half-written by a killed build.

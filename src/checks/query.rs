@@ -45,6 +45,8 @@ fn literal(value: &toml::Value) -> String {
     }
 }
 
+/// The query of each kind of check. One arm per kind, each holding its whole SQL: a little over
+/// 80 lines, kept together so every query a check can run is read in one place.
 pub(super) fn plan(model: &ModelDef, check: &CheckSpec) -> Plan {
     let table = quote_ident(&model.name);
     let rows = |sql: String| Plan::Rows {

@@ -125,15 +125,69 @@ fn compare_by_key(
     };
     let old_all = old.concat().map_err(arrow_error)?;
     let new_all = new.concat().map_err(arrow_error)?;
-    let narrow_old = keys_and_row_numbers(&old_all, key).map_err(arrow_error)?;
-    let narrow_new = keys_and_row_numbers(&new_all, key).map_err(arrow_error)?;
+    let Some(pairs) = match_rows(model, &old_all, &new_all, key)? else {
+        return Ok(false);
+    };
+    let sides = Sides {
+        old: &old_all,
+        new: &new_all,
+        key,
+    };
+    let compared = sides.compared_columns(tolerance).map_err(arrow_error)?;
+    let mut added = Vec::new();
+    let mut removed = Vec::new();
+    for (old_row, new_row) in pairs {
+        match (old_row, new_row) {
+            (None, Some(n)) => added.push(n),
+            (Some(o), None) => removed.push(o),
+            (Some(o), Some(n)) => sides.compare_row(diff, &compared, o, n),
+            (None, None) => {}
+        }
+    }
+    // Examples in each side's own row order, which models usually sort by key.
+    added.sort_unstable();
+    removed.sort_unstable();
+    diff.added = added.len() as u64;
+    diff.removed = removed.len() as u64;
+    diff.added_examples = added
+        .iter()
+        .take(EXAMPLES)
+        .map(|&r| sides.key_text(sides.new, r))
+        .collect();
+    diff.removed_examples = removed
+        .iter()
+        .take(EXAMPLES)
+        .map(|&r| sides.key_text(sides.old, r))
+        .collect();
+    Ok(true)
+}
+
+/// The rows of the two sides that share a key, by a full outer join on the key columns: one
+/// `(old row, new row)` pair per joined row, `None` where a side has no such key. `None` in all
+/// when the key is not unique on a side.
+fn match_rows(
+    model: &str,
+    old: &RecordBatch,
+    new: &RecordBatch,
+    key: &[String],
+) -> Result<Option<Vec<(Option<usize>, Option<usize>)>>, DiffError> {
+    let arrow_error = |e: arrow::error::ArrowError| DiffError::Query {
+        model: model.to_string(),
+        message: e.to_string(),
+    };
+    let narrow_old = keys_and_row_numbers(old, key).map_err(arrow_error)?;
+    let narrow_new = keys_and_row_numbers(new, key).map_err(arrow_error)?;
     let on = key
         .iter()
         .map(|k| {
-            let same_type = old.schema.field_with_name(k).ok().map(|f| f.data_type())
-                == new.schema.field_with_name(k).ok().map(|f| f.data_type());
+            let type_of = |b: &RecordBatch| {
+                b.schema()
+                    .field_with_name(k)
+                    .ok()
+                    .map(|f| f.data_type().clone())
+            };
             let k = quote_ident(k);
-            if same_type {
+            if type_of(old) == type_of(new) {
                 format!("(o.{k} IS NOT DISTINCT FROM n.{k})")
             } else {
                 // A key Excel stored as a number one month and as text the next still matches.
@@ -146,92 +200,98 @@ fn compare_by_key(
         "SELECT o.__row AS old_row, n.__row AS new_row FROM old AS o FULL OUTER JOIN new AS n ON {on}"
     );
     let joined = run(model, &sql, &[("old", &narrow_old), ("new", &narrow_new)])?;
-    let old_rows = joined
-        .column(0)
-        .as_primitive::<arrow::datatypes::UInt32Type>()
-        .clone();
-    let new_rows = joined
-        .column(1)
-        .as_primitive::<arrow::datatypes::UInt32Type>()
-        .clone();
+    let rows = |i: usize| {
+        joined
+            .column(i)
+            .as_primitive::<arrow::datatypes::UInt32Type>()
+            .clone()
+    };
+    let (old_rows, new_rows) = (rows(0), rows(1));
     let matched_old = old_rows.len() - old_rows.null_count();
     let matched_new = new_rows.len() - new_rows.null_count();
-    if matched_old != old_all.num_rows() || matched_new != new_all.num_rows() {
-        return Ok(false);
+    if matched_old != old.num_rows() || matched_new != new.num_rows() {
+        return Ok(None);
     }
-    let options = FormatOptions::default().with_null("null");
-    let key_text = |batch: &RecordBatch, row: usize| -> String {
-        key.iter()
-            .map(|k| {
-                let array = batch.column_by_name(k).expect("key checked");
-                format!("{k}={}", formatter(array.as_ref(), &options).value(row))
+    let row = |rows: &arrow::array::UInt32Array, i: usize| {
+        rows.is_valid(i).then(|| rows.value(i) as usize)
+    };
+    Ok(Some(
+        (0..joined.num_rows())
+            .map(|i| (row(&old_rows, i), row(&new_rows, i)))
+            .collect(),
+    ))
+}
+
+/// A column both sides have, outside the key, and how to tell its values apart.
+type Compared = (String, ArrayRef, ArrayRef, RowDiffer);
+
+/// The two sides of a keyed comparison, whole.
+struct Sides<'a> {
+    old: &'a RecordBatch,
+    new: &'a RecordBatch,
+    key: &'a [String],
+}
+
+impl Sides<'_> {
+    /// `product_id=1006`: a row named by its key.
+    fn key_text(&self, batch: &RecordBatch, row: usize) -> String {
+        let options = FormatOptions::default().with_null("null");
+        self.key
+            .iter()
+            .filter_map(|k| {
+                let array = batch.column_by_name(k)?;
+                Some(format!(
+                    "{k}={}",
+                    formatter(array.as_ref(), &options).value(row)
+                ))
             })
             .collect::<Vec<_>>()
             .join(", ")
-    };
-    let compared: Vec<(String, ArrayRef, ArrayRef, RowDiffer)> = new_all
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .filter(|c| !key.contains(c))
-        .filter_map(|c| {
-            let o = old_all.column_by_name(&c)?.clone();
-            let n = new_all.column_by_name(&c).expect("a new column").clone();
-            Some(RowDiffer::new(&o, &n, tolerance).map(|d| (c, o, n, d)))
-        })
-        .collect::<Result<_, _>>()
-        .map_err(arrow_error)?;
-    let mut added = Vec::new();
-    let mut removed = Vec::new();
-    for i in 0..joined.num_rows() {
-        match (old_rows.is_valid(i), new_rows.is_valid(i)) {
-            (false, true) => added.push(new_rows.value(i) as usize),
-            (true, false) => removed.push(old_rows.value(i) as usize),
-            _ => {
-                let (o, n) = (old_rows.value(i) as usize, new_rows.value(i) as usize);
-                let mut row_changed = false;
-                for (name, old_array, new_array, differ) in &compared {
-                    if !differ.differs(o, n) {
-                        continue;
-                    }
-                    row_changed = true;
-                    *diff.column_changes.entry(name.clone()).or_default() += 1;
-                    let per_column = diff.examples.iter().filter(|e| &e.column == name).count();
-                    if per_column < 2 && diff.examples.len() < EXAMPLES {
-                        let shown = |array: &ArrayRef, row: usize| {
-                            cut(&formatter(array.as_ref(), &options).value(row).to_string())
-                        };
-                        diff.examples.push(ChangeExample {
-                            key: key_text(&new_all, n),
-                            column: name.clone(),
-                            before: shown(old_array, o),
-                            after: shown(new_array, n),
-                        });
-                    }
-                }
-                if row_changed {
-                    diff.changed += 1;
-                }
+    }
+
+    /// The columns of the new side, outside the key, that the old side has too.
+    fn compared_columns(&self, tolerance: f64) -> Result<Vec<Compared>, arrow::error::ArrowError> {
+        self.new
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .filter(|c| !self.key.contains(c))
+            .filter_map(|c| {
+                let o = self.old.column_by_name(&c)?.clone();
+                let n = self.new.column_by_name(&c)?.clone();
+                Some(RowDiffer::new(&o, &n, tolerance).map(|d| (c, o, n, d)))
+            })
+            .collect()
+    }
+
+    /// Counts the columns where old row `o` and new row `n` differ, keeping a few examples.
+    fn compare_row(&self, diff: &mut ModelDiff, compared: &[Compared], o: usize, n: usize) {
+        let options = FormatOptions::default().with_null("null");
+        let mut row_changed = false;
+        for (name, old_array, new_array, differ) in compared {
+            if !differ.differs(o, n) {
+                continue;
+            }
+            row_changed = true;
+            *diff.column_changes.entry(name.clone()).or_default() += 1;
+            let per_column = diff.examples.iter().filter(|e| &e.column == name).count();
+            if per_column < 2 && diff.examples.len() < EXAMPLES {
+                let shown = |array: &ArrayRef, row: usize| {
+                    cut(&formatter(array.as_ref(), &options).value(row).to_string())
+                };
+                diff.examples.push(ChangeExample {
+                    key: self.key_text(self.new, n),
+                    column: name.clone(),
+                    before: shown(old_array, o),
+                    after: shown(new_array, n),
+                });
             }
         }
+        if row_changed {
+            diff.changed += 1;
+        }
     }
-    // Examples in each side's own row order, which models usually sort by key.
-    added.sort_unstable();
-    removed.sort_unstable();
-    diff.added = added.len() as u64;
-    diff.removed = removed.len() as u64;
-    diff.added_examples = added
-        .iter()
-        .take(EXAMPLES)
-        .map(|&r| key_text(&new_all, r))
-        .collect();
-    diff.removed_examples = removed
-        .iter()
-        .take(EXAMPLES)
-        .map(|&r| key_text(&old_all, r))
-        .collect();
-    Ok(true)
 }
 
 /// The key columns of `batch` and a `__row` column numbering its rows: all the join needs.
@@ -331,60 +391,11 @@ fn compare_as_multiset(
         .map(|c| c.name)
         .filter(|c| old.schema.fields().iter().any(|f| f.name() == c))
         .collect();
-    // Rows are counted by an identity where floats are rounded to the tolerance, and shown as
-    // they were.
-    let counts = |table: &Table| -> Result<BTreeMap<String, (i64, String)>, DiffError> {
-        let batch = table.concat().map_err(|e| DiffError::Query {
+    let counts = |table: &Table| {
+        row_counts(table, &common, tolerance).map_err(|e| DiffError::Query {
             model: diff.model.clone(),
             message: e.to_string(),
-        })?;
-        let options = FormatOptions::default().with_null("null");
-        let arrays: Vec<ArrayRef> = common
-            .iter()
-            .map(|c| {
-                let array = batch.column_by_name(c).expect("common column").clone();
-                if array.data_type().is_floating() && tolerance > 0.0 {
-                    let floats = arrow::compute::cast(&array, &DataType::Float64).expect("float");
-                    let rounded: arrow::array::Float64Array = floats
-                        .as_primitive::<Float64Type>()
-                        .iter()
-                        .map(|v| v.map(|v| (v / tolerance).round() * tolerance))
-                        .collect();
-                    Arc::new(rounded) as ArrayRef
-                } else {
-                    array
-                }
-            })
-            .collect();
-        let formatters: Vec<ArrayFormatter> = arrays
-            .iter()
-            .map(|a| formatter(a.as_ref(), &options))
-            .collect();
-        let originals: Vec<ArrayFormatter> = common
-            .iter()
-            .map(|c| {
-                formatter(
-                    batch.column_by_name(c).expect("common column").as_ref(),
-                    &options,
-                )
-            })
-            .collect();
-        let line = |formatters: &[ArrayFormatter], row: usize| {
-            common
-                .iter()
-                .zip(formatters)
-                .map(|(c, f)| format!("{c}={}", f.value(row)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let mut counts: BTreeMap<String, (i64, String)> = BTreeMap::new();
-        for row in 0..batch.num_rows() {
-            let entry = counts
-                .entry(line(&formatters, row))
-                .or_insert_with(|| (0, cut(&line(&originals, row))));
-            entry.0 += 1;
-        }
-        Ok(counts)
+        })
     };
     let before = counts(old)?;
     let after = counts(new)?;
@@ -407,6 +418,61 @@ fn compare_as_multiset(
         }
     }
     Ok(())
+}
+
+/// Each distinct row of `table` over `common` columns: how often it occurs, and how it reads.
+/// Rows are told apart by an identity where floats are rounded to the tolerance, and shown as
+/// they were.
+fn row_counts(
+    table: &Table,
+    common: &[String],
+    tolerance: f64,
+) -> Result<BTreeMap<String, (i64, String)>, arrow::error::ArrowError> {
+    let batch = table.concat()?;
+    let options = FormatOptions::default().with_null("null");
+    let mut originals = Vec::with_capacity(common.len());
+    let mut rounded = Vec::with_capacity(common.len());
+    for column in common {
+        let Some(array) = batch.column_by_name(column) else {
+            continue;
+        };
+        originals.push(array.clone());
+        rounded.push(if array.data_type().is_floating() && tolerance > 0.0 {
+            let floats = arrow::compute::cast(array, &DataType::Float64)?;
+            let values: arrow::array::Float64Array = floats
+                .as_primitive::<Float64Type>()
+                .iter()
+                .map(|v| v.map(|v| (v / tolerance).round() * tolerance))
+                .collect();
+            Arc::new(values) as ArrayRef
+        } else {
+            array.clone()
+        });
+    }
+    let identity: Vec<ArrayFormatter> = rounded
+        .iter()
+        .map(|a| formatter(a.as_ref(), &options))
+        .collect();
+    let shown: Vec<ArrayFormatter> = originals
+        .iter()
+        .map(|a| formatter(a.as_ref(), &options))
+        .collect();
+    let line = |formatters: &[ArrayFormatter], row: usize| {
+        common
+            .iter()
+            .zip(formatters)
+            .map(|(c, f)| format!("{c}={}", f.value(row)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut counts: BTreeMap<String, (i64, String)> = BTreeMap::new();
+    for row in 0..batch.num_rows() {
+        let entry = counts
+            .entry(line(&identity, row))
+            .or_insert_with(|| (0, cut(&line(&shown, row))));
+        entry.0 += 1;
+    }
+    Ok(counts)
 }
 
 fn column_sum(table: &Table, column: &str) -> Option<f64> {

@@ -171,6 +171,17 @@ pub enum ModelStatus {
     Removed,
 }
 
+impl std::fmt::Display for ModelStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ModelStatus::Unchanged => "unchanged",
+            ModelStatus::Changed => "changed",
+            ModelStatus::Added => "added",
+            ModelStatus::Removed => "removed",
+        })
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelDiff {
     pub model: String,

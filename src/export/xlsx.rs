@@ -18,8 +18,6 @@ pub(super) fn write_sheet(
 ) -> Result<(), rust_xlsxwriter::XlsxError> {
     worksheet.set_name(&sheet.name)?;
     let header_format = Format::new().set_bold();
-    let money = Format::new().set_num_format(MONEY_FORMAT);
-    let date_format = Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
     let schema = batch.schema();
     let mut widths: Vec<usize> = schema
         .fields()
@@ -41,47 +39,23 @@ pub(super) fn write_sheet(
         .iter()
         .map(|f| sheet.money.contains(f.name()))
         .collect();
+    let formats = CellFormats {
+        money: Format::new().set_num_format(MONEY_FORMAT),
+        date: Format::new().set_num_format("yyyy-mm-dd hh:mm:ss"),
+    };
     // Row by row: the worksheet streams in constant-memory mode, which only accepts rows in order.
     for row in 0..batch.num_rows() {
-        let excel_row = row as u32 + 1;
         for (col, column) in batch.columns().iter().enumerate() {
             if column.is_null(row) {
                 continue;
             }
-            let col16 = col as u16;
-            let width = match number_at(column.as_ref(), row) {
-                Some(value) if is_money[col] => {
-                    worksheet.write_number_with_format(excel_row, col16, value, &money)?;
-                    // Digits, a thousands separator per three digits, two decimals, " €".
-                    let digits = integer_digits(value);
-                    digits + (digits - 1) / 3 + 3 + 2 + 3
-                }
-                Some(value) => {
-                    worksheet.write_number(excel_row, col16, value)?;
-                    formatters[col].value(row).to_string().len()
-                }
-                None => match datetime_at(column.as_ref(), row) {
-                    Some(datetime) => {
-                        worksheet.write_datetime_with_format(
-                            excel_row,
-                            col16,
-                            &datetime,
-                            &date_format,
-                        )?;
-                        19
-                    }
-                    None => {
-                        let shown = formatters[col].value(row).to_string();
-                        if let Some(flag) = bool_at(column.as_ref(), row) {
-                            worksheet.write_boolean(excel_row, col16, flag)?;
-                        } else {
-                            // Strings are always string cells: never parsed as a formula.
-                            worksheet.write_string(excel_row, col16, &shown)?;
-                        }
-                        shown.chars().count()
-                    }
-                },
+            let cell = Cell {
+                row: row as u32 + 1,
+                col: col as u16,
+                money: is_money[col],
             };
+            let shown = || formatters[col].value(row).to_string();
+            let width = write_cell(worksheet, &formats, cell, column.as_ref(), row, shown)?;
             widths[col] = widths[col].max(width);
         }
     }
@@ -97,6 +71,59 @@ pub(super) fn write_sheet(
         worksheet.autofilter(0, 0, rows.max(1), batch.num_columns() as u16 - 1)?;
     }
     Ok(())
+}
+
+/// The formats cells are written with.
+struct CellFormats {
+    money: Format,
+    date: Format,
+}
+
+/// Where a cell goes, and whether its column is money.
+#[derive(Clone, Copy)]
+struct Cell {
+    row: u32,
+    col: u16,
+    money: bool,
+}
+
+/// Writes one non-null value: numbers as numbers (money in euros), date-times as dates,
+/// booleans as booleans, anything else as a string cell (never a formula). Returns the width
+/// its text takes, for the column's width.
+fn write_cell(
+    worksheet: &mut Worksheet,
+    formats: &CellFormats,
+    cell: Cell,
+    column: &dyn Array,
+    row: usize,
+    shown: impl Fn() -> String,
+) -> Result<usize, rust_xlsxwriter::XlsxError> {
+    let Cell {
+        row: at,
+        col,
+        money,
+    } = cell;
+    if let Some(value) = number_at(column, row) {
+        if money {
+            worksheet.write_number_with_format(at, col, value, &formats.money)?;
+            // Digits, a thousands separator per three digits, two decimals, " €".
+            let digits = integer_digits(value);
+            return Ok(digits + (digits - 1) / 3 + 3 + 2 + 3);
+        }
+        worksheet.write_number(at, col, value)?;
+        return Ok(shown().len());
+    }
+    if let Some(datetime) = datetime_at(column, row) {
+        worksheet.write_datetime_with_format(at, col, &datetime, &formats.date)?;
+        return Ok(19);
+    }
+    let text = shown();
+    match bool_at(column, row) {
+        Some(flag) => worksheet.write_boolean(at, col, flag)?,
+        // Strings are always string cells: never parsed as a formula.
+        None => worksheet.write_string(at, col, &text)?,
+    };
+    Ok(text.chars().count())
 }
 
 fn write_total_row(

@@ -2,7 +2,7 @@
 //! e-mail. Both say the same things in the same order; figures are worded once
 //! ([`TotalChange::figures`]).
 
-use crate::diff::{ComparedAs, DiffReport, ModelDiff, ModelStatus, TotalChange};
+use crate::diff::{ComparedAs, DiffReport, ModelDiff, ModelStatus, Summary, TotalChange};
 use crate::text::{french_money, plural, round6};
 
 /// A figure for people: French money when `money`, else as short as exact.
@@ -200,7 +200,34 @@ fn md_escape(text: &str) -> String {
 /// The report as Markdown, for a pull request or an e-mail.
 pub fn markdown(report: &DiffReport) -> String {
     let mut out = format!("# {} → {}\n\n", report.from, report.to);
-    let summary = &report.summary;
+    out.push_str(&summary_markdown(&report.summary));
+    out.push_str("## Models\n\n| model | status | rows before | rows after | added | removed | changed |\n|---|---|---:|---:|---:|---:|---:|\n");
+    let count = |v: Option<u64>| v.map_or("—".to_string(), |v| v.to_string());
+    for m in &report.models {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            m.model,
+            m.status,
+            count(m.rows_before),
+            count(m.rows_after),
+            m.added,
+            m.removed,
+            m.changed
+        ));
+    }
+    for m in report
+        .models
+        .iter()
+        .filter(|m| m.status == ModelStatus::Changed)
+    {
+        out.push_str(&model_markdown(m));
+    }
+    out
+}
+
+/// The business summary as Markdown (nothing when `[summary]` asks for nothing).
+fn summary_markdown(summary: &Summary) -> String {
+    let mut out = String::new();
     if summary.total.is_some() || !summary.lists.is_empty() || summary.movers.is_some() {
         out.push_str("## Summary\n\n");
     }
@@ -242,51 +269,33 @@ pub fn markdown(report: &DiffReport) -> String {
         }
         out.push('\n');
     }
-    out.push_str("## Models\n\n| model | status | rows before | rows after | added | removed | changed |\n|---|---|---:|---:|---:|---:|---:|\n");
-    let count = |v: Option<u64>| v.map_or("—".to_string(), |v| v.to_string());
-    for m in &report.models {
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} |\n",
-            m.model,
-            serde_json::to_value(m.status)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
-            count(m.rows_before),
-            count(m.rows_after),
-            m.added,
-            m.removed,
-            m.changed
-        ));
+    out
+}
+
+/// One changed model as Markdown: its headline, schema changes, examples and sums.
+fn model_markdown(m: &ModelDiff) -> String {
+    let mut out = format!("\n### {}\n\n{}\n", m.model, m.headline());
+    let schema = m.schema_lines();
+    if !schema.is_empty() {
+        out.push('\n');
+        for line in schema {
+            out.push_str(&format!("- `{line}`\n"));
+        }
     }
-    for m in report
-        .models
-        .iter()
-        .filter(|m| m.status == ModelStatus::Changed)
-    {
-        out.push_str(&format!("\n### {}\n\n{}\n", m.model, m.headline()));
-        let schema = m.schema_lines();
-        if !schema.is_empty() {
-            out.push('\n');
-            for line in schema {
-                out.push_str(&format!("- `{line}`\n"));
-            }
+    if !m.examples.is_empty() {
+        out.push_str("\n| row | column | before | after |\n|---|---|---|---|\n");
+        for e in &m.examples {
+            out.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                md_escape(&e.key),
+                e.column,
+                md_escape(&e.before),
+                md_escape(&e.after)
+            ));
         }
-        if !m.examples.is_empty() {
-            out.push_str("\n| row | column | before | after |\n|---|---|---|---|\n");
-            for e in &m.examples {
-                out.push_str(&format!(
-                    "| {} | {} | {} | {} |\n",
-                    md_escape(&e.key),
-                    e.column,
-                    md_escape(&e.before),
-                    md_escape(&e.after)
-                ));
-            }
-        }
-        if let Some(sums) = m.sums_text() {
-            out.push_str(&format!("\nSums: {}\n", md_escape(&sums)));
-        }
+    }
+    if let Some(sums) = m.sums_text() {
+        out.push_str(&format!("\nSums: {}\n", md_escape(&sums)));
     }
     out
 }
