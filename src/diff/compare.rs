@@ -162,6 +162,10 @@ fn compare_by_key(
     Ok(true)
 }
 
+/// A row of the old side and the row of the new side with the same key, `None` where a side
+/// has no row with that key.
+type RowPair = (Option<usize>, Option<usize>);
+
 /// The rows of the two sides that share a key, by a full outer join on the key columns: one
 /// `(old row, new row)` pair per joined row, `None` where a side has no such key. `None` in all
 /// when the key is not unique on a side.
@@ -170,7 +174,7 @@ fn match_rows(
     old: &RecordBatch,
     new: &RecordBatch,
     key: &[String],
-) -> Result<Option<Vec<(Option<usize>, Option<usize>)>>, DiffError> {
+) -> Result<Option<Vec<RowPair>>, DiffError> {
     let arrow_error = |e: arrow::error::ArrowError| DiffError::Query {
         model: model.to_string(),
         message: e.to_string(),
