@@ -29,19 +29,17 @@ use crate::store::{ObjectHash, StageKey, Store, TOOL_VERSION};
 use crate::table::{ColumnInfo, Table};
 
 /// The archive folder at the project root.
-pub const ARCHIVE_DIR: &str = "archive";
+pub(crate) const ARCHIVE_DIR: &str = "archive";
 const MANIFEST: &str = "manifest.json";
 
 #[derive(Debug, thiserror::Error)]
-pub enum ArchiveError {
+pub(crate) enum ArchiveError {
     #[error("archive: cannot write `{path}`: {message}")]
     Write { path: PathBuf, message: String },
     #[error("no archived month `{month}`")]
     NoMonth { month: Month, available: Vec<Month> },
     #[error("month `{month}` has no revision r{revision}")]
     NoRevision { month: Month, revision: u32 },
-    #[error("the archive is empty")]
-    Empty,
     #[error("`{path}` is not a readable manifest: {message}")]
     Manifest { path: PathBuf, message: String },
     #[error("archived file `{path}` is missing or changed since it was archived")]
@@ -68,7 +66,7 @@ impl Hint for ArchiveError {
             ArchiveError::NoMonth { available, .. } if !available.is_empty() => {
                 Some(format!("archived months: {}", join_months(available)))
             }
-            ArchiveError::NoMonth { .. } | ArchiveError::Empty => Some(
+            ArchiveError::NoMonth { .. } => Some(
                 "a successful `winebuild build` archives its month; `winebuild archive list` shows them"
                     .into(),
             ),
@@ -91,80 +89,80 @@ impl Hint for ArchiveError {
 
 /// One input file of the archived build.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SourceFile {
-    pub source: String,
-    pub file: String,
-    pub bytes: u64,
-    pub blake3: ObjectHash,
+pub(crate) struct SourceFile {
+    pub(crate) source: String,
+    pub(crate) file: String,
+    pub(crate) bytes: u64,
+    pub(crate) blake3: ObjectHash,
 }
 
 /// One stage of the archived build.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ArchivedStage {
-    pub stage: String,
-    pub kind: StageKind,
-    pub key: StageKey,
+pub(crate) struct ArchivedStage {
+    pub(crate) stage: String,
+    pub(crate) kind: StageKind,
+    pub(crate) key: StageKey,
     /// blake3 of the stage's output object.
-    pub output: ObjectHash,
-    pub rows: u64,
+    pub(crate) output: ObjectHash,
+    pub(crate) rows: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub columns: Vec<ColumnInfo>,
+    pub(crate) columns: Vec<ColumnInfo>,
     /// The model's key columns when it was built (used by `diff`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub key_columns: Vec<String>,
+    pub(crate) key_columns: Vec<String>,
     /// The file holding the output in the revision (models and exports).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<String>,
+    pub(crate) file: Option<String>,
 }
 
 /// A file of the revision, for `verify`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FileEntry {
-    pub bytes: u64,
-    pub blake3: ObjectHash,
+pub(crate) struct FileEntry {
+    pub(crate) bytes: u64,
+    pub(crate) blake3: ObjectHash,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Manifest {
-    pub project: String,
-    pub month: Month,
-    pub revision: u32,
-    pub winebuild_version: String,
-    pub built_at: String,
-    pub run_id: String,
+pub(crate) struct Manifest {
+    pub(crate) project: String,
+    pub(crate) month: Month,
+    pub(crate) revision: u32,
+    pub(crate) winebuild_version: String,
+    pub(crate) built_at: String,
+    pub(crate) run_id: String,
     /// blake3 over the sources' hashes and the stages' outputs: equal content, equal hash.
-    pub content: ObjectHash,
-    pub sources: Vec<SourceFile>,
-    pub stages: Vec<ArchivedStage>,
-    pub checks: Vec<CheckResult>,
+    pub(crate) content: ObjectHash,
+    pub(crate) sources: Vec<SourceFile>,
+    pub(crate) stages: Vec<ArchivedStage>,
+    pub(crate) checks: Vec<CheckResult>,
     /// Every file of the revision but the manifest, by path relative to the revision folder.
-    pub files: BTreeMap<String, FileEntry>,
+    pub(crate) files: BTreeMap<String, FileEntry>,
 }
 
 impl Manifest {
-    pub fn stage(&self, name: &str) -> Option<&ArchivedStage> {
+    pub(crate) fn stage(&self, name: &str) -> Option<&ArchivedStage> {
         self.stages.iter().find(|s| s.stage == name)
     }
 
-    pub fn models(&self) -> impl Iterator<Item = &ArchivedStage> {
+    pub(crate) fn models(&self) -> impl Iterator<Item = &ArchivedStage> {
         self.stages.iter().filter(|s| s.kind == StageKind::Model)
     }
 }
 
 /// What a successful build hands over to be archived.
-pub struct BuildToArchive<'a> {
-    pub month: Month,
-    pub run_id: &'a str,
-    pub built_at: &'a str,
-    pub sources: Vec<SourceFile>,
-    pub stages: Vec<ArchivedStage>,
-    pub checks: Vec<CheckResult>,
+pub(crate) struct BuildToArchive<'a> {
+    pub(crate) month: Month,
+    pub(crate) run_id: &'a str,
+    pub(crate) built_at: &'a str,
+    pub(crate) sources: Vec<SourceFile>,
+    pub(crate) stages: Vec<ArchivedStage>,
+    pub(crate) checks: Vec<CheckResult>,
 }
 
 /// What archiving did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "archive", rename_all = "lowercase")]
-pub enum Archived {
+pub(crate) enum Archived {
     /// A new revision was written.
     Created { path: String, revision: u32 },
     /// The latest revision already holds exactly this build.
@@ -173,14 +171,14 @@ pub enum Archived {
 
 impl Archived {
     /// The revision's folder, relative to the project.
-    pub fn path(&self) -> &str {
+    pub(crate) fn path(&self) -> &str {
         match self {
             Archived::Created { path, .. } | Archived::Unchanged { path, .. } => path,
         }
     }
 
     /// `created` or `unchanged`, as the run record says it.
-    pub fn word(&self) -> &'static str {
+    pub(crate) fn word(&self) -> &'static str {
         match self {
             Archived::Created { .. } => "created",
             Archived::Unchanged { .. } => "unchanged",
@@ -188,7 +186,7 @@ impl Archived {
     }
 }
 
-pub fn archive_root(project: &Project) -> PathBuf {
+pub(crate) fn archive_root(project: &Project) -> PathBuf {
     project.root.join(ARCHIVE_DIR)
 }
 
@@ -216,7 +214,7 @@ fn content_hash(sources: &[SourceFile], stages: &[ArchivedStage]) -> ObjectHash 
 
 /// Archives a successful build as a new revision of its month, unless the latest revision holds
 /// the same content. Call with the build lock held.
-pub fn archive_build(
+pub(crate) fn archive_build(
     project: &Project,
     store: &Store,
     build: BuildToArchive<'_>,
@@ -322,8 +320,8 @@ fn sweep_temp_dirs(month_dir: &Path) {
 }
 
 /// Archived months, oldest first.
-pub fn months(project: &Project) -> Vec<Month> {
-    names_in(&archive_root(project), |p| p.is_dir())
+pub(crate) fn months(project: &Project) -> Vec<Month> {
+    names_in(&archive_root(project), std::path::Path::is_dir)
         .iter()
         .filter_map(|name| Month::parse(name).ok())
         .filter(|month| !revisions(project, *month).is_empty())
@@ -331,8 +329,8 @@ pub fn months(project: &Project) -> Vec<Month> {
 }
 
 /// A month's revision numbers, oldest first.
-pub fn revisions(project: &Project, month: Month) -> Vec<u32> {
-    let mut revisions: Vec<u32> = names_in(&month_dir(project, month), |p| p.is_dir())
+pub(crate) fn revisions(project: &Project, month: Month) -> Vec<u32> {
+    let mut revisions: Vec<u32> = names_in(&month_dir(project, month), std::path::Path::is_dir)
         .iter()
         .filter_map(|name| name.strip_prefix('r')?.parse().ok())
         .collect();
@@ -340,7 +338,7 @@ pub fn revisions(project: &Project, month: Month) -> Vec<u32> {
     revisions
 }
 
-pub fn read_manifest(
+pub(crate) fn read_manifest(
     project: &Project,
     month: Month,
     revision: u32,
@@ -358,7 +356,7 @@ pub fn read_manifest(
 }
 
 /// The manifest of `month`'s latest revision, or of `revision` when given.
-pub fn manifest(
+pub(crate) fn manifest(
     project: &Project,
     month: Month,
     revision: Option<u32>,
@@ -378,7 +376,7 @@ pub fn manifest(
 }
 
 /// An archived model's output, verified against the manifest.
-pub fn read_model(
+pub(crate) fn read_model(
     project: &Project,
     manifest: &Manifest,
     model: &str,
@@ -409,22 +407,29 @@ pub fn read_model(
 
 /// One problem `verify` found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Problem {
-    pub month: Month,
-    pub revision: u32,
-    pub file: String,
-    pub problem: String,
+#[expect(
+    clippy::struct_field_names,
+    reason = "`problem` is what the JSON of `archive verify` has always called it"
+)]
+pub(crate) struct Problem {
+    pub(crate) month: Month,
+    pub(crate) revision: u32,
+    pub(crate) file: String,
+    pub(crate) problem: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct VerifyReport {
-    pub revisions: usize,
-    pub files: usize,
-    pub problems: Vec<Problem>,
+pub(crate) struct VerifyReport {
+    pub(crate) revisions: usize,
+    pub(crate) files: usize,
+    pub(crate) problems: Vec<Problem>,
 }
 
 /// Re-hashes every file of every revision of `month` (all months when absent).
-pub fn verify(project: &Project, month: Option<Month>) -> Result<VerifyReport, ArchiveError> {
+pub(crate) fn verify(
+    project: &Project,
+    month: Option<Month>,
+) -> Result<VerifyReport, ArchiveError> {
     let months = match month {
         Some(month) => {
             if revisions(project, month).is_empty() {
@@ -467,7 +472,7 @@ pub fn verify(project: &Project, month: Option<Month>) -> Result<VerifyReport, A
                         report.problems.push(problem(
                             file,
                             format!("{} bytes, archived with {}", bytes.len(), entry.bytes),
-                        ))
+                        ));
                     }
                     Ok(bytes) if ObjectHash::of(&bytes) != entry.blake3 => report
                         .problems
@@ -490,7 +495,7 @@ pub fn verify(project: &Project, month: Option<Month>) -> Result<VerifyReport, A
 
 /// Store objects the archive also holds: `gc` keeps them, so an archived month stays cheap to
 /// rebuild and to compare against.
-pub fn pinned_objects(project: &Project) -> BTreeSet<ObjectHash> {
+pub(crate) fn pinned_objects(project: &Project) -> BTreeSet<ObjectHash> {
     let mut objects = BTreeSet::new();
     for month in months(project) {
         for revision in revisions(project, month) {

@@ -4,7 +4,8 @@
 //! - a fresh session per model, holding only the model's declared inputs as in-memory tables: no
 //!   catalog, no information schema, no file-reading table functions;
 //! - every table the query reads must be a declared input; reading another is an error naming it;
-//! - DDL, DML (INSERT, COPY), and statements (SET, …) are rejected by DataFusion's `SQLOptions`, so a
+//! - one SELECT statement only: DDL, DML (INSERT, COPY) and statements (SET, …) are refused before
+//!   planning (and DataFusion's `SQLOptions` would refuse them too), so a
 //!   model cannot create, write or read files;
 //! - one partition per query: results keep a deterministic row order, so equal inputs give
 //!   byte-identical outputs (the store relies on it for early cutoff). Parallelism comes from
@@ -25,7 +26,7 @@ use crate::project::ModelDef;
 use crate::table::Table;
 
 #[derive(Debug, thiserror::Error)]
-pub enum EngineError {
+pub(crate) enum EngineError {
     #[error("model `{model}` reads `{table}`, which it does not declare in `inputs`")]
     UndeclaredInput {
         model: String,
@@ -81,12 +82,12 @@ impl Hint for EngineError {
 }
 
 /// An identifier quoted for SQL: `ca total` → `"ca total"`, `a"b` → `"a""b"`.
-pub fn quote_ident(name: &str) -> String {
+pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// Identifiers quoted and joined with commas, for a column list.
-pub fn quote_idents<S: AsRef<str>>(names: &[S]) -> String {
+pub(crate) fn quote_idents<S: AsRef<str>>(names: &[S]) -> String {
     names
         .iter()
         .map(|n| quote_ident(n.as_ref()))
@@ -96,7 +97,7 @@ pub fn quote_idents<S: AsRef<str>>(names: &[S]) -> String {
 
 /// Runs `model`'s query over `inputs` (declared name → table). `stage_names` are every stage of the
 /// project, used to tell an undeclared input from an unknown table.
-pub fn run_model(
+pub(crate) fn run_model(
     model: &ModelDef,
     inputs: &[(String, Arc<Table>)],
     stage_names: &BTreeSet<String>,
@@ -112,7 +113,7 @@ pub fn run_model(
 
 /// The tables a check's query reads, by name, so its cache key can include their contents before
 /// it runs. Qualified names (`a.b`) are returned whole and rejected later.
-pub fn referenced_tables(sql: &str) -> Result<Vec<String>, String> {
+pub(crate) fn referenced_tables(sql: &str) -> Result<Vec<String>, String> {
     // Parsed without a session: building one registers every SQL function, which would cost a
     // no-op build a millisecond per check.
     let mut statements = datafusion::sql::parser::DFParser::parse_sql(sql)
@@ -123,14 +124,17 @@ pub fn referenced_tables(sql: &str) -> Result<Vec<String>, String> {
     };
     let (references, _ctes) = datafusion::sql::resolve::resolve_table_references(&statement, true)
         .map_err(|e| e.strip_backtrace())?;
-    let mut names: Vec<String> = references.iter().map(|r| r.to_string()).collect();
+    let mut names: Vec<String> = references
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
     names.sort();
     names.dedup();
     Ok(names)
 }
 
 /// Runs one query of `model`'s check `check` over `tables`, which must hold every table it reads.
-pub fn run_check_query(
+pub(crate) fn run_check_query(
     model: &str,
     check: &str,
     sql: &str,
@@ -193,16 +197,16 @@ async fn run_model_async(
     check_table_references(&ctx, model, inputs, stage_names)?;
     for (name, table) in inputs {
         let provider = MemTable::try_new(table.schema.clone(), vec![table.batches.clone()])
-            .map_err(|e| sql_error(model, e))?;
+            .map_err(|e| sql_error(model, &e))?;
         ctx.register_table(name.as_str(), Arc::new(provider))
-            .map_err(|e| sql_error(model, e))?;
+            .map_err(|e| sql_error(model, &e))?;
     }
     let frame = ctx
         .sql_with_options(&model.sql, read_only())
         .await
-        .map_err(|e| classify(model, e))?;
+        .map_err(|e| sql_error(model, &e))?;
     let schema = Arc::new(frame.schema().as_arrow().clone());
-    let batches = frame.collect().await.map_err(|e| sql_error(model, e))?;
+    let batches = frame.collect().await.map_err(|e| sql_error(model, &e))?;
     Ok(Table::new(schema, batches))
 }
 
@@ -216,7 +220,7 @@ fn check_table_references(
     let dialect = state.config().options().sql_parser.dialect;
     let statement = state
         .sql_to_statement(&model.sql, &dialect)
-        .map_err(|e| sql_error(model, e))?;
+        .map_err(|e| sql_error(model, &e))?;
     if !is_query(&statement) {
         return Err(EngineError::Forbidden {
             model: model.name.clone(),
@@ -226,7 +230,7 @@ fn check_table_references(
     }
     let references = state
         .resolve_table_references(&statement)
-        .map_err(|e| sql_error(model, e))?;
+        .map_err(|e| sql_error(model, &e))?;
     for reference in references {
         let table = reference.table().to_string();
         let qualified = reference.schema().is_some();
@@ -247,25 +251,9 @@ fn is_query(statement: &ParsedStatement) -> bool {
     matches!(statement, ParsedStatement::Statement(inner) if matches!(**inner, SqlStatement::Query(_)))
 }
 
-fn classify(model: &ModelDef, error: DataFusionError) -> EngineError {
-    let message = error.strip_backtrace();
-    let forbidden = [
-        "DDL not supported",
-        "DML not supported",
-        "Statement not supported",
-    ];
-    if forbidden.iter().any(|f| message.contains(f)) {
-        return EngineError::Forbidden {
-            model: model.name.clone(),
-            message: format!("only SELECT queries are allowed ({message})"),
-        };
-    }
-    sql_error(model, error)
-}
-
 /// A SQL error, located in the model file: DataFusion's span when it has one, else the
 /// `Line: L, Column: C` of a parser message, shifted past the model's header.
-fn sql_error(model: &ModelDef, error: DataFusionError) -> EngineError {
+fn sql_error(model: &ModelDef, error: &DataFusionError) -> EngineError {
     let span = error
         .diagnostic()
         .and_then(|d| d.span)

@@ -11,29 +11,28 @@
 use std::path::{Path, PathBuf};
 
 /// The next step a person can take after an error, printed as `hint: …`.
-pub trait Hint {
+pub(crate) trait Hint {
     fn hint(&self) -> Option<String>;
 }
 
 /// An I/O operation that failed on `path`.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot {action} `{path}`: {source}")]
-pub struct IoError {
-    pub action: IoAction,
-    pub path: PathBuf,
+pub(crate) struct IoError {
+    pub(crate) action: IoAction,
+    pub(crate) path: PathBuf,
     #[source]
-    pub source: std::io::Error,
+    pub(crate) source: std::io::Error,
 }
 
 /// What was being done when an [`IoError`] happened, as words: `cannot read …`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IoAction {
+pub(crate) enum IoAction {
     Read,
     Write,
     Create,
     Remove,
     Lock,
-    Access,
 }
 
 impl std::fmt::Display for IoAction {
@@ -44,13 +43,12 @@ impl std::fmt::Display for IoAction {
             IoAction::Create => "create",
             IoAction::Remove => "remove",
             IoAction::Lock => "lock",
-            IoAction::Access => "access",
         })
     }
 }
 
 impl IoError {
-    pub fn new(action: IoAction, path: &Path, source: std::io::Error) -> IoError {
+    pub(crate) fn new(action: IoAction, path: &Path, source: std::io::Error) -> IoError {
         IoError {
             action,
             path: path.to_path_buf(),
@@ -58,22 +56,17 @@ impl IoError {
         }
     }
 
-    pub fn read(path: &Path, source: std::io::Error) -> IoError {
+    pub(crate) fn read(path: &Path, source: std::io::Error) -> IoError {
         IoError::new(IoAction::Read, path, source)
     }
 
-    pub fn write(path: &Path, source: std::io::Error) -> IoError {
+    pub(crate) fn write(path: &Path, source: std::io::Error) -> IoError {
         IoError::new(IoAction::Write, path, source)
-    }
-
-    /// True when the path does not exist.
-    pub fn is_not_found(&self) -> bool {
-        self.source.kind() == std::io::ErrorKind::NotFound
     }
 }
 
 /// `did you mean `x`?` when `name` is a near miss of one of `candidates`, else `otherwise`.
-pub fn did_you_mean<'a, S: AsRef<str> + 'a>(
+pub(crate) fn did_you_mean<'a, S: AsRef<str> + 'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a S>,
     otherwise: impl Into<String>,
@@ -85,12 +78,12 @@ pub fn did_you_mean<'a, S: AsRef<str> + 'a>(
 }
 
 /// The words of a suggestion: ``did you mean `erp_clean`?``.
-pub fn suggestion(candidate: &str) -> String {
+pub(crate) fn suggestion(candidate: &str) -> String {
     format!("did you mean `{candidate}`?")
 }
 
 /// The candidate closest to `name` by edit distance, when it is close enough to be a typo.
-pub fn closest<'a, S: AsRef<str> + 'a>(
+pub(crate) fn closest<'a, S: AsRef<str> + 'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a S>,
 ) -> Option<String> {
@@ -143,7 +136,6 @@ mod tests {
             Path::new("data/2026-09/erp.xlsx"),
             std::io::Error::from(std::io::ErrorKind::NotFound),
         );
-        assert!(error.is_not_found());
         assert!(
             error
                 .to_string()

@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 use crate::error::{IoAction, IoError};
 
 /// `path` relative to `root` when it is inside it, for messages.
-pub fn relative(root: &Path, path: &Path) -> PathBuf {
+pub(crate) fn relative(root: &Path, path: &Path) -> PathBuf {
     path.strip_prefix(root).unwrap_or(path).to_path_buf()
 }
 
 /// The names of the entries of `dir` that pass `keep`, sorted; none when `dir` cannot be read.
-pub fn names_in(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<String> {
+pub(crate) fn names_in(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|entries| {
             entries
@@ -32,7 +32,7 @@ pub fn names_in(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<String> {
 }
 
 /// The paths of the entries of `dir` that pass `keep`, sorted; none when `dir` cannot be read.
-pub fn paths_in(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
+pub(crate) fn paths_in(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
     names_in(dir, keep)
         .into_iter()
         .map(|n| dir.join(n))
@@ -40,7 +40,7 @@ pub fn paths_in(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
 }
 
 /// Every file under `dir`, as paths relative to it with `/` separators, sorted.
-pub fn files_under(dir: &Path) -> Vec<String> {
+pub(crate) fn files_under(dir: &Path) -> Vec<String> {
     fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) {
         for name in names_in(dir, |_| true) {
             let relative = if prefix.is_empty() {
@@ -63,7 +63,7 @@ pub fn files_under(dir: &Path) -> Vec<String> {
 }
 
 /// The total size of the files under `dir`.
-pub fn dir_size(dir: &Path) -> u64 {
+pub(crate) fn dir_size(dir: &Path) -> u64 {
     files_under(dir)
         .iter()
         .filter_map(|file| std::fs::metadata(dir.join(file)).ok())
@@ -73,7 +73,7 @@ pub fn dir_size(dir: &Path) -> u64 {
 
 /// Writes `bytes` to `dest` through a temp file in `temp_dir` and a rename; `temp_dir` must be on
 /// the same file system as `dest` (the destination's own folder always is).
-pub fn write_atomic_via(temp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<(), IoError> {
+pub(crate) fn write_atomic_via(temp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<(), IoError> {
     std::fs::create_dir_all(temp_dir).map_err(|e| IoError::new(IoAction::Create, temp_dir, e))?;
     let mut temp = tempfile::Builder::new()
         .prefix(".winebuild-")
@@ -91,7 +91,7 @@ pub fn write_atomic_via(temp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<()
 
 /// Writes `bytes` to `dest` through a temp file in the destination's folder (created if needed)
 /// and a rename.
-pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<(), IoError> {
+pub(crate) fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<(), IoError> {
     let folder = match dest.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),

@@ -15,7 +15,7 @@ use crate::project::Project;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum StageKind {
+pub(crate) enum StageKind {
     Source,
     Model,
     Export,
@@ -32,7 +32,7 @@ impl std::fmt::Display for StageKind {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum GraphError {
+pub(crate) enum GraphError {
     #[error("models form a cycle: {}", cycle.join(" → "))]
     Cycle { cycle: Vec<String> },
     #[error("`--select {selector}`: no stage is named `{name}`")]
@@ -56,31 +56,31 @@ impl Hint for GraphError {
 
 /// A stage's place in the graph: an index into [`Graph::nodes`], valid for that graph only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct StageId(pub usize);
+pub(crate) struct StageId(pub(crate) usize);
 
 impl StageId {
-    pub fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         self.0
     }
 }
 
 #[derive(Debug, Clone)]
-pub struct Node {
-    pub name: String,
-    pub kind: StageKind,
+pub(crate) struct Node {
+    pub(crate) name: String,
+    pub(crate) kind: StageKind,
     /// The stages this one reads, in declaration order.
-    pub inputs: Vec<StageId>,
+    pub(crate) inputs: Vec<StageId>,
 }
 
 #[derive(Debug, Clone)]
-pub struct Graph {
-    pub nodes: Vec<Node>,
+pub(crate) struct Graph {
+    pub(crate) nodes: Vec<Node>,
     index: BTreeMap<String, StageId>,
 }
 
 impl Graph {
     /// Builds the graph of a validated project (inputs are known to exist).
-    pub fn new(project: &Project) -> Result<Graph, GraphError> {
+    pub(crate) fn new(project: &Project) -> Result<Graph, GraphError> {
         let mut named: Vec<(String, StageKind, Vec<String>)> = Vec::new();
         for name in project.sources.keys() {
             named.push((name.clone(), StageKind::Source, Vec::new()));
@@ -112,28 +112,24 @@ impl Graph {
         Ok(graph)
     }
 
-    pub fn id(&self, name: &str) -> Option<StageId> {
+    pub(crate) fn id(&self, name: &str) -> Option<StageId> {
         self.index.get(name).copied()
     }
 
-    pub fn node(&self, id: StageId) -> &Node {
+    pub(crate) fn node(&self, id: StageId) -> &Node {
         &self.nodes[id.0]
     }
 
     /// Every stage, in index order.
-    pub fn ids(&self) -> impl Iterator<Item = StageId> + use<> {
+    pub(crate) fn ids(&self) -> impl Iterator<Item = StageId> + use<> {
         (0..self.nodes.len()).map(StageId)
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.nodes.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
-    }
-
-    pub fn name(&self, id: StageId) -> &str {
+    pub(crate) fn name(&self, id: StageId) -> &str {
         &self.nodes[id.0].name
     }
 
@@ -180,7 +176,7 @@ impl Graph {
     }
 
     /// Stages grouped so that every stage comes after all its inputs; each level sorted by name.
-    pub fn levels(&self) -> Vec<Vec<StageId>> {
+    pub(crate) fn levels(&self) -> Vec<Vec<StageId>> {
         fn depth_of(graph: &Graph, id: StageId, depth: &mut [Option<usize>]) -> usize {
             if let Some(d) = depth[id.0] {
                 return d;
@@ -212,12 +208,12 @@ impl Graph {
     }
 
     /// Every stage in level order: each after all its inputs, deterministically.
-    pub fn in_order(&self) -> Vec<StageId> {
+    pub(crate) fn in_order(&self) -> Vec<StageId> {
         self.levels().into_iter().flatten().collect()
     }
 
     /// The stages that read each stage, by index.
-    pub fn dependents(&self) -> Vec<Vec<StageId>> {
+    pub(crate) fn dependents(&self) -> Vec<Vec<StageId>> {
         let mut dependents = vec![Vec::new(); self.nodes.len()];
         for id in self.ids() {
             for &input in &self.node(id).inputs {
@@ -228,7 +224,7 @@ impl Graph {
     }
 
     /// Every stage that reads `id`, directly or not.
-    pub fn descendants(&self, id: StageId) -> BTreeSet<StageId> {
+    pub(crate) fn descendants(&self, id: StageId) -> BTreeSet<StageId> {
         let dependents = self.dependents();
         let mut found = BTreeSet::new();
         let mut frontier = vec![id];
@@ -243,7 +239,7 @@ impl Graph {
     }
 
     /// Every stage `id` reads, directly or not.
-    pub fn ancestors(&self, id: StageId) -> BTreeSet<StageId> {
+    pub(crate) fn ancestors(&self, id: StageId) -> BTreeSet<StageId> {
         let mut found = BTreeSet::new();
         let mut frontier = vec![id];
         while let Some(current) = frontier.pop() {
@@ -258,7 +254,7 @@ impl Graph {
 
     /// Resolves dbt-style selectors: `name`, `name+` (and its dependents), `+name` (and what it
     /// reads), `+name+`. Selectors may be separated by commas or spaces. No selector selects all.
-    pub fn select(&self, selectors: &[String]) -> Result<BTreeSet<StageId>, GraphError> {
+    pub(crate) fn select(&self, selectors: &[String]) -> Result<BTreeSet<StageId>, GraphError> {
         let parts: Vec<&str> = selectors
             .iter()
             .flat_map(|s| s.split([',', ' ']))
@@ -293,7 +289,7 @@ impl Graph {
     }
 
     /// Every `input → stage` edge, in level order, then by input name.
-    pub fn edges(&self) -> Vec<(&str, &str)> {
+    pub(crate) fn edges(&self) -> Vec<(&str, &str)> {
         let mut edges = Vec::new();
         for id in self.in_order() {
             let node = self.node(id);

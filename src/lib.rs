@@ -12,24 +12,24 @@
 //! [`build`] → [`runs`] → [`diff`] → [`render`] → [`notify`] → [`schedule`] → [`sample`] →
 //! [`cli`].
 
-pub mod archive;
-pub mod build;
-pub mod checks;
+mod archive;
+mod build;
+mod checks;
 pub mod cli;
-pub mod diff;
-pub mod engine;
-pub mod error;
-pub mod export;
-pub mod files;
-pub mod graph;
-pub mod month;
-pub mod notify;
-pub mod project;
-pub mod render;
-pub mod runs;
-pub mod sample;
-pub mod schedule;
-pub mod sources;
-pub mod store;
-pub mod table;
-pub mod text;
+mod diff;
+mod engine;
+mod error;
+mod export;
+mod files;
+mod graph;
+mod month;
+mod notify;
+mod project;
+mod render;
+mod runs;
+mod sample;
+mod schedule;
+mod sources;
+mod store;
+mod table;
+mod text;

@@ -13,6 +13,10 @@ fn main() {
 
 /// Rust ignores SIGPIPE, so printing into a closed pipe (`winebuild diff | head`) would panic;
 /// the default action ends the process quietly, as every Unix tool does.
+#[expect(
+    unsafe_code,
+    reason = "libc::signal has no safe wrapper; this is the crate's one unsafe block"
+)]
 fn restore_sigpipe() {
     #[cfg(unix)]
     // SAFETY: called first thing in `main`, before any thread exists; SIG_DFL is always valid.

@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A calendar month, `2026-09`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Month {
+pub(crate) struct Month {
     year: u16,
     month: u8,
 }
@@ -19,13 +19,13 @@ pub struct Month {
 /// Text that is not `YYYY-MM`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{given}` is not a month; months are written YYYY-MM")]
-pub struct NotAMonth {
-    pub given: String,
+pub(crate) struct NotAMonth {
+    pub(crate) given: String,
 }
 
 impl Month {
     /// `YYYY-MM` with a month from 01 to 12.
-    pub fn parse(text: &str) -> Result<Month, NotAMonth> {
+    pub(crate) fn parse(text: &str) -> Result<Month, NotAMonth> {
         let bad = || NotAMonth {
             given: text.to_string(),
         };
@@ -45,13 +45,8 @@ impl Month {
         Ok(Month { year, month })
     }
 
-    /// True when `text` is a valid month.
-    pub fn is_month(text: &str) -> bool {
-        Month::parse(text).is_ok()
-    }
-
     /// The month before this one.
-    pub fn previous(self) -> Month {
+    pub(crate) fn previous(self) -> Month {
         if self.month == 1 {
             Month {
                 year: self.year.saturating_sub(1),
@@ -66,7 +61,7 @@ impl Month {
     }
 
     /// The calendar month before today's (local time): what a schedule on the 15th builds.
-    pub fn before_today() -> Month {
+    pub(crate) fn before_today() -> Month {
         use chrono::Datelike;
         let today = chrono::Local::now().date_naive();
         let this = Month {
@@ -107,7 +102,7 @@ impl<'de> Deserialize<'de> for Month {
 /// What `--month` asks for: a month, the month before today's, or (absent) the latest month
 /// folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum MonthChoice {
+pub(crate) enum MonthChoice {
     #[default]
     Latest,
     /// `--month previous`.
@@ -116,11 +111,11 @@ pub enum MonthChoice {
 }
 
 /// The word `--month` takes for the month before today's.
-pub const PREVIOUS: &str = "previous";
+pub(crate) const PREVIOUS: &str = "previous";
 
 impl MonthChoice {
     /// Reads `--month`: absent, `previous` or `YYYY-MM`.
-    pub fn parse(given: Option<&str>) -> Result<MonthChoice, NotAMonth> {
+    pub(crate) fn parse(given: Option<&str>) -> Result<MonthChoice, NotAMonth> {
         match given {
             None => Ok(MonthChoice::Latest),
             Some(PREVIOUS) => Ok(MonthChoice::Previous),

@@ -18,25 +18,25 @@ use crate::project::spec::Channel;
 use crate::project::{NotifyKind, NotifyTarget, Project};
 
 /// One try and up to three retries.
-pub const ATTEMPTS: u32 = 4;
+pub(crate) const ATTEMPTS: u32 = 4;
 /// Delay before the first retry; doubled before each next one.
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const TIMEOUT: Duration = Duration::from_secs(15);
 
 /// What became of one notification.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Delivery {
-    pub kind: NotifyKind,
+pub(crate) struct Delivery {
+    pub(crate) kind: NotifyKind,
     /// The URL posted to (never the token).
-    pub target: String,
-    pub delivered: bool,
-    pub attempts: u32,
+    pub(crate) target: String,
+    pub(crate) delivered: bool,
+    pub(crate) attempts: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 /// Sends every notification the project asks for after `report`; returns what happened to each.
-pub fn notify(project: &Project, report: &BuildReport) -> Vec<Delivery> {
+pub(crate) fn notify(project: &Project, report: &BuildReport) -> Vec<Delivery> {
     let failed = report.exit_status() != ExitStatus::Success;
     let payload = payload(project, report);
     project
@@ -48,7 +48,7 @@ pub fn notify(project: &Project, report: &BuildReport) -> Vec<Delivery> {
 }
 
 /// The JSON a webhook receives: what failed, with each failed check's alert, and the warnings.
-pub fn payload(project: &Project, report: &BuildReport) -> Value {
+pub(crate) fn payload(project: &Project, report: &BuildReport) -> Value {
     let failed_checks: Vec<Value> = report
         .checks()
         .filter(|c| c.status == CheckStatus::Fail)

@@ -15,10 +15,10 @@ use crate::project::Project;
 use crate::store::{Store, StoreError};
 
 /// One build, as the run log keeps it.
-pub type RunRecord = BuildReport;
+pub(crate) type RunRecord = BuildReport;
 
 #[derive(Debug, thiserror::Error)]
-pub enum RunsError {
+pub(crate) enum RunsError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("no run matches `{selector}`")]
@@ -43,7 +43,7 @@ impl Hint for RunsError {
 }
 
 /// Every recorded run, oldest first, and how many lines could not be read.
-pub fn read_runs(project: &Project) -> Result<(Vec<RunRecord>, usize), RunsError> {
+pub(crate) fn read_runs(project: &Project) -> Result<(Vec<RunRecord>, usize), RunsError> {
     let store = Store::open_read_only(&project.root);
     let bytes = store.run_log()?;
     let mut runs = Vec::new();
@@ -61,7 +61,10 @@ pub fn read_runs(project: &Project) -> Result<(Vec<RunRecord>, usize), RunsError
 }
 
 /// A run by its number in `winebuild log` (1 is the oldest), `last`, or its id (or a prefix).
-pub fn find_run<'a>(runs: &'a [RunRecord], selector: &str) -> Result<&'a RunRecord, RunsError> {
+pub(crate) fn find_run<'a>(
+    runs: &'a [RunRecord],
+    selector: &str,
+) -> Result<&'a RunRecord, RunsError> {
     let not_found = || RunsError::NoRun {
         selector: selector.to_string(),
     };
@@ -85,7 +88,7 @@ pub fn find_run<'a>(runs: &'a [RunRecord], selector: &str) -> Result<&'a RunReco
 }
 
 /// The latest recorded build of `month`.
-pub fn latest_build_of(project: &Project, month: Month) -> Result<RunRecord, RunsError> {
+pub(crate) fn latest_build_of(project: &Project, month: Month) -> Result<RunRecord, RunsError> {
     let (runs, _) = read_runs(project)?;
     runs.into_iter()
         .rev()
@@ -95,21 +98,21 @@ pub fn latest_build_of(project: &Project, month: Month) -> Result<RunRecord, Run
 
 /// One line of `winebuild log`.
 #[derive(Debug, Clone, Serialize)]
-pub struct RunLine {
-    pub number: usize,
-    pub run_id: String,
-    pub started_at: String,
-    pub month: Month,
-    pub status: crate::build::BuildStatus,
-    pub ran: usize,
-    pub reused: usize,
-    pub failed: usize,
-    pub skipped: usize,
-    pub failed_checks: usize,
-    pub duration_ms: f64,
+pub(crate) struct RunLine {
+    pub(crate) number: usize,
+    pub(crate) run_id: String,
+    pub(crate) started_at: String,
+    pub(crate) month: Month,
+    pub(crate) status: crate::build::BuildStatus,
+    pub(crate) ran: usize,
+    pub(crate) reused: usize,
+    pub(crate) failed: usize,
+    pub(crate) skipped: usize,
+    pub(crate) failed_checks: usize,
+    pub(crate) duration_ms: f64,
 }
 
-pub fn summarize(number: usize, run: &RunRecord) -> RunLine {
+pub(crate) fn summarize(number: usize, run: &RunRecord) -> RunLine {
     RunLine {
         number,
         run_id: run.run_id.clone(),

@@ -11,12 +11,12 @@ use std::process::{Command, Stdio};
 use crate::project::Project;
 
 /// The cron expression of the schedule: minute 0, hour 9, day 15, every month.
-pub const CRON: &str = "0 9 15 * *";
+pub(crate) const CRON: &str = "0 9 15 * *";
 /// The same moment for systemd.
-pub const ON_CALENDAR: &str = "*-*-15 09:00:00";
+pub(crate) const ON_CALENDAR: &str = "*-*-15 09:00:00";
 
 #[derive(Debug, thiserror::Error)]
-pub enum ScheduleError {
+pub(crate) enum ScheduleError {
     #[error("cannot find the winebuild executable: {message}")]
     Executable { message: String },
     #[error("`crontab` failed: {message}")]
@@ -43,14 +43,14 @@ impl Hint for ScheduleError {
 }
 
 /// What `schedule` prints or installs.
-pub struct Schedule {
-    pub root: PathBuf,
-    pub exe: PathBuf,
-    pub name: String,
+pub(crate) struct Schedule {
+    pub(crate) root: PathBuf,
+    pub(crate) exe: PathBuf,
+    pub(crate) name: String,
 }
 
 impl Schedule {
-    pub fn new(project: &Project) -> Result<Schedule, ScheduleError> {
+    pub(crate) fn new(project: &Project) -> Result<Schedule, ScheduleError> {
         let exe = std::env::current_exe().map_err(|e| ScheduleError::Executable {
             message: e.to_string(),
         })?;
@@ -67,7 +67,7 @@ impl Schedule {
     }
 
     /// One crontab line, tagged so `--install` can find and replace it.
-    pub fn cron_line(&self) -> String {
+    pub(crate) fn cron_line(&self) -> String {
         let root = quote(&self.root);
         format!(
             "{CRON} cd {root} && {} build --month previous -q >> {} 2>&1 {}",
@@ -77,14 +77,14 @@ impl Schedule {
         )
     }
 
-    pub fn unit_name(&self) -> String {
+    pub(crate) fn unit_name(&self) -> String {
         format!(
             "winebuild-{}",
             self.name.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
         )
     }
 
-    pub fn service(&self) -> String {
+    pub(crate) fn service(&self) -> String {
         format!(
             "[Unit]\nDescription=winebuild: build the month just ended for {name}\n\n\
              [Service]\nType=oneshot\nWorkingDirectory={root}\nExecStart={exe} build --month previous\n",
@@ -94,7 +94,7 @@ impl Schedule {
         )
     }
 
-    pub fn timer(&self) -> String {
+    pub(crate) fn timer(&self) -> String {
         format!(
             "[Unit]\nDescription=winebuild: monthly build of {name}, the 15th at 09:00\n\n\
              [Timer]\nOnCalendar={ON_CALENDAR}\nPersistent=true\nUnit={unit}.service\n\n\
@@ -105,7 +105,7 @@ impl Schedule {
     }
 
     /// Writes the service and timer into the user's systemd folder; returns the two paths.
-    pub fn install_systemd(&self) -> Result<Vec<PathBuf>, ScheduleError> {
+    pub(crate) fn install_systemd(&self) -> Result<Vec<PathBuf>, ScheduleError> {
         let dir = systemd_user_dir();
         std::fs::create_dir_all(&dir).map_err(|e| ScheduleError::Write {
             path: dir.clone(),
@@ -124,7 +124,7 @@ impl Schedule {
     }
 
     /// Replaces this project's line in the user's crontab (or adds it).
-    pub fn install_cron(&self) -> Result<(), ScheduleError> {
+    pub(crate) fn install_cron(&self) -> Result<(), ScheduleError> {
         let error = |message: String| ScheduleError::Crontab { message };
         let current = Command::new("crontab")
             .arg("-l")
@@ -163,7 +163,7 @@ impl Schedule {
 }
 
 /// `$XDG_CONFIG_HOME/systemd/user`, else `~/.config/systemd/user`.
-pub fn systemd_user_dir() -> PathBuf {
+pub(crate) fn systemd_user_dir() -> PathBuf {
     let config = std::env::var_os("XDG_CONFIG_HOME")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
@@ -21,7 +21,7 @@ const MAX_ROW_GROUP_ROWS: usize = 1024 * 1024;
 /// From this many rows, work split by column (encoding, converting cells, checks) goes to the
 /// rayon pool; below, handing a few kilobytes to other threads costs more than doing it here, and
 /// the build's other stages keep the cores busy anyway.
-pub const PARALLEL_FROM_ROWS: usize = 20_000;
+pub(crate) const PARALLEL_FROM_ROWS: usize = 20_000;
 
 /// Objects are read whole, never filtered: statistics would cost time for nothing, and
 /// dictionaries rarely pay on the wide text columns (titles, excerpts, urls), while snappy still
@@ -37,33 +37,37 @@ fn writer_properties() -> WriterProperties {
 
 /// A schema and its record batches.
 #[derive(Debug, Clone)]
-pub struct Table {
-    pub schema: SchemaRef,
-    pub batches: Vec<RecordBatch>,
+pub(crate) struct Table {
+    pub(crate) schema: SchemaRef,
+    pub(crate) batches: Vec<RecordBatch>,
 }
 
 /// One column's name and Arrow type, as shown to people and kept in records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ColumnInfo {
-    pub name: String,
+pub(crate) struct ColumnInfo {
+    pub(crate) name: String,
     #[serde(rename = "type")]
-    pub data_type: String,
+    pub(crate) data_type: String,
 }
 
 impl Table {
-    pub fn new(schema: SchemaRef, batches: Vec<RecordBatch>) -> Table {
+    pub(crate) fn new(schema: SchemaRef, batches: Vec<RecordBatch>) -> Table {
         Table { schema, batches }
     }
 
-    pub fn empty(schema: Schema) -> Table {
+    #[cfg(test)]
+    pub(crate) fn empty(schema: arrow::datatypes::Schema) -> Table {
         Table::new(Arc::new(schema), Vec::new())
     }
 
-    pub fn num_rows(&self) -> usize {
-        self.batches.iter().map(|b| b.num_rows()).sum()
+    pub(crate) fn num_rows(&self) -> usize {
+        self.batches
+            .iter()
+            .map(arrow::array::RecordBatch::num_rows)
+            .sum()
     }
 
-    pub fn columns(&self) -> Vec<ColumnInfo> {
+    pub(crate) fn columns(&self) -> Vec<ColumnInfo> {
         self.schema
             .fields()
             .iter()
@@ -75,7 +79,7 @@ impl Table {
     }
 
     /// The table as one batch (an empty batch for an empty table).
-    pub fn concat(&self) -> Result<RecordBatch, arrow::error::ArrowError> {
+    pub(crate) fn concat(&self) -> Result<RecordBatch, arrow::error::ArrowError> {
         arrow::compute::concat_batches(&self.schema, &self.batches)
     }
 
@@ -83,7 +87,7 @@ impl Table {
     ///
     /// Columns of big tables are encoded in parallel (rayon), then appended in order to one row group: the
     /// bytes are those a sequential `ArrowWriter` writes, in half the time on two cores.
-    pub fn to_parquet(&self) -> Result<Vec<u8>, parquet::errors::ParquetError> {
+    pub(crate) fn to_parquet(&self) -> Result<Vec<u8>, parquet::errors::ParquetError> {
         use parquet::arrow::ArrowSchemaConverter;
         use parquet::arrow::arrow_writer::{
             ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves,
@@ -161,13 +165,13 @@ impl Table {
         Ok(bytes)
     }
 
-    pub fn from_parquet(bytes: Vec<u8>) -> Result<Table, parquet::errors::ParquetError> {
+    pub(crate) fn from_parquet(bytes: Vec<u8>) -> Result<Table, parquet::errors::ParquetError> {
         Table::from_parquet_in_batches_of(bytes, 64 * 1024)
     }
 
     /// Like [`Table::from_parquet`], with batches of up to `rows` rows (one batch per row group
     /// when `rows` is large: what a reader that wants whole columns asks for).
-    pub fn from_parquet_in_batches_of(
+    pub(crate) fn from_parquet_in_batches_of(
         bytes: Vec<u8>,
         rows: usize,
     ) -> Result<Table, parquet::errors::ParquetError> {
@@ -183,7 +187,7 @@ impl Table {
 mod tests {
     use super::*;
     use arrow::array::{Float64Array, Int64Array, StringArray};
-    use arrow::datatypes::{DataType, Field};
+    use arrow::datatypes::{DataType, Field, Schema};
 
     fn table() -> Table {
         table_of(1000, 1500)

@@ -3,12 +3,12 @@
 //! the HTML report say a thing the same way.
 
 /// `1 row`, `3 rows`.
-pub fn plural(count: u64, word: &str) -> String {
+pub(crate) fn plural(count: u64, word: &str) -> String {
     format!("{count} {word}{}", if count == 1 { "" } else { "s" })
 }
 
 /// `12 ms`, `3.40 s`.
-pub fn duration(ms: f64) -> String {
+pub(crate) fn duration(ms: f64) -> String {
     if ms < 1000.0 {
         format!("{ms:.0} ms")
     } else {
@@ -17,7 +17,7 @@ pub fn duration(ms: f64) -> String {
 }
 
 /// `512 B`, `183.8 KiB`, `1.0 MiB`.
-pub fn bytes(bytes: u64) -> String {
+pub(crate) fn bytes(bytes: u64) -> String {
     match bytes {
         b if b < 1024 => format!("{b} B"),
         b if b < 1024 * 1024 => format!("{:.1} KiB", b as f64 / 1024.0),
@@ -26,7 +26,7 @@ pub fn bytes(bytes: u64) -> String {
 }
 
 /// The first `max` characters of `text`, with `…` when something was cut.
-pub fn truncate(text: &str, max: usize) -> String {
+pub(crate) fn truncate(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((at, _)) => format!("{}…", &text[..at]),
         None => text.to_string(),
@@ -34,7 +34,7 @@ pub fn truncate(text: &str, max: usize) -> String {
 }
 
 /// `a`, `b` → "`a`, `b`": names as messages quote them.
-pub fn quoted_list<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> String {
+pub(crate) fn quoted_list<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> String {
     names
         .into_iter()
         .map(|n| format!("`{}`", n.as_ref()))
@@ -43,13 +43,13 @@ pub fn quoted_list<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> String 
 }
 
 /// Sums of floats carry noise in their last digits; six decimals are plenty for people.
-pub fn round6(value: f64) -> f64 {
+pub(crate) fn round6(value: f64) -> f64 {
     let rounded = (value * 1e6).round() / 1e6;
     if rounded == 0.0 { 0.0 } else { rounded }
 }
 
 /// `70568.6` → `70 568,60`: two decimals, a comma, thousands grouped by spaces.
-pub fn french_money(value: f64) -> String {
+pub(crate) fn french_money(value: f64) -> String {
     let cents = (value.abs() * 100.0).round() as u128;
     let (units, cents) = (cents / 100, cents % 100);
     let digits = units.to_string();
@@ -74,9 +74,9 @@ mod tests {
 
     #[test]
     fn french_money_groups_thousands_and_uses_a_comma() {
-        assert_eq!(french_money(70568.6), "70 568,60");
+        assert_eq!(french_money(70_568.6), "70 568,60");
         assert_eq!(french_money(0.0), "0,00");
-        assert_eq!(french_money(1234567.891), "1 234 567,89");
+        assert_eq!(french_money(1_234_567.891), "1 234 567,89");
         assert_eq!(french_money(-8.0), "-8,00");
         assert_eq!(french_money(999.999), "1 000,00");
     }

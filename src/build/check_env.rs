@@ -20,7 +20,11 @@ pub(super) struct BuildEnv<'c, 'p> {
 }
 
 impl<'c, 'p> BuildEnv<'c, 'p> {
-    pub fn new(ctx: &'c Context<'p>, view: &'c dyn InputView, own: &'c StageOutcome) -> Self {
+    pub(crate) fn new(
+        ctx: &'c Context<'p>,
+        view: &'c dyn InputView,
+        own: &'c StageOutcome,
+    ) -> Self {
         BuildEnv {
             ctx,
             view,
@@ -30,14 +34,16 @@ impl<'c, 'p> BuildEnv<'c, 'p> {
     }
 
     /// The results used, by check key.
-    pub fn into_seen(self) -> CheckIndex {
-        self.seen.into_inner().unwrap_or_else(|p| p.into_inner())
+    pub(crate) fn into_seen(self) -> CheckIndex {
+        self.seen
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn see(&self, key: &CheckKey, result: &CheckResult) {
         self.seen
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(key.clone(), result.clone());
     }
 }

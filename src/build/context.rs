@@ -32,7 +32,7 @@ pub(super) struct TableCache {
 
 impl TableCache {
     /// The table of `object`, decoded by `load` unless another stage did or is doing it.
-    pub fn get_or_load(
+    pub(crate) fn get_or_load(
         &self,
         object: &ObjectHash,
         load: impl FnOnce() -> Result<Table, String>,
@@ -40,7 +40,7 @@ impl TableCache {
         let slot = self
             .slots
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .entry(object.clone())
             .or_default()
             .clone();
@@ -49,36 +49,36 @@ impl TableCache {
     }
 
     /// Keeps a table a stage just produced, so dependents read it from memory.
-    pub fn insert(&self, object: &ObjectHash, table: Table) {
+    pub(crate) fn insert(&self, object: &ObjectHash, table: Table) {
         let slot = Arc::new(OnceLock::new());
         let _ = slot.set(Ok(Arc::new(table)));
         self.slots
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(object.clone(), slot);
     }
 }
 
 /// Shared state of one build, plan or test.
 pub(super) struct Context<'a> {
-    pub project: &'a Project,
-    pub graph: Graph,
-    pub month: Month,
-    pub selected: BTreeSet<StageId>,
-    pub force: bool,
+    pub(crate) project: &'a Project,
+    pub(crate) graph: Graph,
+    pub(crate) month: Month,
+    pub(crate) selected: BTreeSet<StageId>,
+    pub(crate) force: bool,
     /// What the last build of the month left: each stage's key, record and check results.
-    pub previous: MonthState,
-    pub store: &'a Store,
-    pub tables: TableCache,
+    pub(crate) previous: MonthState,
+    pub(crate) store: &'a Store,
+    pub(crate) tables: TableCache,
     /// Every stage name, to tell an undeclared input from an unknown table in SQL errors.
-    pub stage_names: BTreeSet<String>,
+    pub(crate) stage_names: BTreeSet<String>,
     /// The month's pinned figures (`expect.toml`).
-    pub expectations: Expectations,
-    pub started: Instant,
+    pub(crate) expectations: Expectations,
+    pub(crate) started: Instant,
 }
 
 impl<'a> Context<'a> {
-    pub fn new(
+    pub(crate) fn new(
         project: &'a Project,
         options: &BuildOptions,
         store: &'a Store,
@@ -105,30 +105,30 @@ impl<'a> Context<'a> {
         })
     }
 
-    pub fn elapsed_ms(&self) -> f64 {
+    pub(crate) fn elapsed_ms(&self) -> f64 {
         self.started.elapsed().as_secs_f64() * 1000.0
     }
 
-    pub fn name(&self, id: StageId) -> &str {
+    pub(crate) fn name(&self, id: StageId) -> &str {
         self.graph.name(id)
     }
 
-    pub fn kind(&self, id: StageId) -> StageKind {
+    pub(crate) fn kind(&self, id: StageId) -> StageKind {
         self.graph.node(id).kind
     }
 
     /// The path of a source file of the month.
-    pub fn source_path(&self, file: &str) -> PathBuf {
+    pub(crate) fn source_path(&self, file: &str) -> PathBuf {
         self.project.month_dir(self.month).join(file)
     }
 
     /// The path of an export file of the month.
-    pub fn out_path(&self, file: &str) -> PathBuf {
+    pub(crate) fn out_path(&self, file: &str) -> PathBuf {
         self.project.out_dir(self.month).join(file)
     }
 
     /// The error for a source file that does not exist, listing what the month folder holds.
-    pub fn missing_source(&self, file: &str) -> SourceError {
+    pub(crate) fn missing_source(&self, file: &str) -> SourceError {
         SourceError::Missing {
             file: self
                 .project
@@ -140,7 +140,7 @@ impl<'a> Context<'a> {
     }
 
     /// The stage's own definition, as named fields (see [`crate::store::Fingerprint::changes_since`]).
-    pub fn definition(&self, id: StageId) -> serde_json::Value {
+    pub(crate) fn definition(&self, id: StageId) -> serde_json::Value {
         let name = self.name(id);
         match self.kind(id) {
             StageKind::Source => {
@@ -152,21 +152,21 @@ impl<'a> Context<'a> {
     }
 
     /// A bare outcome of `id`, started now.
-    pub fn outcome(&self, id: StageId, action: Action, reason: String) -> StageOutcome {
+    pub(crate) fn outcome(&self, id: StageId, action: Action, reason: String) -> StageOutcome {
         let mut outcome = StageOutcome::new(self.name(id), self.kind(id), action, reason);
         outcome.started_ms = self.elapsed_ms();
         outcome
     }
 
     /// `id` skipped, and why.
-    pub fn skipped(&self, id: StageId, why: SkipReason) -> Built {
+    pub(crate) fn skipped(&self, id: StageId, why: SkipReason) -> Built {
         let mut outcome = self.outcome(id, Action::Skipped, why.to_string());
         outcome.skipped = Some(why);
         Built::bare(outcome)
     }
 
     /// `id` failed with `error`, having started at `started_ms`.
-    pub fn failure(&self, id: StageId, error: &StageError, started_ms: f64) -> Built {
+    pub(crate) fn failure(&self, id: StageId, error: &StageError, started_ms: f64) -> Built {
         let mut outcome = self.outcome(id, Action::Failed, error.to_string());
         outcome.started_ms = started_ms;
         outcome.duration_ms = self.elapsed_ms() - started_ms;
@@ -176,7 +176,11 @@ impl<'a> Context<'a> {
     }
 
     /// The decoded output of `stage`, from memory or read from the store.
-    pub fn load_table(&self, stage: &str, object: &ObjectHash) -> Result<Arc<Table>, StageError> {
+    pub(crate) fn load_table(
+        &self,
+        stage: &str,
+        object: &ObjectHash,
+    ) -> Result<Arc<Table>, StageError> {
         self.tables
             .get_or_load(object, || {
                 let bytes = self.store.read_object(object).map_err(|e| e.to_string())?;

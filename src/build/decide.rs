@@ -43,7 +43,7 @@ pub(super) enum Inputs {
 
 /// Why a stage must run (or, for a hit, `Unchanged`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reason {
+pub(crate) enum Reason {
     Unchanged,
     FirstBuild(Month),
     Changed(Vec<Change>),
@@ -75,12 +75,12 @@ impl fmt::Display for Reason {
 
 /// A stage's decided key, and the record to reuse when the store has one.
 pub(super) struct Decision {
-    pub fingerprint: Fingerprint,
-    pub key: StageKey,
-    pub hit: Option<StageRecord>,
-    pub reason: Reason,
+    pub(crate) fingerprint: Fingerprint,
+    pub(crate) key: StageKey,
+    pub(crate) hit: Option<StageRecord>,
+    pub(crate) reason: Reason,
     /// A stored output for this key that failed verification (and was deleted).
-    pub corrupt: Option<ObjectHash>,
+    pub(crate) corrupt: Option<ObjectHash>,
 }
 
 /// What an input looks like to a stage that reads it.
@@ -96,7 +96,7 @@ impl InputView for super::scheduler::View<'_, Built> {
 
 impl Context<'_> {
     /// The content hash of a source's file, through the stat cache.
-    pub fn source_hash(&self, file: &str) -> Result<ObjectHash, SourceError> {
+    pub(crate) fn source_hash(&self, file: &str) -> Result<ObjectHash, SourceError> {
         let path = self.source_path(file);
         if !path.exists() {
             return Err(self.missing_source(file));
@@ -112,7 +112,11 @@ impl Context<'_> {
     }
 
     /// The content hashes of `id`'s inputs, each input's state given by `state_of`.
-    pub fn resolve_inputs(&self, id: StageId, state_of: &dyn Fn(StageId) -> InputState) -> Inputs {
+    pub(crate) fn resolve_inputs(
+        &self,
+        id: StageId,
+        state_of: &dyn Fn(StageId) -> InputState,
+    ) -> Inputs {
         let node = self.graph.node(id);
         if node.kind == StageKind::Source {
             let file = &self.project.sources[&node.name].file;
@@ -146,7 +150,7 @@ impl Context<'_> {
     }
 
     /// The state of each input in a build: what the scheduler holds of it.
-    pub fn built_input(view: &dyn InputView, input: StageId) -> InputState {
+    pub(crate) fn built_input(view: &dyn InputView, input: StageId) -> InputState {
         match view.input(input) {
             None => InputState::Missing,
             Some(built) => match (&built.outcome.object, built.outcome.action.is_usable()) {
@@ -157,7 +161,7 @@ impl Context<'_> {
     }
 
     /// Decides the stage's key and whether the store can serve it.
-    pub fn decide(&self, id: StageId, inputs: BTreeMap<String, ObjectHash>) -> Decision {
+    pub(crate) fn decide(&self, id: StageId, inputs: BTreeMap<String, ObjectHash>) -> Decision {
         let name = self.name(id);
         let fingerprint = Fingerprint::new(name, self.kind(id), self.definition(id), inputs);
         let key = fingerprint.key();

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use super::check_env::BuildEnv;
-use super::context::Context;
+use super::context::{CheckIndex, Context};
 use super::decide::{Decision, InputView, Reason};
 use super::outcome::Action;
 use super::{Built, StageError, StageState};
@@ -55,7 +55,7 @@ struct Produced {
 
 impl Context<'_> {
     /// A stage the store serves. A reused export whose file is missing or edited is restored.
-    pub fn reuse(
+    pub(crate) fn reuse(
         &self,
         id: StageId,
         decision: &Decision,
@@ -84,13 +84,13 @@ impl Context<'_> {
             state: Some(Box::new(StageState {
                 fingerprint: decision.fingerprint.clone(),
                 record: record.clone(),
-                checks: Default::default(),
+                checks: CheckIndex::new(),
             })),
         }
     }
 
     /// Runs a stage whose key is decided, stores its output and its record.
-    pub fn run(
+    pub(crate) fn run(
         &self,
         id: StageId,
         decision: &Decision,
@@ -147,14 +147,14 @@ impl Context<'_> {
             state: Some(Box::new(StageState {
                 fingerprint: decision.fingerprint.clone(),
                 record,
-                checks: Default::default(),
+                checks: CheckIndex::new(),
             })),
         })
     }
 
     fn produce_source(&self, id: StageId, decision: &Decision) -> Result<Produced, RunError> {
         let read = self.read_source(self.name(id), decision)?;
-        let bytes = read.table.to_parquet().map_err(encode_error)?;
+        let bytes = read.table.to_parquet().map_err(|e| encode_error(&e))?;
         Ok(Produced {
             bytes,
             rows: read.table.num_rows() as u64,
@@ -170,7 +170,7 @@ impl Context<'_> {
         let inputs = self.input_tables(id, view)?;
         let table =
             engine::run_model(model, &inputs, &self.stage_names).map_err(StageError::from)?;
-        let bytes = table.to_parquet().map_err(encode_error)?;
+        let bytes = table.to_parquet().map_err(|e| encode_error(&e))?;
         Ok(Produced {
             bytes,
             rows: table.num_rows() as u64,
@@ -280,7 +280,7 @@ impl Context<'_> {
 
     /// Runs a model's checks on the output it just produced or reused. A failing error-check
     /// fails the stage, so its dependents do not run.
-    pub fn with_checks(&self, id: StageId, view: &dyn InputView, mut built: Built) -> Built {
+    pub(crate) fn with_checks(&self, id: StageId, view: &dyn InputView, mut built: Built) -> Built {
         let Some(model) = self.project.models.get(self.name(id)) else {
             return built;
         };
@@ -318,6 +318,6 @@ impl Context<'_> {
     }
 }
 
-fn encode_error(error: parquet::errors::ParquetError) -> StageError {
+fn encode_error(error: &parquet::errors::ParquetError) -> StageError {
     StageError::Store(StoreError::Encode(error.to_string()))
 }

@@ -21,7 +21,7 @@ use crate::store::Store;
 use crate::table::Table;
 
 /// The output of `stage` from the last build of `month` (default: the latest month).
-pub fn current_output(
+pub(crate) fn current_output(
     project: &Project,
     month: Option<&str>,
     stage: &str,
@@ -59,21 +59,21 @@ pub fn current_output(
 /// The result of `winebuild test`: every check of the selected models on the month's current
 /// outputs.
 #[derive(Debug, Clone, Serialize)]
-pub struct TestReport {
-    pub month: Month,
-    pub status: BuildStatus,
-    pub checks: Vec<CheckResult>,
+pub(crate) struct TestReport {
+    pub(crate) month: Month,
+    pub(crate) status: BuildStatus,
+    pub(crate) checks: Vec<CheckResult>,
 }
 
 impl TestReport {
-    pub fn exit_status(&self) -> ExitStatus {
+    pub(crate) fn exit_status(&self) -> ExitStatus {
         ExitStatus::of(false, self.checks.iter())
     }
 }
 
 /// Runs the checks of the selected models on the outputs of the month's last build, reading
 /// results from the check cache when their inputs did not change. Builds nothing.
-pub fn test(project: &Project, options: &BuildOptions) -> Result<TestReport, BuildError> {
+pub(crate) fn test(project: &Project, options: &BuildOptions) -> Result<TestReport, BuildError> {
     let store = Store::open(&project.root)?;
     let ctx = Context::new(project, options, &store)?;
     let current = current_outputs(&ctx);

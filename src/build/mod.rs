@@ -3,7 +3,7 @@
 //!
 //! The parts, in the order a stage meets them:
 //! - [`context`]: what one build shares (project, graph, month, store, decoded tables);
-//! - [`decide`]: inputs → fingerprint → key → hit or miss, and the [`Reason`] it runs;
+//! - [`decide`]: inputs → fingerprint → key → hit or miss, and the reason it runs;
 //! - [`execute`]: reuse, or read a source / run a model / render an export, then its checks;
 //! - [`runner`] + [`scheduler`]: a generic DAG runner, and the build's stages as it sees them;
 //! - [`outcome`]: what the user sees of each stage and of the build (also the run record);
@@ -31,7 +31,7 @@ mod month_state;
 mod outcome;
 mod plan;
 mod runner;
-pub mod scheduler;
+pub(crate) mod scheduler;
 
 use std::collections::BTreeMap;
 
@@ -46,14 +46,13 @@ use crate::project::{MonthError, Project};
 use crate::sources::SourceError;
 use crate::store::{Fingerprint, ObjectHash, StageRecord, Store, StoreError};
 use context::{CheckIndex, Context};
-pub use decide::Reason;
-pub use inspect::{TestReport, current_output, test};
-pub use outcome::{Action, BuildReport, BuildStatus, ExitStatus, SkipReason, StageOutcome};
-pub use plan::{PlanAction, PlanReport, PlannedStage, plan};
+pub(crate) use inspect::{TestReport, current_output, test};
+pub(crate) use outcome::{Action, BuildReport, BuildStatus, ExitStatus, StageOutcome};
+pub(crate) use plan::{PlanAction, PlanReport, plan};
 use runner::READ_ATTEMPTS;
 
 #[derive(Debug, thiserror::Error)]
-pub enum BuildError {
+pub(crate) enum BuildError {
     #[error(transparent)]
     Month(#[from] MonthError),
     #[error("`{stage}` has no output for {month} yet")]
@@ -96,7 +95,7 @@ impl Hint for BuildError {
 
 /// Why one stage could not produce its output.
 #[derive(Debug, thiserror::Error)]
-pub enum StageError {
+pub(crate) enum StageError {
     #[error(transparent)]
     Source(#[from] SourceError),
     #[error(transparent)]
@@ -146,20 +145,20 @@ impl Hint for StageError {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct BuildOptions {
+pub(crate) struct BuildOptions {
     /// `--month`: `YYYY-MM`, `previous`, or none for the latest month folder.
-    pub month: Option<String>,
-    pub select: Vec<String>,
-    pub force: bool,
+    pub(crate) month: Option<String>,
+    pub(crate) select: Vec<String>,
+    pub(crate) force: bool,
 }
 
 /// A settled stage: what the user sees, and what the month state keeps of it.
 #[derive(Debug, Clone)]
 pub(crate) struct Built {
-    pub outcome: StageOutcome,
+    pub(crate) outcome: StageOutcome,
     /// For a stage with an output (ran or reused, checks passed or not): its fingerprint, record
     /// and check results, for the month state.
-    pub state: Option<Box<StageState>>,
+    pub(crate) state: Option<Box<StageState>>,
 }
 
 impl Built {
@@ -173,13 +172,13 @@ impl Built {
 
 #[derive(Debug, Clone)]
 pub(crate) struct StageState {
-    pub fingerprint: Fingerprint,
-    pub record: StageRecord,
-    pub checks: CheckIndex,
+    pub(crate) fingerprint: Fingerprint,
+    pub(crate) record: StageRecord,
+    pub(crate) checks: CheckIndex,
 }
 
 /// What a build reports while it runs, for progress displays.
-pub enum BuildEvent<'a> {
+pub(crate) enum BuildEvent<'a> {
     /// The build holds the lock and is about to build this many stages.
     Started { stages: usize },
     /// These stages must run, and start now (in parallel, as threads free up).
@@ -191,7 +190,7 @@ pub enum BuildEvent<'a> {
 
 /// Builds one month. `on_wait` is called if another build holds the lock; `on_event` hears which
 /// stages start running, and receives each level's outcomes as soon as all of them are settled.
-pub fn build(
+pub(crate) fn build(
     project: &Project,
     options: &BuildOptions,
     on_wait: impl FnOnce(),
@@ -253,7 +252,7 @@ fn run_stages(ctx: &Context<'_>, on_event: &mut impl FnMut(BuildEvent<'_>)) -> V
     let levels = ctx.graph.levels();
     let mut settled: Vec<Option<StageOutcome>> = vec![None; ctx.graph.len()];
     let mut reported = 0;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     scheduler::run(ctx, threads, &mut |event| match event {
         scheduler::Event::Started(ids) => {
             let names: Vec<&str> = ids.iter().map(|&id| ctx.name(id)).collect();

@@ -20,7 +20,7 @@ use crate::table::ColumnInfo;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Action {
+pub(crate) enum Action {
     Ran,
     Reused,
     Failed,
@@ -29,7 +29,7 @@ pub enum Action {
 
 impl Action {
     /// Whether dependents can be built on a stage that ended so.
-    pub fn is_usable(self) -> bool {
+    pub(crate) fn is_usable(self) -> bool {
         matches!(self, Action::Ran | Action::Reused)
     }
 }
@@ -47,7 +47,7 @@ impl fmt::Display for Action {
 
 /// Why a stage was skipped.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SkipReason {
+pub(crate) enum SkipReason {
     /// Outside `--select` and out of date: left alone, as dbt leaves it.
     NotSelected,
     /// An input failed or was skipped.
@@ -68,46 +68,51 @@ impl fmt::Display for SkipReason {
 
 /// What happened to one stage in one build.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StageOutcome {
-    pub stage: String,
-    pub kind: StageKind,
-    pub action: Action,
+pub(crate) struct StageOutcome {
+    pub(crate) stage: String,
+    pub(crate) kind: StageKind,
+    pub(crate) action: Action,
     /// Why it ran, or why it failed or was skipped; `unchanged` when reused.
-    pub reason: String,
+    pub(crate) reason: String,
     /// Why it was skipped, for the build's logic (the words are in `reason`).
     #[serde(skip)]
-    pub skipped: Option<SkipReason>,
+    pub(crate) skipped: Option<SkipReason>,
     #[serde(default)]
-    pub key: Option<StageKey>,
+    pub(crate) key: Option<StageKey>,
     #[serde(default)]
-    pub object: Option<ObjectHash>,
+    pub(crate) object: Option<ObjectHash>,
     #[serde(default)]
-    pub rows: Option<u64>,
+    pub(crate) rows: Option<u64>,
     /// When the stage started, from the start of the build.
     #[serde(default)]
-    pub started_ms: f64,
+    pub(crate) started_ms: f64,
     #[serde(default)]
-    pub duration_ms: f64,
+    pub(crate) duration_ms: f64,
     #[serde(default)]
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
     /// The output's columns and their Arrow types (sources and models).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub columns: Vec<ColumnInfo>,
+    pub(crate) columns: Vec<ColumnInfo>,
     /// For an export that ran or was restored: the file written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wrote: Option<String>,
+    pub(crate) wrote: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
+    pub(crate) hint: Option<String>,
     /// The model's checks, run or read from the check cache.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub checks: Vec<CheckResult>,
+    pub(crate) checks: Vec<CheckResult>,
 }
 
 impl StageOutcome {
     /// An outcome with nothing but its stage, action and reason.
-    pub fn new(stage: &str, kind: StageKind, action: Action, reason: String) -> StageOutcome {
+    pub(crate) fn new(
+        stage: &str,
+        kind: StageKind,
+        action: Action,
+        reason: String,
+    ) -> StageOutcome {
         StageOutcome {
             stage: stage.to_string(),
             kind,
@@ -132,7 +137,7 @@ impl StageOutcome {
 /// How a build (or a `test`) ended, as its record says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum BuildStatus {
+pub(crate) enum BuildStatus {
     Success,
     ChecksFailed,
     Failed,
@@ -150,14 +155,14 @@ impl fmt::Display for BuildStatus {
 
 /// The exit status of a command: 0 ok, 1 a check (or a verification) found a problem, 2 an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitStatus {
+pub(crate) enum ExitStatus {
     Success,
     Problems,
     Error,
 }
 
 impl ExitStatus {
-    pub fn code(self) -> i32 {
+    pub(crate) fn code(self) -> i32 {
         match self {
             ExitStatus::Success => 0,
             ExitStatus::Problems => 1,
@@ -166,7 +171,10 @@ impl ExitStatus {
     }
 
     /// `Error` when something could not run, `Problems` when an error-severity check failed.
-    pub fn of<'a>(errors: bool, mut checks: impl Iterator<Item = &'a CheckResult>) -> ExitStatus {
+    pub(crate) fn of<'a>(
+        errors: bool,
+        mut checks: impl Iterator<Item = &'a CheckResult>,
+    ) -> ExitStatus {
         if errors {
             ExitStatus::Error
         } else if checks.any(|c| c.status == CheckStatus::Fail) {
@@ -176,7 +184,7 @@ impl ExitStatus {
         }
     }
 
-    pub fn build_status(self) -> BuildStatus {
+    pub(crate) fn build_status(self) -> BuildStatus {
         match self {
             ExitStatus::Success => BuildStatus::Success,
             ExitStatus::Problems => BuildStatus::ChecksFailed,
@@ -187,34 +195,34 @@ impl ExitStatus {
 
 /// The result of a build, and its run record.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BuildReport {
-    pub run_id: String,
-    pub month: Month,
-    pub started_at: String,
-    pub status: BuildStatus,
-    pub duration_ms: f64,
-    pub stages: Vec<StageOutcome>,
+pub(crate) struct BuildReport {
+    pub(crate) run_id: String,
+    pub(crate) month: Month,
+    pub(crate) started_at: String,
+    pub(crate) status: BuildStatus,
+    pub(crate) duration_ms: f64,
+    pub(crate) stages: Vec<StageOutcome>,
     /// The archive revision this build created or matched; none for a failed or partial build.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub archived: Option<Archived>,
+    pub(crate) archived: Option<Archived>,
 }
 
 impl BuildReport {
-    pub fn count(&self, action: Action) -> usize {
+    pub(crate) fn count(&self, action: Action) -> usize {
         self.stages.iter().filter(|s| s.action == action).count()
     }
 
     /// Stages that could not run (an error, not a failed check).
-    pub fn errors(&self) -> usize {
+    pub(crate) fn errors(&self) -> usize {
         self.stages.iter().filter(|s| s.error.is_some()).count()
     }
 
     /// Every check result of the build, in stage order.
-    pub fn checks(&self) -> impl Iterator<Item = &CheckResult> {
+    pub(crate) fn checks(&self) -> impl Iterator<Item = &CheckResult> {
         self.stages.iter().flat_map(|s| s.checks.iter())
     }
 
-    pub fn exit_status(&self) -> ExitStatus {
+    pub(crate) fn exit_status(&self) -> ExitStatus {
         ExitStatus::of(self.errors() > 0, self.checks())
     }
 }

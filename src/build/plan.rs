@@ -18,7 +18,7 @@ use crate::text::quoted_list;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum PlanAction {
+pub(crate) enum PlanAction {
     /// Would run.
     Run,
     /// Would run only if an upstream stage that runs produces a different output.
@@ -41,21 +41,21 @@ impl std::fmt::Display for PlanAction {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct PlannedStage {
-    pub stage: String,
-    pub kind: StageKind,
-    pub action: PlanAction,
-    pub reason: String,
+pub(crate) struct PlannedStage {
+    pub(crate) stage: String,
+    pub(crate) kind: StageKind,
+    pub(crate) action: PlanAction,
+    pub(crate) reason: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct PlanReport {
-    pub month: Month,
-    pub stages: Vec<PlannedStage>,
+pub(crate) struct PlanReport {
+    pub(crate) month: Month,
+    pub(crate) stages: Vec<PlannedStage>,
 }
 
 /// What the next build would do, stage by stage, and why. Runs nothing and writes nothing.
-pub fn plan(project: &Project, options: &BuildOptions) -> Result<PlanReport, BuildError> {
+pub(crate) fn plan(project: &Project, options: &BuildOptions) -> Result<PlanReport, BuildError> {
     let store = Store::open_read_only(&project.root);
     let ctx = Context::new(project, options, &store)?;
     let mut planned: Vec<Option<(PlanAction, Option<ObjectHash>)>> = vec![None; ctx.graph.len()];

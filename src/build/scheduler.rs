@@ -37,7 +37,7 @@ const WATCH_INTERVAL: Duration = Duration::from_millis(100);
 
 /// What a stage waits for before it starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Gate {
+pub(crate) enum Gate {
     /// Its inputs' outputs, as soon as they are published (their checks may still run).
     Published,
     /// Its inputs settled, checks included (exports: no file is written from unchecked data).
@@ -45,7 +45,7 @@ pub enum Gate {
 }
 
 /// What [`Stages::prepare`] decided.
-pub enum Prepared<W, O> {
+pub(crate) enum Prepared<W, O> {
     /// The stage is finished: nothing to run.
     Done(O),
     /// The stage must run this work on a thread.
@@ -53,18 +53,18 @@ pub enum Prepared<W, O> {
 }
 
 /// The outcomes a stage may read of its inputs: published ones or settled ones, by its [`Gate`].
-pub struct View<'a, O> {
+pub(crate) struct View<'a, O> {
     slots: &'a [OnceLock<O>],
 }
 
 impl<O> View<'_, O> {
-    pub fn get(&self, id: StageId) -> Option<&O> {
+    pub(crate) fn get(&self, id: StageId) -> Option<&O> {
         self.slots.get(id.index())?.get()
     }
 }
 
 /// What the scheduler tells its caller as the run goes.
-pub enum Event<'a, O> {
+pub(crate) enum Event<'a, O> {
     /// These stages start running now, on threads of their own.
     Started(&'a [StageId]),
     /// This stage is settled, with its final outcome.
@@ -72,7 +72,7 @@ pub enum Event<'a, O> {
 }
 
 /// The stages of one run, as the scheduler sees them.
-pub trait Stages: Sync {
+pub(crate) trait Stages: Sync {
     /// What a stage hands from `prepare` to `run`.
     type Work: Send;
     type Outcome: Clone + Send + Sync;
@@ -105,7 +105,7 @@ pub trait Stages: Sync {
 }
 
 /// Runs every stage; returns their settled outcomes, by stage index.
-pub fn run<S: Stages>(
+pub(crate) fn run<S: Stages>(
     stages: &S,
     threads: usize,
     on_event: &mut dyn FnMut(Event<'_, S::Outcome>),
@@ -118,7 +118,7 @@ pub fn run<S: Stages>(
     shared
         .settled
         .into_iter()
-        .map(|slot| slot.into_inner())
+        .map(std::sync::OnceLock::into_inner)
         .collect::<Option<Vec<_>>>()
         .unwrap_or_default()
 }
@@ -228,12 +228,11 @@ where
             if !started.is_empty() {
                 on_event(Event::Started(&started));
             }
-            match self.next_message() {
-                Some(message) => self.handle(message, on_event),
-                None => {
-                    self.settle_stalled(on_event);
-                    break;
-                }
+            if let Some(message) = self.next_message() {
+                self.handle(message, on_event);
+            } else {
+                self.settle_stalled(on_event);
+                break;
             }
         }
         for (_, handle) in self.handles.drain(..) {
@@ -470,7 +469,7 @@ where
 }
 
 /// The text of a panic's payload.
-pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| (*s).to_string())

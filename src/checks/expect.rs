@@ -13,10 +13,10 @@ use crate::error::{Hint, did_you_mean};
 use crate::project::{CheckKind, CheckSpec, Project};
 
 /// The file in a month's folder that pins that month's figures.
-pub const EXPECT_FILE: &str = "expect.toml";
+pub(crate) const EXPECT_FILE: &str = "expect.toml";
 
 #[derive(Debug, thiserror::Error)]
-pub enum ExpectError {
+pub(crate) enum ExpectError {
     #[error("`{file}` is not valid: {message}")]
     Invalid { file: PathBuf, message: String },
     #[error("`{file}` pins `{name}`, but no model declares a check with that name")]
@@ -52,10 +52,10 @@ impl Hint for ExpectError {
 
 /// A figure pinned for one month.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Pinned {
-    pub value: f64,
+pub(crate) struct Pinned {
+    pub(crate) value: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tolerance: Option<f64>,
+    pub(crate) tolerance: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -74,15 +74,15 @@ struct PinnedFull {
 
 /// The month's `expect.toml`: check name → pinned figure. Empty when the file does not exist.
 #[derive(Debug, Clone, Default)]
-pub struct Expectations {
+pub(crate) struct Expectations {
     /// The file, relative to the project root, for messages.
-    pub file: PathBuf,
-    pub pinned: BTreeMap<String, Pinned>,
+    pub(crate) file: PathBuf,
+    pub(crate) pinned: BTreeMap<String, Pinned>,
 }
 
 impl Expectations {
     /// Reads `expect.toml` from `month_dir` and checks every name against the project's checks.
-    pub fn load(project: &Project, month_dir: &Path) -> Result<Expectations, ExpectError> {
+    pub(crate) fn load(project: &Project, month_dir: &Path) -> Result<Expectations, ExpectError> {
         let path = month_dir.join(EXPECT_FILE);
         let file = project.relative(&path);
         let text = match std::fs::read_to_string(&path) {

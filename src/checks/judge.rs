@@ -75,7 +75,7 @@ pub(super) fn skipped(check: &CheckSpec, expectations: &Expectations) -> CheckRe
 }
 
 /// The result of a check whose model has no output for the month.
-pub fn not_built(check: &CheckSpec, model: &str, month: &str) -> CheckResult {
+pub(crate) fn not_built(check: &CheckSpec, model: &str, month: &str) -> CheckResult {
     let mut result = result(check, true, Value::Null, Value::Null);
     result.model = model.to_string();
     result.status = CheckStatus::Skipped;
@@ -267,7 +267,7 @@ fn default_message(check: &CheckSpec) -> String {
 
 /// Fills a message template: `{actual}`, `{expected}`, `{failing}`, `{model}`, `{check}`, and
 /// `{actual:fr}` / `{expected:fr}` in French money format. Unknown placeholders stay as written.
-pub fn render_message(check: &CheckSpec, result: &CheckResult) -> String {
+pub(crate) fn render_message(check: &CheckSpec, result: &CheckResult) -> String {
     let template = check
         .message
         .clone()

@@ -27,13 +27,13 @@ use crate::error::did_you_mean;
 use crate::project::{CheckKind, CheckSpec, ModelDef, Project, Severity};
 use crate::store::{CheckKey, ObjectHash, STORE_FORMAT, TOOL_VERSION};
 use crate::table::{PARALLEL_FROM_ROWS, Table};
-pub use expect::{EXPECT_FILE, ExpectError, Expectations, Pinned};
-pub use judge::{not_built, render_message};
+pub(crate) use expect::{EXPECT_FILE, ExpectError, Expectations, Pinned};
+pub(crate) use judge::{not_built, render_message};
 use query::Plan;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum CheckStatus {
+pub(crate) enum CheckStatus {
     Pass,
     /// An error-severity check failed: its model fails.
     Fail,
@@ -56,43 +56,43 @@ impl std::fmt::Display for CheckStatus {
 
 /// The result of one check on one output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckResult {
-    pub check: String,
-    pub model: String,
-    pub kind: CheckKind,
-    pub severity: Severity,
-    pub status: CheckStatus,
+pub(crate) struct CheckResult {
+    pub(crate) check: String,
+    pub(crate) model: String,
+    pub(crate) kind: CheckKind,
+    pub(crate) severity: Severity,
+    pub(crate) status: CheckStatus,
     /// The measured figure (a count, a sum, a boolean).
-    pub actual: Value,
+    pub(crate) actual: Value,
     /// What was expected, as a number or in words (`0`, `≥ 10`, `true`).
-    pub expected: Value,
+    pub(crate) expected: Value,
     /// The alert when the check failed; what was verified when it passed.
-    pub message: String,
+    pub(crate) message: String,
     /// Failing rows (or groups of rows) the check found, for kinds that find rows.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub failing: Option<u64>,
+    pub(crate) failing: Option<u64>,
     /// A few failing rows, as `column=value` lists.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub examples: Vec<String>,
-    pub duration_ms: f64,
+    pub(crate) examples: Vec<String>,
+    pub(crate) duration_ms: f64,
     /// True when the expected figure came from the month's `expect.toml`.
     #[serde(default)]
-    pub pinned: bool,
+    pub(crate) pinned: bool,
     /// True when this result was read from the cache rather than computed in this run.
     #[serde(default)]
-    pub cached: bool,
+    pub(crate) cached: bool,
 }
 
 /// One stage output a check can read.
 #[derive(Debug, Clone)]
-pub struct Output {
-    pub object: ObjectHash,
-    pub rows: u64,
-    pub columns: Vec<String>,
+pub(crate) struct Output {
+    pub(crate) object: ObjectHash,
+    pub(crate) rows: u64,
+    pub(crate) columns: Vec<String>,
 }
 
 /// What a check needs from the build or test that runs it.
-pub trait CheckEnv {
+pub(crate) trait CheckEnv {
     /// The output of `stage` in this build, if it has one.
     fn output(&self, stage: &str) -> Option<Output>;
     /// The decoded table of `stage`'s output object.
@@ -104,7 +104,7 @@ pub trait CheckEnv {
 }
 
 /// Runs (or reads from the cache) every check of `model`, whose output `env` knows.
-pub fn run_checks(
+pub(crate) fn run_checks(
     project: &Project,
     model: &ModelDef,
     expectations: &Expectations,
@@ -252,7 +252,7 @@ fn run_check(
                 .map_err(&error)?
         }
     };
-    result.model = model.name.clone();
+    result.model.clone_from(&model.name);
     result.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     result.message = match result.status {
         CheckStatus::Fail | CheckStatus::Warn => render_message(check, &result),

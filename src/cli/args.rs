@@ -12,23 +12,23 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "An incremental data build tool with a content-addressed cache",
     long_about = None
 )]
-pub struct Arguments {
+pub(crate) struct Arguments {
     /// The project folder, holding winebuild.toml
     #[arg(short = 'C', long = "project", global = true, default_value = ".")]
-    pub project: PathBuf,
+    pub(crate) project: PathBuf,
     /// Print only errors
     #[arg(short, long, global = true)]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
     /// Print more: why reused stages were reused, every warning
     #[arg(short, long, global = true)]
-    pub verbose: bool,
+    pub(crate) verbose: bool,
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 /// Text for people, or one JSON document on stdout for scripts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-pub enum TextOrJson {
+pub(crate) enum TextOrJson {
     /// For people
     #[default]
     #[value(alias = "table")]
@@ -39,21 +39,21 @@ pub enum TextOrJson {
 
 /// `--format text|json`.
 #[derive(Debug, Clone, Copy, Default, Args)]
-pub struct FormatArg {
+pub(crate) struct FormatArg {
     /// Output format
     #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
-    pub format: TextOrJson,
+    pub(crate) format: TextOrJson,
 }
 
 impl FormatArg {
-    pub fn is_json(self) -> bool {
+    pub(crate) fn is_json(self) -> bool {
         self.format == TextOrJson::Json
     }
 }
 
 /// How `diff` prints its report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DiffFormat {
+pub(crate) enum DiffFormat {
     /// A table for a terminal
     #[value(alias = "text")]
     Table,
@@ -65,7 +65,7 @@ pub enum DiffFormat {
 
 /// How `dag` prints the graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DagFormat {
+pub(crate) enum DagFormat {
     /// A Mermaid flowchart
     Mermaid,
     /// Graphviz DOT
@@ -75,7 +75,7 @@ pub enum DagFormat {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Build a month: run the stages whose inputs changed, reuse the rest, write the exports
     Build(BuildArgs),
     /// Show what the next build would run and why, running nothing
@@ -110,7 +110,7 @@ pub enum Command {
 
 impl Command {
     /// True when the command prints one JSON document (errors included) instead of text.
-    pub fn is_json(&self) -> bool {
+    pub(crate) fn is_json(&self) -> bool {
         match self {
             Command::Build(a) | Command::Plan(a) => a.output.is_json(),
             Command::Test(a) => a.output.is_json(),
@@ -128,72 +128,72 @@ impl Command {
 }
 
 #[derive(Debug, Args)]
-pub struct BuildArgs {
+pub(crate) struct BuildArgs {
     /// The month to build: YYYY-MM, or `previous` (the calendar month before today's); default:
     /// the latest month folder
     #[arg(long)]
-    pub month: Option<String>,
+    pub(crate) month: Option<String>,
     /// Stages to build: `name`, `name+` (and what depends on it), `+name` (and what it reads)
     #[arg(long, short = 's', num_args = 1..)]
-    pub select: Vec<String>,
+    pub(crate) select: Vec<String>,
     /// Rerun the selected stages even when their outputs are stored
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
     #[command(flatten)]
-    pub output: FormatArg,
+    pub(crate) output: FormatArg,
 }
 
 #[derive(Debug, Args)]
-pub struct TestArgs {
+pub(crate) struct TestArgs {
     /// The month to test, YYYY-MM (default: the latest month folder)
     #[arg(long)]
-    pub month: Option<String>,
+    pub(crate) month: Option<String>,
     /// Models whose checks run: `name`, `name+`, `+name` (default: all)
     #[arg(long, short = 's', num_args = 1..)]
-    pub select: Vec<String>,
+    pub(crate) select: Vec<String>,
     #[command(flatten)]
-    pub output: FormatArg,
+    pub(crate) output: FormatArg,
 }
 
 #[derive(Debug, Args)]
-pub struct ShowArgs {
+pub(crate) struct ShowArgs {
     /// The source or model to show
-    pub stage: String,
+    pub(crate) stage: String,
     /// The month, YYYY-MM (default: the latest month folder)
     #[arg(long)]
-    pub month: Option<String>,
+    pub(crate) month: Option<String>,
     /// Print at most this many rows (all when absent)
     #[arg(long)]
-    pub limit: Option<usize>,
+    pub(crate) limit: Option<usize>,
     #[command(flatten)]
-    pub output: FormatArg,
+    pub(crate) output: FormatArg,
 }
 
 #[derive(Debug, Args)]
-pub struct DiffArgs {
+pub(crate) struct DiffArgs {
     /// `FROM TO` months (YYYY-MM, or YYYY-MM@rN for a revision); one month: it and the one
     /// before; none: the two latest archived months
     #[arg(num_args = 0..=2)]
-    pub months: Vec<String>,
+    pub(crate) months: Vec<String>,
     /// Compare the current build (of --month, default the latest) with this archived month
     #[arg(long, conflicts_with = "months")]
-    pub against: Option<String>,
+    pub(crate) against: Option<String>,
     /// With --against: the month whose current build is compared
     #[arg(long, requires = "against")]
-    pub month: Option<String>,
+    pub(crate) month: Option<String>,
     /// Only these models
     #[arg(long, num_args = 1..)]
-    pub model: Vec<String>,
+    pub(crate) model: Vec<String>,
     /// Floats closer than this are equal
     #[arg(long, default_value_t = 1e-9)]
-    pub tolerance: f64,
+    pub(crate) tolerance: f64,
     /// Output format
     #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
-    pub format: DiffFormat,
+    pub(crate) format: DiffFormat,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum ArchiveCommand {
+pub(crate) enum ArchiveCommand {
     /// Every archived month and its revisions
     List(FormatArg),
     /// One month's archive: sources, stages, checks (latest revision, or --revision)
@@ -213,7 +213,7 @@ pub enum ArchiveCommand {
 }
 
 impl ArchiveCommand {
-    pub fn output(&self) -> FormatArg {
+    pub(crate) fn output(&self) -> FormatArg {
         match self {
             ArchiveCommand::List(output)
             | ArchiveCommand::Show { output, .. }
@@ -223,55 +223,55 @@ impl ArchiveCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct LogArgs {
+pub(crate) struct LogArgs {
     /// A run: its number in `winebuild log`, `last`, or its id (a prefix is enough)
-    pub run: Option<String>,
+    pub(crate) run: Option<String>,
     /// Show at most this many runs, the latest ones
     #[arg(long, default_value_t = 20)]
-    pub limit: usize,
+    pub(crate) limit: usize,
     #[command(flatten)]
-    pub output: FormatArg,
+    pub(crate) output: FormatArg,
 }
 
 #[derive(Debug, Args)]
-pub struct ReportArgs {
+pub(crate) struct ReportArgs {
     /// The month, YYYY-MM (default: the latest month folder)
     #[arg(long)]
-    pub month: Option<String>,
+    pub(crate) month: Option<String>,
     #[command(flatten)]
-    pub output: FormatArg,
+    pub(crate) output: FormatArg,
 }
 
 #[derive(Debug, Args)]
-pub struct DagArgs {
+pub(crate) struct DagArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = DagFormat::Mermaid)]
-    pub format: DagFormat,
+    pub(crate) format: DagFormat,
 }
 
 #[derive(Debug, Args)]
-pub struct ScheduleArgs {
+pub(crate) struct ScheduleArgs {
     /// A systemd service and timer instead of a crontab line
     #[arg(long)]
-    pub systemd: bool,
+    pub(crate) systemd: bool,
     /// Install it: into your crontab, or into ~/.config/systemd/user
     #[arg(long)]
-    pub install: bool,
+    pub(crate) install: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct SampleArgs {
+pub(crate) struct SampleArgs {
     /// Folder to write the project to (created if missing)
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// Write only data/<month>/ folders, not winebuild.toml and models/
     #[arg(long)]
-    pub data_only: bool,
+    pub(crate) data_only: bool,
     /// Multiply the number of products and web rows (100 gives ~150,000 web rows)
     #[arg(long, default_value_t = 1)]
-    pub scale: u32,
+    pub(crate) scale: u32,
     /// Write only this month (one of the sample months)
     #[arg(long)]
-    pub month: Option<String>,
+    pub(crate) month: Option<String>,
     #[command(flatten)]
-    pub output: FormatArg,
+    pub(crate) output: FormatArg,
 }

@@ -22,13 +22,13 @@ use crate::runs::RunsError;
 use crate::sample::SampleError;
 use crate::schedule::ScheduleError;
 use crate::store::StoreError;
-pub use args::Arguments;
+pub(crate) use args::Arguments;
 
 use printer::Printer;
 
 /// Any error a command can end with.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error(transparent)]
     Project(#[from] ProjectError),
     #[error(transparent)]
@@ -80,6 +80,7 @@ impl Hint for Error {
 }
 
 /// Parses the process arguments, runs the command and returns the exit code.
+#[must_use]
 pub fn main() -> i32 {
     let arguments = Arguments::parse();
     let printer = Printer::new(

@@ -9,16 +9,16 @@ use std::cell::RefCell;
 use std::io::Write;
 
 /// How a command prints.
-pub struct Printer {
-    pub json: bool,
-    pub quiet: bool,
-    pub verbose: bool,
+pub(crate) struct Printer {
+    pub(crate) json: bool,
+    pub(crate) quiet: bool,
+    pub(crate) verbose: bool,
     /// The first failure to write to stdout (a closed pipe, a full disk), reported at the end.
     stdout_error: RefCell<Option<std::io::Error>>,
 }
 
 impl Printer {
-    pub fn new(json: bool, quiet: bool, verbose: bool) -> Printer {
+    pub(crate) fn new(json: bool, quiet: bool, verbose: bool) -> Printer {
         Printer {
             json,
             quiet,
@@ -28,12 +28,12 @@ impl Printer {
     }
 
     /// True when the command prints text (not JSON).
-    pub fn text(&self) -> bool {
+    pub(crate) fn text(&self) -> bool {
         !self.json
     }
 
     /// A result, on stdout, as is (the caller ends its lines).
-    pub fn result(&self, text: &str) {
+    pub(crate) fn result(&self, text: &str) {
         let mut stdout = std::io::stdout().lock();
         if let Err(e) = stdout
             .write_all(text.as_bytes())
@@ -44,44 +44,48 @@ impl Printer {
     }
 
     /// A result line, on stdout.
-    pub fn result_line(&self, line: &str) {
+    pub(crate) fn result_line(&self, line: &str) {
         self.result(&format!("{line}\n"));
     }
 
     /// A result people want unless `-q` (`wrote out/2026-10/rapport_ca.xlsx`), on stdout.
-    pub fn info(&self, line: &str) {
+    pub(crate) fn info(&self, line: &str) {
         if self.text() && !self.quiet {
             self.result_line(line);
         }
     }
 
     /// Progress and logs, on stderr; not with `-q` or `--format json`.
-    pub fn log(&self, text: &str) {
+    pub(crate) fn log(&self, text: &str) {
         if self.text() && !self.quiet {
             write_stderr(text);
         }
     }
 
     /// A log line, on stderr; not with `-q` or `--format json`.
-    pub fn log_line(&self, line: &str) {
+    pub(crate) fn log_line(&self, line: &str) {
         self.log(&format!("{line}\n"));
     }
 
     /// A problem (a failed check, a damaged archive file), on stderr whatever `-q` says; not with
     /// `--format json`, where the document says it.
-    pub fn problem(&self, text: &str) {
+    pub(crate) fn problem(&self, text: &str) {
         if self.text() {
             write_stderr(text);
         }
     }
 
     /// `warning: …` on stderr, in every format: a warning never changes a result.
-    pub fn warning(&self, message: &str) {
+    #[expect(
+        clippy::unused_self,
+        reason = "a method, like every other line the printer prints, so callers need not know"
+    )]
+    pub(crate) fn warning(&self, message: &str) {
         write_stderr(&format!("warning: {message}\n"));
     }
 
     /// An error ending the command: `error:` and `hint:` on stderr, or one JSON object on stdout.
-    pub fn error(&self, message: &str, hint: Option<&str>) {
+    pub(crate) fn error(&self, message: &str, hint: Option<&str>) {
         if self.json {
             let value = serde_json::json!({"status": "error", "error": message, "hint": hint});
             self.json(&value);
@@ -91,7 +95,7 @@ impl Printer {
     }
 
     /// One JSON document, on stdout.
-    pub fn json(&self, value: &impl serde::Serialize) {
+    pub(crate) fn json(&self, value: &impl serde::Serialize) {
         match serde_json::to_string_pretty(value) {
             Ok(text) => self.result_line(&text),
             Err(e) => write_stderr(&format!("error: cannot print JSON: {e}\n")),
@@ -99,7 +103,7 @@ impl Printer {
     }
 
     /// The first failure to write a result, if any.
-    pub fn take_stdout_error(&self) -> Option<std::io::Error> {
+    pub(crate) fn take_stdout_error(&self) -> Option<std::io::Error> {
         self.stdout_error.borrow_mut().take()
     }
 }

@@ -33,7 +33,7 @@ fn schema_changes(diff: &mut ModelDiff, old: &Table, new: &Table) {
                     column: column.name.clone(),
                     before: before.data_type.clone(),
                     after: column.data_type.clone(),
-                })
+                });
             }
             Some(_) => {}
         }
@@ -68,7 +68,7 @@ pub(super) fn compare(
     let keyed =
         has_key(old) && has_key(new) && compare_by_key(&mut diff, name, old, new, &key, tolerance)?;
     if keyed {
-        diff.key = key.clone();
+        diff.key.clone_from(&key);
     } else {
         diff.compared_as = ComparedAs::Multiset;
         compare_as_multiset(&mut diff, old, new, tolerance)?;
@@ -373,6 +373,10 @@ impl RowDiffer {
             RowDiffer::Floats(old, new, tolerance) => match (old.is_valid(i), new.is_valid(j)) {
                 (true, true) => {
                     let (a, b) = (old.value(i), new.value(j));
+                    #[expect(
+                        clippy::float_cmp,
+                        reason = "equal values are equal whatever the tolerance"
+                    )]
                     !(a == b || (a - b).abs() <= *tolerance || (a.is_nan() && b.is_nan()))
                 }
                 (a, b) => a != b,

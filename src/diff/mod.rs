@@ -34,7 +34,7 @@ const EXAMPLES: usize = 5;
 const EXAMPLE_CHARS: usize = 60;
 
 #[derive(Debug, thiserror::Error)]
-pub enum DiffError {
+pub(crate) enum DiffError {
     #[error(transparent)]
     Archive(#[from] ArchiveError),
     #[error(transparent)]
@@ -96,73 +96,73 @@ impl From<EngineError> for DiffError {
 
 /// What to compare.
 #[derive(Debug, Clone, Default)]
-pub struct DiffOptions {
+pub(crate) struct DiffOptions {
     /// `[from, to]` months (or `M@rN`); none: the two latest archived months.
-    pub months: Vec<String>,
+    pub(crate) months: Vec<String>,
     /// Compare the current build of the latest month (or `current_month`) with this archived one.
-    pub against: Option<String>,
-    pub current_month: Option<String>,
+    pub(crate) against: Option<String>,
+    pub(crate) current_month: Option<String>,
     /// Only these models (all when empty).
-    pub models: Vec<String>,
+    pub(crate) models: Vec<String>,
     /// Floats closer than this are equal.
-    pub tolerance: f64,
+    pub(crate) tolerance: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct DiffReport {
-    pub from: String,
-    pub to: String,
-    pub summary: Summary,
-    pub models: Vec<ModelDiff>,
-    pub duration_ms: f64,
+pub(crate) struct DiffReport {
+    pub(crate) from: String,
+    pub(crate) to: String,
+    pub(crate) summary: Summary,
+    pub(crate) models: Vec<ModelDiff>,
+    pub(crate) duration_ms: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Summary {
+pub(crate) struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub total: Option<TotalChange>,
-    pub lists: Vec<ListChange>,
+    pub(crate) total: Option<TotalChange>,
+    pub(crate) lists: Vec<ListChange>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub movers: Option<Movers>,
+    pub(crate) movers: Option<Movers>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct TotalChange {
-    pub label: String,
-    pub before: Option<f64>,
-    pub after: Option<f64>,
-    pub change: Option<f64>,
-    pub percent: Option<f64>,
+pub(crate) struct TotalChange {
+    pub(crate) label: String,
+    pub(crate) before: Option<f64>,
+    pub(crate) after: Option<f64>,
+    pub(crate) change: Option<f64>,
+    pub(crate) percent: Option<f64>,
     #[serde(skip)]
-    pub money: bool,
+    pub(crate) money: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct ListChange {
-    pub label: String,
-    pub entering: Vec<String>,
-    pub leaving: Vec<String>,
+pub(crate) struct ListChange {
+    pub(crate) label: String,
+    pub(crate) entering: Vec<String>,
+    pub(crate) leaving: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Movers {
-    pub label: String,
-    pub rows: Vec<Mover>,
+pub(crate) struct Movers {
+    pub(crate) label: String,
+    pub(crate) rows: Vec<Mover>,
     #[serde(skip)]
-    pub money: bool,
+    pub(crate) money: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Mover {
-    pub name: String,
-    pub before: f64,
-    pub after: f64,
-    pub change: f64,
+pub(crate) struct Mover {
+    pub(crate) name: String,
+    pub(crate) before: f64,
+    pub(crate) after: f64,
+    pub(crate) change: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum ModelStatus {
+pub(crate) enum ModelStatus {
     Unchanged,
     Changed,
     /// Only in the newer side.
@@ -183,32 +183,32 @@ impl std::fmt::Display for ModelStatus {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct ModelDiff {
-    pub model: String,
-    pub status: ModelStatus,
+pub(crate) struct ModelDiff {
+    pub(crate) model: String,
+    pub(crate) status: ModelStatus,
     /// The key rows were matched on; empty when compared as a multiset.
-    pub key: Vec<String>,
-    pub compared_as: ComparedAs,
-    pub rows_before: Option<u64>,
-    pub rows_after: Option<u64>,
-    pub added: u64,
-    pub removed: u64,
-    pub changed: u64,
-    pub columns_added: Vec<ColumnInfo>,
-    pub columns_removed: Vec<ColumnInfo>,
-    pub columns_retyped: Vec<Retyped>,
+    pub(crate) key: Vec<String>,
+    pub(crate) compared_as: ComparedAs,
+    pub(crate) rows_before: Option<u64>,
+    pub(crate) rows_after: Option<u64>,
+    pub(crate) added: u64,
+    pub(crate) removed: u64,
+    pub(crate) changed: u64,
+    pub(crate) columns_added: Vec<ColumnInfo>,
+    pub(crate) columns_removed: Vec<ColumnInfo>,
+    pub(crate) columns_retyped: Vec<Retyped>,
     /// Changed rows per column.
-    pub column_changes: BTreeMap<String, u64>,
-    pub examples: Vec<ChangeExample>,
-    pub added_examples: Vec<String>,
-    pub removed_examples: Vec<String>,
-    pub sums: Vec<SumChange>,
+    pub(crate) column_changes: BTreeMap<String, u64>,
+    pub(crate) examples: Vec<ChangeExample>,
+    pub(crate) added_examples: Vec<String>,
+    pub(crate) removed_examples: Vec<String>,
+    pub(crate) sums: Vec<SumChange>,
 }
 
 /// How rows of a model were matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum ComparedAs {
+pub(crate) enum ComparedAs {
     /// On the model's key.
     Key,
     /// As a multiset of whole rows (no key, or a key that is not unique).
@@ -216,29 +216,29 @@ pub enum ComparedAs {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Retyped {
-    pub column: String,
-    pub before: String,
-    pub after: String,
+pub(crate) struct Retyped {
+    pub(crate) column: String,
+    pub(crate) before: String,
+    pub(crate) after: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct ChangeExample {
-    pub key: String,
-    pub column: String,
-    pub before: String,
-    pub after: String,
+pub(crate) struct ChangeExample {
+    pub(crate) key: String,
+    pub(crate) column: String,
+    pub(crate) before: String,
+    pub(crate) after: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct SumChange {
-    pub column: String,
-    pub before: Option<f64>,
-    pub after: Option<f64>,
+pub(crate) struct SumChange {
+    pub(crate) column: String,
+    pub(crate) before: Option<f64>,
+    pub(crate) after: Option<f64>,
 }
 
 /// Compares two months (see [`DiffOptions`]).
-pub fn diff(project: &Project, options: &DiffOptions) -> Result<DiffReport, DiffError> {
+pub(crate) fn diff(project: &Project, options: &DiffOptions) -> Result<DiffReport, DiffError> {
     let started = std::time::Instant::now();
     let (before, after) = sides(project, options)?;
     let before_models = before.models(project);
@@ -314,7 +314,7 @@ pub(crate) fn empty_diff(name: &str, status: ModelStatus) -> ModelDiff {
 
 fn unchanged(name: &str, old: &ModelInfo, new: &ModelInfo) -> ModelDiff {
     let mut diff = empty_diff(name, ModelStatus::Unchanged);
-    diff.key = new.key.clone();
+    diff.key.clone_from(&new.key);
     diff.rows_before = Some(old.rows);
     diff.rows_after = Some(new.rows);
     diff
@@ -322,18 +322,15 @@ fn unchanged(name: &str, old: &ModelInfo, new: &ModelInfo) -> ModelDiff {
 
 fn one_sided(name: &str, info: &ModelInfo, status: ModelStatus) -> ModelDiff {
     let mut diff = empty_diff(name, status);
-    diff.key = info.key.clone();
-    match status {
-        ModelStatus::Added => {
-            diff.rows_after = Some(info.rows);
-            diff.added = info.rows;
-            diff.columns_added = info.columns.clone();
-        }
-        _ => {
-            diff.rows_before = Some(info.rows);
-            diff.removed = info.rows;
-            diff.columns_removed = info.columns.clone();
-        }
+    diff.key.clone_from(&info.key);
+    if status == ModelStatus::Added {
+        diff.rows_after = Some(info.rows);
+        diff.added = info.rows;
+        diff.columns_added.clone_from(&info.columns);
+    } else {
+        diff.rows_before = Some(info.rows);
+        diff.removed = info.rows;
+        diff.columns_removed.clone_from(&info.columns);
     }
     diff
 }

@@ -23,21 +23,21 @@ pub(super) enum Side {
 
 /// What a side knows of one model without reading it.
 pub(super) struct ModelInfo {
-    pub output: ObjectHash,
-    pub rows: u64,
-    pub columns: Vec<ColumnInfo>,
-    pub key: Vec<String>,
+    pub(crate) output: ObjectHash,
+    pub(crate) rows: u64,
+    pub(crate) columns: Vec<ColumnInfo>,
+    pub(crate) key: Vec<String>,
 }
 
 impl Side {
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match self {
             Side::Archived(m) => format!("{} r{}", m.month, m.revision),
             Side::Current { month, .. } => format!("{month} (current build)"),
         }
     }
 
-    pub fn models(&self, project: &Project) -> BTreeMap<String, ModelInfo> {
+    pub(crate) fn models(&self, project: &Project) -> BTreeMap<String, ModelInfo> {
         match self {
             Side::Archived(manifest) => manifest
                 .models()
@@ -74,7 +74,7 @@ impl Side {
         }
     }
 
-    pub fn table(&self, project: &Project, model: &str) -> Result<Table, DiffError> {
+    pub(crate) fn table(&self, project: &Project, model: &str) -> Result<Table, DiffError> {
         match self {
             Side::Archived(manifest) => Ok(archive::read_model(project, manifest, model)?),
             Side::Current { state, store, .. } => {

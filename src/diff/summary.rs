@@ -218,10 +218,10 @@ fn top_movers(
             } else {
                 0.0
             };
-            let name = if new_name.value(row).to_string() != "null" {
-                new_name.value(row).to_string()
-            } else {
+            let name = if new_name.value(row).to_string() == "null" {
                 old_name.value(row).to_string()
+            } else {
+                new_name.value(row).to_string()
             };
             Mover {
                 name,

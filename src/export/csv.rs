@@ -5,12 +5,12 @@ use arrow::datatypes::DataType;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
 /// True for text a spreadsheet could take for a formula.
-pub fn looks_like_formula(text: &str) -> bool {
+pub(crate) fn looks_like_formula(text: &str) -> bool {
     text.starts_with(['=', '+', '-', '@', '\t', '\r'])
 }
 
 /// RFC 4180 csv with a header row; formula-like text is prefixed with `'`.
-pub fn render_csv(batch: &RecordBatch) -> Result<Vec<u8>, arrow::error::ArrowError> {
+pub(crate) fn render_csv(batch: &RecordBatch) -> Result<Vec<u8>, arrow::error::ArrowError> {
     let mut out = String::new();
     let schema = batch.schema();
     let header: Vec<String> = schema

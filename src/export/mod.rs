@@ -1,5 +1,5 @@
 //! Exports: the files the merchant receives, rendered from model outputs (xlsx with
-//! rust_xlsxwriter, csv by hand).
+//! `rust_xlsxwriter`, csv by hand).
 //!
 //! Rules it keeps:
 //! - rendering is pure: tables in, bytes out. The build stores the bytes as an object and writes the
@@ -21,10 +21,10 @@ use rust_xlsxwriter::{DocProperties, ExcelDateTime, Workbook};
 use crate::error::Hint;
 use crate::project::{ExportSpec, SheetDef};
 use crate::table::Table;
-pub use csv::{looks_like_formula, render_csv};
+pub(crate) use csv::render_csv;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ExportError {
+pub(crate) enum ExportError {
     #[error("export `{export}`: model `{model}` has no column `{column}`")]
     MissingColumn {
         export: String,
@@ -49,13 +49,13 @@ impl Hint for ExportError {
 }
 
 /// A rendered export: the file's bytes and the number of data rows written.
-pub struct Rendered {
-    pub bytes: Vec<u8>,
-    pub rows: u64,
+pub(crate) struct Rendered {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) rows: u64,
 }
 
 /// Renders export `name` from its input tables (model name → table).
-pub fn render(
+pub(crate) fn render(
     name: &str,
     spec: &ExportSpec,
     inputs: &[(String, Arc<Table>)],

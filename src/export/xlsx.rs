@@ -1,5 +1,5 @@
 //! xlsx exports: one sheet per model, money columns in euros, an optional Total row, widths
-//! fitted to the data; streamed row by row in rust_xlsxwriter's constant-memory mode.
+//! fitted to the data; streamed row by row in `rust_xlsxwriter`'s constant-memory mode.
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::DataType;
@@ -171,18 +171,22 @@ fn round_cents(value: f64) -> f64 {
 }
 
 fn number_at(column: &dyn Array, row: usize) -> Option<f64> {
-    use arrow::datatypes::*;
+    use arrow::datatypes::{
+        DataType, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
+        Int64Type, UInt32Type, UInt64Type,
+    };
     Some(match column.data_type() {
         DataType::Float64 => column.as_primitive::<Float64Type>().value(row),
-        DataType::Float32 => column.as_primitive::<Float32Type>().value(row) as f64,
+        DataType::Float32 => f64::from(column.as_primitive::<Float32Type>().value(row)),
         DataType::Int64 => column.as_primitive::<Int64Type>().value(row) as f64,
-        DataType::Int32 => column.as_primitive::<Int32Type>().value(row) as f64,
-        DataType::Int16 => column.as_primitive::<Int16Type>().value(row) as f64,
-        DataType::Int8 => column.as_primitive::<Int8Type>().value(row) as f64,
+        DataType::Int32 => f64::from(column.as_primitive::<Int32Type>().value(row)),
+        DataType::Int16 => f64::from(column.as_primitive::<Int16Type>().value(row)),
+        DataType::Int8 => f64::from(column.as_primitive::<Int8Type>().value(row)),
         DataType::UInt64 => column.as_primitive::<UInt64Type>().value(row) as f64,
-        DataType::UInt32 => column.as_primitive::<UInt32Type>().value(row) as f64,
+        DataType::UInt32 => f64::from(column.as_primitive::<UInt32Type>().value(row)),
         DataType::Decimal128(_, scale) => {
-            column.as_primitive::<Decimal128Type>().value(row) as f64 / 10f64.powi(*scale as i32)
+            column.as_primitive::<Decimal128Type>().value(row) as f64
+                / 10f64.powi(i32::from(*scale))
         }
         _ => return None,
     })
@@ -196,7 +200,10 @@ fn bool_at(column: &dyn Array, row: usize) -> Option<bool> {
 }
 
 fn datetime_at(column: &dyn Array, row: usize) -> Option<ExcelDateTime> {
-    use arrow::datatypes::*;
+    use arrow::datatypes::{
+        DataType, Date32Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+        TimestampNanosecondType, TimestampSecondType,
+    };
     let seconds = match column.data_type() {
         DataType::Timestamp(TimeUnit::Microsecond, _) => {
             column.as_primitive::<TimestampMicrosecondType>().value(row) / 1_000_000
@@ -210,7 +217,7 @@ fn datetime_at(column: &dyn Array, row: usize) -> Option<ExcelDateTime> {
         DataType::Timestamp(TimeUnit::Nanosecond, _) => {
             column.as_primitive::<TimestampNanosecondType>().value(row) / 1_000_000_000
         }
-        DataType::Date32 => column.as_primitive::<Date32Type>().value(row) as i64 * 86_400,
+        DataType::Date32 => i64::from(column.as_primitive::<Date32Type>().value(row)) * 86_400,
         _ => return None,
     };
     ExcelDateTime::from_timestamp(seconds).ok()

@@ -12,7 +12,7 @@
 
 mod model_file;
 pub(crate) mod raw;
-pub mod spec;
+pub(crate) mod spec;
 mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,17 +25,17 @@ use crate::error::{Hint, did_you_mean};
 use crate::files::{names_in, relative};
 use crate::month::{Month, MonthChoice, NotAMonth};
 
-pub use model_file::{ModelDef, parse_model};
-pub use raw::{NotifyKind, SheetDef};
-pub use spec::{CheckRule, CheckSpec, Expected, ExportSpec, NotifyTarget, RowCount};
+pub(crate) use model_file::{ModelDef, parse_model};
+pub(crate) use raw::{NotifyKind, SheetDef};
+pub(crate) use spec::{CheckRule, CheckSpec, Expected, ExportSpec, NotifyTarget, RowCount};
 
 /// The project file every winebuild project has at its root.
-pub const PROJECT_FILE: &str = "winebuild.toml";
+pub(crate) const PROJECT_FILE: &str = "winebuild.toml";
 /// The folder holding one `<name>.sql` file per model.
-pub const MODELS_DIR: &str = "models";
+pub(crate) const MODELS_DIR: &str = "models";
 
 #[derive(Debug, thiserror::Error)]
-pub enum ProjectError {
+pub(crate) enum ProjectError {
     #[error("cannot read `{path}`: {source}")]
     Read {
         path: PathBuf,
@@ -116,7 +116,7 @@ impl Hint for ProjectError {
 
 /// Why `--month` names no month that can be built.
 #[derive(Debug, thiserror::Error)]
-pub enum MonthError {
+pub(crate) enum MonthError {
     #[error("no month folder found under `{dir}`")]
     NoMonths { dir: PathBuf },
     #[error(transparent)]
@@ -148,7 +148,7 @@ impl Hint for MonthError {
 }
 
 /// `2026-08, 2026-09`.
-pub fn join_months(months: &[Month]) -> String {
+pub(crate) fn join_months(months: &[Month]) -> String {
     months
         .iter()
         .map(Month::to_string)
@@ -159,7 +159,7 @@ pub fn join_months(months: &[Month]) -> String {
 /// The declared type of a source column; declared types win over inference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum ColumnType {
+pub(crate) enum ColumnType {
     String,
     Int64,
     Float64,
@@ -185,7 +185,7 @@ impl fmt::Display for ColumnType {
 /// How a source file is read, decided by its extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum SourceFormat {
+pub(crate) enum SourceFormat {
     Xlsx,
     Csv,
     Parquet,
@@ -195,19 +195,19 @@ pub enum SourceFormat {
 /// stage key hashes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SourceDef {
+pub(crate) struct SourceDef {
     /// Path of the file, relative to the month folder.
-    pub file: String,
+    pub(crate) file: String,
     /// Worksheet to read (xlsx only); the first sheet when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sheet: Option<String>,
+    pub(crate) sheet: Option<String>,
     /// Declared column types; other columns are inferred.
     #[serde(default)]
-    pub columns: BTreeMap<String, ColumnType>,
+    pub(crate) columns: BTreeMap<String, ColumnType>,
 }
 
 impl SourceDef {
-    pub fn format(&self) -> Option<SourceFormat> {
+    pub(crate) fn format(&self) -> Option<SourceFormat> {
         let ext = Path::new(&self.file)
             .extension()?
             .to_str()?
@@ -224,7 +224,7 @@ impl SourceDef {
 /// What a check verifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum CheckKind {
+pub(crate) enum CheckKind {
     RowCount,
     Unique,
     NotNull,
@@ -251,7 +251,7 @@ impl fmt::Display for CheckKind {
 /// Whether a failing check fails its model (and so the build) or only warns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Severity {
+pub(crate) enum Severity {
     #[default]
     Error,
     Warn,
@@ -260,52 +260,52 @@ pub enum Severity {
 /// `[summary]`: the business summary `winebuild diff` prints before the model-by-model diff.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SummaryDef {
+pub(crate) struct SummaryDef {
     /// The headline figure: one column of a one-row model (the CA total).
     #[serde(default)]
-    pub total: Option<FigureDef>,
+    pub(crate) total: Option<FigureDef>,
     /// Rows entering and leaving a model, by its key (the premium list, the catalogue).
     #[serde(default)]
-    pub lists: Vec<ListDef>,
+    pub(crate) lists: Vec<ListDef>,
     /// The rows whose figure moved most (the biggest CA movers).
     #[serde(default)]
-    pub movers: Option<MoversDef>,
+    pub(crate) movers: Option<MoversDef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FigureDef {
-    pub label: String,
-    pub model: String,
-    pub column: String,
+pub(crate) struct FigureDef {
+    pub(crate) label: String,
+    pub(crate) model: String,
+    pub(crate) column: String,
     /// Shown in euros, French style (70 568,60 €).
     #[serde(default)]
-    pub money: bool,
+    pub(crate) money: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ListDef {
-    pub label: String,
-    pub model: String,
-    /// The column that names a row for people (post_title).
-    pub name: String,
+pub(crate) struct ListDef {
+    pub(crate) label: String,
+    pub(crate) model: String,
+    /// The column that names a row for people (`post_title`).
+    pub(crate) name: String,
     /// Other columns shown beside the name.
     #[serde(default)]
-    pub show: Vec<String>,
+    pub(crate) show: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MoversDef {
-    pub label: String,
-    pub model: String,
-    pub column: String,
-    pub name: String,
+pub(crate) struct MoversDef {
+    pub(crate) label: String,
+    pub(crate) model: String,
+    pub(crate) column: String,
+    pub(crate) name: String,
     #[serde(default = "default_top")]
-    pub top: usize,
+    pub(crate) top: usize,
     #[serde(default)]
-    pub money: bool,
+    pub(crate) money: bool,
 }
 
 fn default_top() -> usize {
@@ -314,23 +314,23 @@ fn default_top() -> usize {
 
 /// A loaded, validated project.
 #[derive(Debug, Clone)]
-pub struct Project {
-    pub root: PathBuf,
-    pub name: String,
+pub(crate) struct Project {
+    pub(crate) root: PathBuf,
+    pub(crate) name: String,
     /// Month folder template relative to the root, containing `{month}`.
-    pub data_template: String,
+    pub(crate) data_template: String,
     /// Output folder template relative to the root, containing `{month}`.
-    pub out_template: String,
-    pub sources: BTreeMap<String, SourceDef>,
-    pub models: BTreeMap<String, ModelDef>,
-    pub exports: BTreeMap<String, ExportSpec>,
-    pub summary: SummaryDef,
-    pub notify: Vec<NotifyTarget>,
+    pub(crate) out_template: String,
+    pub(crate) sources: BTreeMap<String, SourceDef>,
+    pub(crate) models: BTreeMap<String, ModelDef>,
+    pub(crate) exports: BTreeMap<String, ExportSpec>,
+    pub(crate) summary: SummaryDef,
+    pub(crate) notify: Vec<NotifyTarget>,
 }
 
 impl Project {
     /// Reads and validates `winebuild.toml` and every `models/*.sql` under `root`.
-    pub fn load(root: &Path) -> Result<Project, ProjectError> {
+    pub(crate) fn load(root: &Path) -> Result<Project, ProjectError> {
         let project_path = root.join(PROJECT_FILE);
         let text = read_to_string(&project_path)?;
         let file: raw::ProjectFile =
@@ -377,30 +377,30 @@ impl Project {
     }
 
     /// The folder holding one month's input files.
-    pub fn month_dir(&self, month: Month) -> PathBuf {
+    pub(crate) fn month_dir(&self, month: Month) -> PathBuf {
         self.root
             .join(self.data_template.replace("{month}", &month.to_string()))
     }
 
     /// The folder a month's exports are written to.
-    pub fn out_dir(&self, month: Month) -> PathBuf {
+    pub(crate) fn out_dir(&self, month: Month) -> PathBuf {
         self.root
             .join(self.out_template.replace("{month}", &month.to_string()))
     }
 
     /// The folder whose sub-folders are the months (the part of the template before `{month}`).
-    pub fn months_parent(&self) -> PathBuf {
+    pub(crate) fn months_parent(&self) -> PathBuf {
         let prefix = self.data_template.split("{month}").next().unwrap_or("");
         self.root.join(prefix)
     }
 
     /// `path` relative to the project root, for messages.
-    pub fn relative(&self, path: &Path) -> PathBuf {
+    pub(crate) fn relative(&self, path: &Path) -> PathBuf {
         relative(&self.root, path)
     }
 
     /// Month folders that exist, oldest first.
-    pub fn available_months(&self) -> Vec<Month> {
+    pub(crate) fn available_months(&self) -> Vec<Month> {
         names_in(&self.months_parent(), |_| true)
             .iter()
             .filter_map(|name| Month::parse(name).ok())
@@ -410,7 +410,7 @@ impl Project {
 
     /// The month `--month` asks for: a month folder that exists, the month before today's, or the
     /// latest month folder.
-    pub fn resolve_month(&self, choice: MonthChoice) -> Result<Month, MonthError> {
+    pub(crate) fn resolve_month(&self, choice: MonthChoice) -> Result<Month, MonthError> {
         let month = match choice {
             MonthChoice::Latest => {
                 return self.available_months().last().copied().ok_or_else(|| {
@@ -435,7 +435,7 @@ impl Project {
     }
 
     /// Every stage name, for suggestions in messages.
-    pub fn stage_names(&self) -> impl Iterator<Item = &String> {
+    pub(crate) fn stage_names(&self) -> impl Iterator<Item = &String> {
         self.sources
             .keys()
             .chain(self.models.keys())
@@ -443,14 +443,14 @@ impl Project {
     }
 
     /// Every check of every model, with its model.
-    pub fn checks(&self) -> impl Iterator<Item = (&ModelDef, &CheckSpec)> {
+    pub(crate) fn checks(&self) -> impl Iterator<Item = (&ModelDef, &CheckSpec)> {
         self.models
             .values()
             .flat_map(|model| model.checks.iter().map(move |check| (model, check)))
     }
 
     /// Every source and model `model` reads, directly or not.
-    pub fn upstream_of(&self, model: &str) -> BTreeSet<&str> {
+    pub(crate) fn upstream_of(&self, model: &str) -> BTreeSet<&str> {
         let mut found = BTreeSet::new();
         let mut frontier = vec![model];
         while let Some(current) = frontier.pop() {

@@ -13,29 +13,29 @@ use super::spec::CheckSpec;
 
 /// A loaded model.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ModelDef {
-    pub name: String,
+pub(crate) struct ModelDef {
+    pub(crate) name: String,
     /// Path relative to the project root, for messages.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// Sources and models the query reads; the query may read nothing else.
-    pub inputs: Vec<String>,
+    pub(crate) inputs: Vec<String>,
     /// The columns that identify a row (`key = [...]` in the header): checks show them, and
     /// `diff` matches rows on them. Not to be confused with a stage's cache key.
-    pub key_columns: Vec<String>,
+    pub(crate) key_columns: Vec<String>,
     /// Free text for people. Not part of the stage key: editing it reruns nothing.
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// Data checks run on the model's output. Not part of the stage key: editing a check reruns
     /// that check, not the model.
-    pub checks: Vec<CheckSpec>,
+    pub(crate) checks: Vec<CheckSpec>,
     /// The query, without the header.
-    pub sql: String,
+    pub(crate) sql: String,
     /// Line of the file where the query starts (1-based), to map SQL error positions.
-    pub sql_first_line: usize,
+    pub(crate) sql_first_line: usize,
 }
 
 impl ModelDef {
     /// What the model's stage key hashes of its own definition.
-    pub fn definition(&self) -> serde_json::Value {
+    pub(crate) fn definition(&self) -> serde_json::Value {
         serde_json::json!({
             "sql": self.sql,
             "inputs": self.inputs,
@@ -46,7 +46,7 @@ impl ModelDef {
 
 /// Splits a model file into its TOML header (the leading `--` lines, up to the first blank line)
 /// and its query.
-pub fn parse_model(name: &str, path: &Path, text: &str) -> Result<ModelDef, ProjectError> {
+pub(crate) fn parse_model(name: &str, path: &Path, text: &str) -> Result<ModelDef, ProjectError> {
     let (header, consumed, sql_start_line) = split_header(text);
     let sql = text[consumed..].trim_end().to_string();
     let header_error = |message: String| ProjectError::ModelHeader {

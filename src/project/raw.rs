@@ -18,25 +18,25 @@ use super::{CheckKind, Severity, SourceDef, SummaryDef};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ProjectFile {
-    pub project: ProjectSection,
+    pub(crate) project: ProjectSection,
     #[serde(default)]
-    pub sources: BTreeMap<String, SourceDef>,
+    pub(crate) sources: BTreeMap<String, SourceDef>,
     #[serde(default)]
-    pub exports: BTreeMap<String, ExportDef>,
+    pub(crate) exports: BTreeMap<String, ExportDef>,
     #[serde(default)]
-    pub summary: SummaryDef,
+    pub(crate) summary: SummaryDef,
     #[serde(default)]
-    pub notify: Option<OneOrMany<NotifyDef>>,
+    pub(crate) notify: Option<OneOrMany<NotifyDef>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ProjectSection {
-    pub name: String,
+    pub(crate) name: String,
     #[serde(default = "default_data")]
-    pub data: String,
+    pub(crate) data: String,
     #[serde(default = "default_out")]
-    pub out: String,
+    pub(crate) out: String,
 }
 
 fn default_data() -> String {
@@ -56,7 +56,7 @@ pub(crate) enum OneOrMany<T> {
 }
 
 impl<T> OneOrMany<T> {
-    pub fn into_vec(self) -> Vec<T> {
+    pub(crate) fn into_vec(self) -> Vec<T> {
         match self {
             OneOrMany::One(one) => vec![one],
             OneOrMany::Many(many) => many,
@@ -68,59 +68,59 @@ impl<T> OneOrMany<T> {
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ModelHeader {
-    pub inputs: Vec<String>,
+    pub(crate) inputs: Vec<String>,
     /// The columns that identify a row (the user-facing word is `key`).
     #[serde(default)]
-    pub key: Vec<String>,
+    pub(crate) key: Vec<String>,
     #[serde(default)]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     #[serde(default)]
-    pub checks: Vec<CheckDef>,
+    pub(crate) checks: Vec<CheckDef>,
 }
 
 /// One `[[checks]]` entry of a model header. The fields a kind does not use must be absent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CheckDef {
-    pub name: String,
-    pub kind: CheckKind,
+    pub(crate) name: String,
+    pub(crate) kind: CheckKind,
     #[serde(default)]
-    pub severity: Severity,
+    pub(crate) severity: Severity,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
+    pub(crate) message: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub columns: Vec<String>,
+    pub(crate) columns: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub column: Option<String>,
+    pub(crate) column: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub values: Vec<toml::Value>,
+    pub(crate) values: Vec<toml::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub equals: Option<u64>,
+    pub(crate) equals: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min: Option<u64>,
+    pub(crate) min: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max: Option<u64>,
+    pub(crate) max: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub same_as: Option<String>,
+    pub(crate) same_as: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
+    pub(crate) to: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
+    pub(crate) field: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub assert: Option<String>,
+    pub(crate) assert: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub actual: Option<String>,
+    pub(crate) actual: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected: Option<String>,
+    pub(crate) expected: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tolerance: Option<f64>,
+    pub(crate) tolerance: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sql: Option<String>,
+    pub(crate) sql: Option<String>,
 }
 
 impl CheckDef {
     /// A check of `kind` named `name` with no field set, for building one field by field.
-    pub fn bare(name: &str, kind: CheckKind, severity: Severity) -> CheckDef {
+    pub(crate) fn bare(name: &str, kind: CheckKind, severity: Severity) -> CheckDef {
         CheckDef {
             name: name.to_string(),
             kind,
@@ -144,7 +144,7 @@ impl CheckDef {
     }
 
     /// Each optional field and whether it is set, in declaration order.
-    pub fn fields_given(&self) -> [(&'static str, bool); 14] {
+    pub(crate) fn fields_given(&self) -> [(&'static str, bool); 14] {
         [
             ("columns", !self.columns.is_empty()),
             ("column", self.column.is_some()),
@@ -168,31 +168,31 @@ impl CheckDef {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ExportDef {
-    pub file: String,
+    pub(crate) file: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
+    pub(crate) model: Option<String>,
     #[serde(default)]
-    pub sheets: Vec<SheetDef>,
+    pub(crate) sheets: Vec<SheetDef>,
 }
 
 /// A sheet of an xlsx export.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SheetDef {
-    pub name: String,
-    pub model: String,
+pub(crate) struct SheetDef {
+    pub(crate) name: String,
+    pub(crate) model: String,
     /// Column summed in a final `Total` row.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub total: Option<String>,
+    pub(crate) total: Option<String>,
     /// Columns shown in euros with two decimals.
     #[serde(default)]
-    pub money: Vec<String>,
+    pub(crate) money: Vec<String>,
 }
 
 /// Where a notification goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum NotifyKind {
+pub(crate) enum NotifyKind {
     /// POST the JSON summary of the build to `url`.
     Webhook,
     /// Send an e-mail through Resend's HTTP API.
@@ -203,15 +203,15 @@ pub enum NotifyKind {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NotifyDef {
-    pub kind: NotifyKind,
+    pub(crate) kind: NotifyKind,
     #[serde(default)]
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
     #[serde(default)]
-    pub on_success: bool,
+    pub(crate) on_success: bool,
     #[serde(default)]
-    pub from: Option<String>,
+    pub(crate) from: Option<String>,
     #[serde(default)]
-    pub to: Vec<String>,
+    pub(crate) to: Vec<String>,
     #[serde(default)]
-    pub token_env: Option<String>,
+    pub(crate) token_env: Option<String>,
 }

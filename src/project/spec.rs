@@ -15,18 +15,18 @@ use crate::text::quoted_list;
 
 /// One data check of a model.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CheckSpec {
+pub(crate) struct CheckSpec {
     /// Unique across the project; named in alerts and in `expect.toml`.
-    pub name: String,
-    pub severity: Severity,
+    pub(crate) name: String,
+    pub(crate) severity: Severity,
     /// The alert shown when the check fails (see [`crate::checks::render_message`]).
-    pub message: Option<String>,
-    pub rule: CheckRule,
+    pub(crate) message: Option<String>,
+    pub(crate) rule: CheckRule,
 }
 
 /// What a check verifies, by kind.
 #[derive(Debug, Clone, PartialEq)]
-pub enum CheckRule {
+pub(crate) enum CheckRule {
     RowCount(RowCount),
     /// No two rows share the values of these columns.
     Unique {
@@ -67,7 +67,7 @@ pub enum CheckRule {
 
 /// What a `row_count` check compares the row count with.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RowCount {
+pub(crate) enum RowCount {
     Equals(u64),
     Between {
         min: Option<u64>,
@@ -80,7 +80,7 @@ pub enum RowCount {
 
 /// Where an `expression` check's expected figure comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Expected {
+pub(crate) enum Expected {
     /// A SQL expression over the model and what it reads.
     Sql(String),
     /// The month's `expect.toml`.
@@ -88,7 +88,7 @@ pub enum Expected {
 }
 
 impl CheckSpec {
-    pub fn kind(&self) -> CheckKind {
+    pub(crate) fn kind(&self) -> CheckKind {
         match &self.rule {
             CheckRule::RowCount(_) => CheckKind::RowCount,
             CheckRule::Unique { .. } => CheckKind::Unique,
@@ -101,7 +101,7 @@ impl CheckSpec {
     }
 
     /// True when the check takes its expected figure from the month's `expect.toml`.
-    pub fn is_pinned(&self) -> bool {
+    pub(crate) fn is_pinned(&self) -> bool {
         matches!(
             self.rule,
             CheckRule::RowCount(RowCount::Pinned)
@@ -113,7 +113,7 @@ impl CheckSpec {
     }
 
     /// Other models this check reads by name (SQL checks name theirs in their query).
-    pub fn named_models(&self) -> Vec<&String> {
+    pub(crate) fn named_models(&self) -> Vec<&String> {
         match &self.rule {
             CheckRule::RowCount(RowCount::SameAs(other)) => vec![other],
             CheckRule::Relationships { to, .. } => vec![to],
@@ -122,7 +122,7 @@ impl CheckSpec {
     }
 
     /// The columns of its model the check names.
-    pub fn columns(&self) -> Vec<&String> {
+    pub(crate) fn columns(&self) -> Vec<&String> {
         match &self.rule {
             CheckRule::Unique { columns } | CheckRule::NotNull { columns } => {
                 columns.iter().collect()
@@ -141,7 +141,7 @@ impl CheckSpec {
         match &self.rule {
             CheckRule::RowCount(RowCount::Equals(n)) => def.equals = Some(*n),
             CheckRule::RowCount(RowCount::Between { min, max }) => {
-                (def.min, def.max) = (*min, *max)
+                (def.min, def.max) = (*min, *max);
             }
             CheckRule::RowCount(RowCount::SameAs(other)) => def.same_as = Some(other.clone()),
             CheckRule::RowCount(RowCount::Pinned) => {}
@@ -298,7 +298,7 @@ fn expression_of(def: &CheckDef) -> Result<CheckRule, String> {
 
 /// A file written to the month's output folder.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ExportSpec {
+pub(crate) enum ExportSpec {
     /// One model as csv.
     Csv { file: String, model: String },
     /// One sheet per entry.
@@ -307,14 +307,14 @@ pub enum ExportSpec {
 
 impl ExportSpec {
     /// The file name, relative to the month's output folder.
-    pub fn file(&self) -> &str {
+    pub(crate) fn file(&self) -> &str {
         match self {
             ExportSpec::Csv { file, .. } | ExportSpec::Xlsx { file, .. } => file,
         }
     }
 
     /// The models this export reads, in declaration order.
-    pub fn inputs(&self) -> Vec<String> {
+    pub(crate) fn inputs(&self) -> Vec<String> {
         match self {
             ExportSpec::Csv { model, .. } => vec![model.clone()],
             ExportSpec::Xlsx { sheets, .. } => {
@@ -330,7 +330,7 @@ impl ExportSpec {
     }
 
     /// The export as it was written, which its stage key hashes.
-    pub fn definition(&self) -> serde_json::Value {
+    pub(crate) fn definition(&self) -> serde_json::Value {
         let def = match self {
             ExportSpec::Csv { file, model } => ExportDef {
                 file: file.clone(),
@@ -351,8 +351,11 @@ impl TryFrom<ExportDef> for ExportSpec {
     type Error = String;
 
     fn try_from(def: ExportDef) -> Result<ExportSpec, String> {
-        let lower = def.file.to_ascii_lowercase();
-        let spec = if lower.ends_with(".csv") {
+        let extension = std::path::Path::new(&def.file)
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        let spec = if extension.as_deref() == Some("csv") {
             match (def.model, def.sheets.is_empty()) {
                 (Some(model), true) => ExportSpec::Csv {
                     file: def.file,
@@ -360,7 +363,7 @@ impl TryFrom<ExportDef> for ExportSpec {
                 },
                 _ => return Err("a csv export names one `model` and no `sheets`".into()),
             }
-        } else if lower.ends_with(".xlsx") {
+        } else if extension.as_deref() == Some("xlsx") {
             if def.sheets.is_empty() || def.model.is_some() {
                 return Err("an xlsx export lists its `sheets` ([[exports.<name>.sheets]])".into());
             }
@@ -380,21 +383,21 @@ impl TryFrom<ExportDef> for ExportSpec {
 }
 
 /// The Resend token's environment variable when `token_env` is not given.
-pub const DEFAULT_TOKEN_ENV: &str = "RESEND_API_KEY";
+pub(crate) const DEFAULT_TOKEN_ENV: &str = "RESEND_API_KEY";
 /// Resend's endpoint when `url` is not given.
-pub const RESEND_API: &str = "https://api.resend.com/emails";
+pub(crate) const RESEND_API: &str = "https://api.resend.com/emails";
 
 /// Who hears about a build, and when.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NotifyTarget {
+pub(crate) struct NotifyTarget {
     /// Also notify when the build succeeded (default: only failures).
-    pub on_success: bool,
-    pub channel: Channel,
+    pub(crate) on_success: bool,
+    pub(crate) channel: Channel,
 }
 
 /// Where a notification goes.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Channel {
+pub(crate) enum Channel {
     /// POST the JSON summary of the build to `url`.
     Webhook { url: String },
     /// An e-mail through Resend's HTTP API; the token is read from `token_env`.
@@ -407,7 +410,7 @@ pub enum Channel {
 }
 
 impl NotifyTarget {
-    pub fn kind(&self) -> NotifyKind {
+    pub(crate) fn kind(&self) -> NotifyKind {
         match self.channel {
             Channel::Webhook { .. } => NotifyKind::Webhook,
             Channel::Resend { .. } => NotifyKind::Resend,

@@ -138,7 +138,7 @@ fn validate_source(name: &str, source: &super::SourceDef) -> Result<(), ProjectE
 }
 
 /// Check names may also use `-`, as the earlier pipeline's did (`test-nettoyage-erp`).
-pub fn is_check_name(name: &str) -> bool {
+pub(crate) fn is_check_name(name: &str) -> bool {
     !name.is_empty()
         && name
             .chars()
@@ -146,7 +146,7 @@ pub fn is_check_name(name: &str) -> bool {
 }
 
 /// Names must be usable unquoted in SQL and as file names.
-pub fn is_identifier(name: &str) -> bool {
+pub(crate) fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')

@@ -7,7 +7,7 @@ use crate::checks::CheckStatus;
 use crate::text::bytes;
 
 /// `2026-09  r1  built …  13 files, 376.0 KiB`.
-pub fn list_line(manifest: &Manifest) -> String {
+pub(crate) fn list_line(manifest: &Manifest) -> String {
     format!(
         "{}  r{}  built {}  {} files, {}",
         manifest.month,
@@ -19,7 +19,7 @@ pub fn list_line(manifest: &Manifest) -> String {
 }
 
 /// One revision: its sources, stages and checks.
-pub fn show(manifest: &Manifest, revisions: &[u32]) -> String {
+pub(crate) fn show(manifest: &Manifest, revisions: &[u32]) -> String {
     let revisions: Vec<String> = revisions.iter().map(|r| format!("r{r}")).collect();
     let mut out = format!(
         "{} r{} (revisions: {}), built {} by winebuild {}\nsources:\n",
@@ -75,7 +75,7 @@ pub fn show(manifest: &Manifest, revisions: &[u32]) -> String {
 }
 
 /// `error: archive/2026-09/r1/exports/vins_premium.csv: content changed (blake3 differs)`.
-pub fn problem(problem: &Problem) -> String {
+pub(crate) fn problem(problem: &Problem) -> String {
     format!(
         "error: archive/{}/r{}/{}: {}",
         problem.month, problem.revision, problem.file, problem.problem
@@ -83,7 +83,7 @@ pub fn problem(problem: &Problem) -> String {
 }
 
 /// `verified 39 file(s) in 3 revision(s): all intact`.
-pub fn verified(files: usize, revisions: usize, problems: usize) -> String {
+pub(crate) fn verified(files: usize, revisions: usize, problems: usize) -> String {
     let verdict = if problems == 0 {
         "all intact".to_string()
     } else {

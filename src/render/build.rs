@@ -13,7 +13,7 @@ use crate::text::{duration, plural};
 const WARNINGS_SHOWN: usize = 5;
 
 /// The width of the stage-name column: the longest name, at least 8.
-pub fn name_width(project: &Project) -> usize {
+pub(crate) fn name_width(project: &Project) -> usize {
     project
         .stage_names()
         .map(String::len)
@@ -23,7 +23,7 @@ pub fn name_width(project: &Project) -> usize {
 }
 
 /// `error: …` and `hint: …` lines.
-pub fn error(message: &str, hint: Option<&str>) -> String {
+pub(crate) fn error(message: &str, hint: Option<&str>) -> String {
     let mut out = format!("error: {message}\n");
     if let Some(hint) = hint {
         let _ = writeln!(out, "hint: {hint}");
@@ -33,7 +33,7 @@ pub fn error(message: &str, hint: Option<&str>) -> String {
 
 /// One stage of a build: its line, its failed or warned checks (every check with `verbose`), a
 /// warned check's failing rows, and its warnings.
-pub fn stage(outcome: &StageOutcome, width: usize, verbose: bool) -> String {
+pub(crate) fn stage(outcome: &StageOutcome, width: usize, verbose: bool) -> String {
     let rows = outcome.rows.map(|r| plural(r, "row")).unwrap_or_default();
     let time = match outcome.action {
         Action::Ran => duration(outcome.duration_ms),
@@ -91,7 +91,7 @@ fn check_line(check: &CheckResult) -> String {
 }
 
 /// `2026-10: 16 ran, 0 reused in 301 ms` (failed and skipped counts when there are some).
-pub fn summary_line(report: &BuildReport) -> String {
+pub(crate) fn summary_line(report: &BuildReport) -> String {
     let count = |action, word: &str| match report.count(action) {
         0 => String::new(),
         n => format!(", {n} {word}"),
@@ -108,7 +108,7 @@ pub fn summary_line(report: &BuildReport) -> String {
 }
 
 /// `checks: 20 passed, 1 failed, 2 warning(s)` (only the counts that are not zero, passed always).
-pub fn checks_tally<'a>(checks: impl Iterator<Item = &'a CheckResult>) -> Option<String> {
+pub(crate) fn checks_tally<'a>(checks: impl Iterator<Item = &'a CheckResult>) -> Option<String> {
     let mut counts = [0usize; 4];
     let mut any = false;
     for check in checks {
@@ -133,7 +133,7 @@ pub fn checks_tally<'a>(checks: impl Iterator<Item = &'a CheckResult>) -> Option
 }
 
 /// Each failed check with its alert, a few failing rows and what to do, as `error:` lines.
-pub fn failed_checks<'a>(
+pub(crate) fn failed_checks<'a>(
     checks: impl Iterator<Item = &'a CheckResult>,
     month_expect: &str,
 ) -> String {
@@ -167,7 +167,7 @@ pub fn failed_checks<'a>(
 }
 
 /// `plan for 2026-10:`, one line per stage, then the counts.
-pub fn plan(plan: &PlanReport, width: usize, verbose: bool) -> String {
+pub(crate) fn plan(plan: &PlanReport, width: usize, verbose: bool) -> String {
     let mut out = format!("plan for {}:\n", plan.month);
     for stage in &plan.stages {
         let reason = if stage.action == PlanAction::Reuse && !verbose {
@@ -195,7 +195,7 @@ pub fn plan(plan: &PlanReport, width: usize, verbose: bool) -> String {
 }
 
 /// One line per check of `winebuild test`, with a warned check's failing rows under it.
-pub fn test_results(report: &TestReport, model_width: usize, verbose: bool) -> String {
+pub(crate) fn test_results(report: &TestReport, model_width: usize, verbose: bool) -> String {
     let width = report
         .checks
         .iter()

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use crate::graph::{Graph, StageKind};
 
 /// The graph as a Mermaid flowchart: sources as cylinders, exports as parallelograms.
-pub fn mermaid(graph: &Graph) -> String {
+pub(crate) fn mermaid(graph: &Graph) -> String {
     let mut out = String::from("flowchart LR\n");
     for id in graph.in_order() {
         let node = graph.node(id);
@@ -23,7 +23,7 @@ pub fn mermaid(graph: &Graph) -> String {
 }
 
 /// The graph in Graphviz's DOT language.
-pub fn dot(graph: &Graph) -> String {
+pub(crate) fn dot(graph: &Graph) -> String {
     let mut out =
         String::from("digraph winebuild {\n    rankdir=LR;\n    node [fontname=\"Helvetica\"];\n");
     for id in graph.in_order() {

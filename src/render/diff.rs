@@ -4,6 +4,7 @@
 
 use crate::diff::{ComparedAs, DiffReport, ModelDiff, ModelStatus, Summary, TotalChange};
 use crate::text::{french_money, plural, round6};
+use std::fmt::Write as _;
 
 /// A figure for people: French money when `money`, else as short as exact.
 fn figure(value: f64, money: bool) -> String {
@@ -29,7 +30,7 @@ fn optional(value: Option<f64>, money: bool) -> String {
 }
 
 impl ModelDiff {
-    pub fn rows_text(&self) -> String {
+    pub(crate) fn rows_text(&self) -> String {
         match (self.rows_before, self.rows_after) {
             (Some(b), Some(a)) if b == a => plural(a, "row"),
             (Some(b), Some(a)) => format!("{b} → {a} rows"),
@@ -39,7 +40,7 @@ impl ModelDiff {
         }
     }
 
-    pub fn headline(&self) -> String {
+    pub(crate) fn headline(&self) -> String {
         let matched = if self.compared_as == ComparedAs::Multiset {
             "as a multiset of rows".to_string()
         } else {
@@ -59,7 +60,7 @@ impl ModelDiff {
         }
     }
 
-    pub fn schema_lines(&self) -> Vec<String> {
+    pub(crate) fn schema_lines(&self) -> Vec<String> {
         let mut lines = Vec::new();
         for c in &self.columns_added {
             if self.status == ModelStatus::Changed {
@@ -77,7 +78,7 @@ impl ModelDiff {
         lines
     }
 
-    pub fn sums_text(&self) -> Option<String> {
+    pub(crate) fn sums_text(&self) -> Option<String> {
         let moved: Vec<String> = self
             .sums
             .iter()
@@ -97,16 +98,16 @@ impl ModelDiff {
 
 impl TotalChange {
     /// `70 568,60 € → 108 816,90 € (+38 248,30 €, +54.2 %)`, as every format shows it.
-    pub fn figures(&self) -> String {
+    pub(crate) fn figures(&self) -> String {
         let mut text = format!(
             "{} → {}",
             optional(self.before, self.money),
             optional(self.after, self.money)
         );
         if let Some(change) = self.change {
-            text.push_str(&format!(" ({}", signed(change, self.money)));
+            let _ = write!(text, " ({}", signed(change, self.money));
             if let Some(percent) = self.percent {
-                text.push_str(&format!(", {percent:+.1} %"));
+                let _ = write!(text, ", {percent:+.1} %");
             }
             text.push(')');
         }
@@ -115,38 +116,40 @@ impl TotalChange {
 }
 
 /// The report as text for a terminal.
-pub fn table(report: &DiffReport) -> String {
+pub(crate) fn table(report: &DiffReport) -> String {
     let mut out = format!("{} → {}\n", report.from, report.to);
     let summary = &report.summary;
     if let Some(total) = &summary.total {
-        out.push_str(&format!("\n{}: {}\n", total.label, total.figures()));
+        let _ = write!(out, "\n{}: {}\n", total.label, total.figures());
     }
     for list in &summary.lists {
-        out.push_str(&format!(
-            "{}: {} in, {} out\n",
+        let _ = writeln!(
+            out,
+            "{}: {} in, {} out",
             list.label,
             list.entering.len(),
             list.leaving.len()
-        ));
+        );
         for name in &list.entering {
-            out.push_str(&format!("  + {name}\n"));
+            let _ = writeln!(out, "  + {name}");
         }
         for name in &list.leaving {
-            out.push_str(&format!("  - {name}\n"));
+            let _ = writeln!(out, "  - {name}");
         }
     }
     if let Some(movers) = &summary.movers
         && !movers.rows.is_empty()
     {
-        out.push_str(&format!("{}:\n", movers.label));
+        let _ = writeln!(out, "{}:", movers.label);
         for m in &movers.rows {
-            out.push_str(&format!(
-                "  {}: {} → {} ({})\n",
+            let _ = writeln!(
+                out,
+                "  {}: {} → {} ({})",
                 m.name,
                 figure(m.before, movers.money),
                 figure(m.after, movers.money),
                 signed(m.change, movers.money)
-            ));
+            );
         }
     }
     out.push_str("\nmodels:\n");
@@ -157,14 +160,10 @@ pub fn table(report: &DiffReport) -> String {
         .max()
         .unwrap_or(0);
     for model in &report.models {
-        out.push_str(&format!(
-            "  {:<width$}  {}\n",
-            model.model,
-            model.headline()
-        ));
+        let _ = writeln!(out, "  {:<width$}  {}", model.model, model.headline());
         let indent = " ".repeat(width + 4);
         for line in model.schema_lines() {
-            out.push_str(&format!("{indent}{line}\n"));
+            let _ = writeln!(out, "{indent}{line}");
         }
         if !model.column_changes.is_empty() {
             let columns: Vec<String> = model
@@ -172,22 +171,23 @@ pub fn table(report: &DiffReport) -> String {
                 .iter()
                 .map(|(c, n)| format!("{c} {n}"))
                 .collect();
-            out.push_str(&format!("{indent}changed values: {}\n", columns.join(", ")));
+            let _ = writeln!(out, "{indent}changed values: {}", columns.join(", "));
         }
         for e in &model.examples {
-            out.push_str(&format!(
-                "{indent}  {}  {}: {} → {}\n",
+            let _ = writeln!(
+                out,
+                "{indent}  {}  {}: {} → {}",
                 e.key, e.column, e.before, e.after
-            ));
+            );
         }
         for added in &model.added_examples {
-            out.push_str(&format!("{indent}  + {added}\n"));
+            let _ = writeln!(out, "{indent}  + {added}");
         }
         for removed in &model.removed_examples {
-            out.push_str(&format!("{indent}  - {removed}\n"));
+            let _ = writeln!(out, "{indent}  - {removed}");
         }
         if let Some(sums) = model.sums_text() {
-            out.push_str(&format!("{indent}sums: {sums}\n"));
+            let _ = writeln!(out, "{indent}sums: {sums}");
         }
     }
     out
@@ -198,14 +198,15 @@ fn md_escape(text: &str) -> String {
 }
 
 /// The report as Markdown, for a pull request or an e-mail.
-pub fn markdown(report: &DiffReport) -> String {
+pub(crate) fn markdown(report: &DiffReport) -> String {
     let mut out = format!("# {} → {}\n\n", report.from, report.to);
     out.push_str(&summary_markdown(&report.summary));
     out.push_str("## Models\n\n| model | status | rows before | rows after | added | removed | changed |\n|---|---|---:|---:|---:|---:|---:|\n");
     let count = |v: Option<u64>| v.map_or("—".to_string(), |v| v.to_string());
     for m in &report.models {
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} |\n",
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
             m.model,
             m.status,
             count(m.rows_before),
@@ -213,7 +214,7 @@ pub fn markdown(report: &DiffReport) -> String {
             m.added,
             m.removed,
             m.changed
-        ));
+        );
     }
     for m in report
         .models
@@ -232,20 +233,21 @@ fn summary_markdown(summary: &Summary) -> String {
         out.push_str("## Summary\n\n");
     }
     if let Some(total) = &summary.total {
-        out.push_str(&format!("**{}**: {}\n\n", total.label, total.figures()));
+        let _ = write!(out, "**{}**: {}\n\n", total.label, total.figures());
     }
     for list in &summary.lists {
-        out.push_str(&format!(
+        let _ = write!(
+            out,
             "**{}**: {} in, {} out\n\n",
             list.label,
             list.entering.len(),
             list.leaving.len()
-        ));
+        );
         for name in &list.entering {
-            out.push_str(&format!("- ➕ {}\n", md_escape(name)));
+            let _ = writeln!(out, "- ➕ {}", md_escape(name));
         }
         for name in &list.leaving {
-            out.push_str(&format!("- ➖ {}\n", md_escape(name)));
+            let _ = writeln!(out, "- ➖ {}", md_escape(name));
         }
         if !list.entering.is_empty() || !list.leaving.is_empty() {
             out.push('\n');
@@ -254,18 +256,20 @@ fn summary_markdown(summary: &Summary) -> String {
     if let Some(movers) = &summary.movers
         && !movers.rows.is_empty()
     {
-        out.push_str(&format!(
+        let _ = write!(
+            out,
             "**{}**\n\n| | before | after | change |\n|---|---:|---:|---:|\n",
             movers.label
-        ));
+        );
         for m in &movers.rows {
-            out.push_str(&format!(
-                "| {} | {} | {} | {} |\n",
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
                 md_escape(&m.name),
                 figure(m.before, movers.money),
                 figure(m.after, movers.money),
                 signed(m.change, movers.money)
-            ));
+            );
         }
         out.push('\n');
     }
@@ -279,23 +283,24 @@ fn model_markdown(m: &ModelDiff) -> String {
     if !schema.is_empty() {
         out.push('\n');
         for line in schema {
-            out.push_str(&format!("- `{line}`\n"));
+            let _ = writeln!(out, "- `{line}`");
         }
     }
     if !m.examples.is_empty() {
         out.push_str("\n| row | column | before | after |\n|---|---|---|---|\n");
         for e in &m.examples {
-            out.push_str(&format!(
-                "| {} | {} | {} | {} |\n",
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
                 md_escape(&e.key),
                 e.column,
                 md_escape(&e.before),
                 md_escape(&e.after)
-            ));
+            );
         }
     }
     if let Some(sums) = m.sums_text() {
-        out.push_str(&format!("\nSums: {}\n", md_escape(&sums)));
+        let _ = write!(out, "\nSums: {}\n", md_escape(&sums));
     }
     out
 }

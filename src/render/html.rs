@@ -41,7 +41,7 @@ fn escape(text: &str) -> String {
 }
 
 /// The whole page.
-pub fn render(
+pub(crate) fn render(
     project: &Project,
     graph: &Graph,
     run: &RunRecord,
@@ -54,7 +54,7 @@ pub fn render(
     let mut page = String::new();
     let _ = write!(
         page,
-        r##"<!DOCTYPE html>
+        r#"<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -67,7 +67,7 @@ pub fn render(
 <h1>{project} — {month}</h1>
 <p class="status status-{status}">build {status} · run {run_id} · started {started} · {duration}</p>
 </header>
-"##,
+"#,
         project = escape(&project.name),
         month = escape(&month),
         status = escape(&status),
@@ -135,7 +135,7 @@ fn dag_svg(graph: &Graph, stages: &BTreeMap<&str, &StageOutcome>) -> String {
         );
         let _ = writeln!(
             svg,
-            r##"<path class="edge" data-from="{from}" data-to="{to}" d="M {x1} {y1} C {c1} {y1}, {c2} {y2}, {x2} {y2}" marker-end="url(#arrow)"/>"##,
+            r#"<path class="edge" data-from="{from}" data-to="{to}" d="M {x1} {y1} C {c1} {y1}, {c2} {y2}, {x2} {y2}" marker-end="url(#arrow)"/>"#,
             c1 = x1 + 30.0,
             c2 = x2 - 30.0,
         );
@@ -153,7 +153,7 @@ fn dag_svg(graph: &Graph, stages: &BTreeMap<&str, &StageOutcome>) -> String {
         let reason = stage.map_or("not in this build", |s| s.reason.as_str());
         let _ = write!(
             svg,
-            r##"<g class="node {kind} status-{action}" data-stage="{name}" transform="translate({x} {y})"><title>{name} ({kind}): {action}, {rows} — {reason}</title><rect width="{NODE_WIDTH}" height="{NODE_HEIGHT}" rx="{rx}"/><text x="8" y="16">{name}</text><text class="sub" x="8" y="31">{kind} · {action}</text>"##,
+            r#"<g class="node {kind} status-{action}" data-stage="{name}" transform="translate({x} {y})"><title>{name} ({kind}): {action}, {rows} — {reason}</title><rect width="{NODE_WIDTH}" height="{NODE_HEIGHT}" rx="{rx}"/><text x="8" y="16">{name}</text><text class="sub" x="8" y="31">{kind} · {action}</text>"#,
             kind = node.kind,
             rx = if node.kind == StageKind::Source {
                 14
@@ -166,7 +166,7 @@ fn dag_svg(graph: &Graph, stages: &BTreeMap<&str, &StageOutcome>) -> String {
         for (i, check) in checks.iter().enumerate() {
             let _ = write!(
                 svg,
-                r##"<circle class="check check-{status}" cx="{cx}" cy="{cy}" r="4"><title>{name}: {status} — {message}</title></circle>"##,
+                r#"<circle class="check check-{status}" cx="{cx}" cy="{cy}" r="4"><title>{name}: {status} — {message}</title></circle>"#,
                 status = check.status,
                 cx = NODE_WIDTH - 8.0 - (i % 8) as f64 * 10.0,
                 cy = 9.0 + (i / 8) as f64 * 10.0,
@@ -197,15 +197,15 @@ fn gantt_svg(stages: &BTreeMap<&str, &StageOutcome>, total_ms: f64) -> String {
     let height = 40.0 + bars.len() as f64 * (bar + 6.0);
     let scale = |ms: f64| label + ms / end * chart;
     let mut svg = format!(
-        r##"<svg id="gantt" role="img" aria-label="build timeline" viewBox="0 0 {width} {height}" width="{width}" height="{height}">
-"##
+        r#"<svg id="gantt" role="img" aria-label="build timeline" viewBox="0 0 {width} {height}" width="{width}" height="{height}">
+"#
     );
     for tick in 0..=4 {
-        let ms = end * tick as f64 / 4.0;
+        let ms = end * f64::from(tick) / 4.0;
         let x = scale(ms);
         let _ = writeln!(
             svg,
-            r##"<line class="tick" x1="{x}" y1="22" x2="{x}" y2="{height}"/><text class="axis" x="{x}" y="14" text-anchor="middle">{}</text>"##,
+            r#"<line class="tick" x1="{x}" y1="22" x2="{x}" y2="{height}"/><text class="axis" x="{x}" y="14" text-anchor="middle">{}</text>"#,
             duration(ms)
         );
     }
@@ -217,7 +217,7 @@ fn gantt_svg(stages: &BTreeMap<&str, &StageOutcome>, total_ms: f64) -> String {
         let action = stage.action;
         let _ = writeln!(
             svg,
-            r##"<g class="bar status-{action}" data-stage="{name}"><title>{name}: {action}, starts at {start_text}, takes {duration_text}</title><text class="label" x="{lx}" y="{ty}" text-anchor="end">{name}</text><rect x="{x}" y="{y}" width="{w}" height="{bar}" rx="3"/><text class="axis" x="{tx}" y="{ty}">{duration_text}</text></g>"##,
+            r#"<g class="bar status-{action}" data-stage="{name}"><title>{name}: {action}, starts at {start_text}, takes {duration_text}</title><text class="label" x="{lx}" y="{ty}" text-anchor="end">{name}</text><rect x="{x}" y="{y}" width="{w}" height="{bar}" rx="3"/><text class="axis" x="{tx}" y="{ty}">{duration_text}</text></g>"#,
             start_text = duration(start),
             duration_text = duration(took),
             lx = label - 8.0,
@@ -317,10 +317,10 @@ fn diff_section(diff: &DiffReport) -> String {
     html
 }
 
-const LEGEND: &str = r##"<p class="legend"><span class="key status-ran">ran</span><span class="key status-reused">reused</span><span class="key status-failed">failed</span><span class="key status-skipped">skipped</span> · check dots: <span class="dot check-pass"></span>pass <span class="dot check-warn"></span>warn <span class="dot check-fail"></span>fail <span class="dot check-skipped"></span>skipped</p>
-"##;
+const LEGEND: &str = r#"<p class="legend"><span class="key status-ran">ran</span><span class="key status-reused">reused</span><span class="key status-failed">failed</span><span class="key status-skipped">skipped</span> · check dots: <span class="dot check-pass"></span>pass <span class="dot check-warn"></span>warn <span class="dot check-fail"></span>fail <span class="dot check-skipped"></span>skipped</p>
+"#;
 
-const STYLE: &str = r##"
+const STYLE: &str = r#"
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px; color: #1f2328; }
 h1 { margin-bottom: 4px; } h2 { margin-top: 28px; border-bottom: 1px solid #d0d7de; }
 .status { color: #57606a; } .status-success { color: #1a7f37; } .status-failed, .status-checks_failed { color: #cf222e; }
@@ -349,9 +349,9 @@ table { border-collapse: collapse; font-size: 13px; } th, td { border: 1px solid
 tr.check-fail td { background: #ffebe9; } tr.check-warn td { background: #fff8c5; }
 .examples { margin: 4px 0 0; padding-left: 18px; color: #57606a; font-size: 12px; }
 li.in { color: #1a7f37; } li.out { color: #cf222e; }
-"##;
+"#;
 
-const SCRIPT: &str = r##"
+const SCRIPT: &str = r"
 (function () {
   var body = document.body;
   function countError() { body.dataset.consoleErrors = String(Number(body.dataset.consoleErrors || 0) + 1); }
@@ -393,4 +393,4 @@ const SCRIPT: &str = r##"
   });
   body.dataset.rendered = 'yes';
 })();
-"##;
+";

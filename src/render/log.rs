@@ -7,7 +7,7 @@ use crate::runs::{RunLine, RunRecord};
 use crate::text::{duration, plural};
 
 /// `   1  2026-11-29T23:48:24.822Z  2026-08  success   16 ran   0 reused  354 ms`.
-pub fn line(line: &RunLine) -> String {
+pub(crate) fn line(line: &RunLine) -> String {
     let failed = if line.failed > 0 {
         format!("  {} failed", line.failed)
     } else {
@@ -31,7 +31,7 @@ pub fn line(line: &RunLine) -> String {
 }
 
 /// One run in full: each stage, why it ran, its timing and its checks.
-pub fn run(run: &RunRecord) -> String {
+pub(crate) fn run(run: &RunRecord) -> String {
     let mut out = format!(
         "run {}  month {}  {}  started {}  took {}\n",
         run.run_id,

@@ -6,9 +6,9 @@
 //! quiet or verbose is the CLI's printer) and never what happened (that is the library's); the
 //! same fact is worded by one function, so every format says it the same way.
 
-pub mod archive;
-pub mod build;
-pub mod dag;
-pub mod diff;
-pub mod html;
-pub mod log;
+pub(crate) mod archive;
+pub(crate) mod build;
+pub(crate) mod dag;
+pub(crate) mod diff;
+pub(crate) mod html;
+pub(crate) mod log;

@@ -5,7 +5,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 
 use super::{REFERENCE_CA_CENTS, REFERENCE_PREMIUM, SampleError};
 
-/// SplitMix64: small, fast, and the same on every platform.
+/// `SplitMix64`: small, fast, and the same on every platform.
 pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
@@ -57,6 +57,11 @@ impl WebId {
 }
 
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::struct_excessive_bools,
+    clippy::struct_field_names,
+    reason = "a product's facts, named as the exports name them"
+)]
 pub(super) struct Product {
     pub(super) product_id: u64,
     pub(super) web_id: WebId,
@@ -66,9 +71,9 @@ pub(super) struct Product {
     pub(super) price_tenths: i64,
     pub(super) stock_quantity: i64,
     pub(super) instock: bool,
-    /// Lifetime sales (WooCommerce's total_sales), the larger of the product's two web rows.
+    /// Lifetime sales (WooCommerce's `total_sales`), the larger of the product's two web rows.
     pub(super) sales: i64,
-    /// A smaller total_sales carried by one of the two rows, and whether it is the image row.
+    /// A smaller `total_sales` carried by one of the two rows, and whether it is the image row.
     pub(super) stale_sales: Option<(i64, bool)>,
     /// Store the sku as text in WEB although it is a number (and the reverse in LIAISON).
     pub(super) sku_as_text_in_web: bool,
@@ -85,7 +90,7 @@ pub(super) struct Product {
 pub(super) struct MonthData {
     pub(super) products: Vec<Product>,
     pub(super) blank_web_rows: usize,
-    /// Real web products with sales but no sku (dropped by web_clean).
+    /// Real web products with sales but no sku (dropped by `web_clean`).
     pub(super) orphans: Vec<Product>,
     pub(super) shuffled: bool,
 }
@@ -182,7 +187,7 @@ pub(super) fn excerpt(rng: &mut Rng) -> String {
 
 pub(super) fn datetime(rng: &mut Rng, from_year: i32, to_year: i32) -> NaiveDateTime {
     let date = NaiveDate::from_ymd_opt(
-        rng.range(from_year as i64, to_year as i64) as i32,
+        rng.range(i64::from(from_year), i64::from(to_year)) as i32,
         rng.range(1, 12) as u32,
         rng.range(1, 28) as u32,
     )

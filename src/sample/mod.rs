@@ -20,8 +20,7 @@ use generate::{MonthData, Product, generate_months, premium_count};
 use workbooks::{erp_workbook, liaison_workbook, web_workbook};
 
 /// The sample months, oldest first; the middle one is the reference month.
-pub const SAMPLE_MONTHS: [&str; 3] = ["2026-08", "2026-09", "2026-10"];
-pub const REFERENCE_MONTH: &str = "2026-09";
+pub(crate) const SAMPLE_MONTHS: [&str; 3] = ["2026-08", "2026-09", "2026-10"];
 
 /// The reference month's CA total, in tenths of a euro... times ten: cents.
 const REFERENCE_CA_CENTS: i64 = 7_056_860;
@@ -67,7 +66,7 @@ const PROJECT_FILES: &[(&str, &str)] = &[
 ];
 
 #[derive(Debug, thiserror::Error)]
-pub enum SampleError {
+pub(crate) enum SampleError {
     #[error("cannot write `{path}`: {message}")]
     Write { path: PathBuf, message: String },
     #[error("`{month}` is not a sample month ({})", SAMPLE_MONTHS.join(", "))]
@@ -88,10 +87,10 @@ impl Hint for SampleError {
 }
 
 #[derive(Debug, Clone)]
-pub struct SampleOptions {
-    pub scale: u32,
-    pub data_only: bool,
-    pub month: Option<String>,
+pub(crate) struct SampleOptions {
+    pub(crate) scale: u32,
+    pub(crate) data_only: bool,
+    pub(crate) month: Option<String>,
 }
 
 impl Default for SampleOptions {
@@ -105,7 +104,10 @@ impl Default for SampleOptions {
 }
 
 /// Writes the sample project into `dir`; returns the files written.
-pub fn write_sample(dir: &Path, options: &SampleOptions) -> Result<Vec<PathBuf>, SampleError> {
+pub(crate) fn write_sample(
+    dir: &Path,
+    options: &SampleOptions,
+) -> Result<Vec<PathBuf>, SampleError> {
     if !(1..=1000).contains(&options.scale) {
         return Err(SampleError::Scale {
             scale: options.scale,

@@ -21,7 +21,7 @@ use crate::project::ColumnType;
 
 /// One cell value, owned, as read from a workbook.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Cell {
+pub(crate) enum Cell {
     Empty,
     Number(f64),
     Text(String),
@@ -34,23 +34,23 @@ pub enum Cell {
 
 /// A cell that cannot become a value of its column's declared type.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CellError {
-    pub cell: String,
-    pub message: String,
+pub(crate) struct CellError {
+    pub(crate) cell: String,
+    pub(crate) message: String,
 }
 
 /// The values of one column, with the header it came from.
 #[derive(Debug, Default)]
-pub struct ColumnCells {
-    pub name: String,
+pub(crate) struct ColumnCells {
+    pub(crate) name: String,
     /// 0-based column index in the sheet, for cell addresses.
-    pub index: u32,
+    pub(crate) index: u32,
     /// Rows as read; index 0 is the first data row (sheet row `first_row`).
-    pub cells: Vec<Cell>,
+    pub(crate) cells: Vec<Cell>,
 }
 
 /// Excel-style column letters: 0 → A, 25 → Z, 26 → AA.
-pub fn column_letters(index: u32) -> String {
+pub(crate) fn column_letters(index: u32) -> String {
     let mut n = index + 1;
     let mut letters = Vec::new();
     while n > 0 {
@@ -62,12 +62,12 @@ pub fn column_letters(index: u32) -> String {
 }
 
 /// The address of a cell, such as `C17` (row is 0-based in the sheet).
-pub fn cell_address(column: u32, row: u32) -> String {
+pub(crate) fn cell_address(column: u32, row: u32) -> String {
     format!("{}{}", column_letters(column), row + 1)
 }
 
 /// The type an undeclared column gets from its values.
-pub fn infer_type(cells: &[Cell]) -> ColumnType {
+pub(crate) fn infer_type(cells: &[Cell]) -> ColumnType {
     let mut numbers = false;
     let mut fractional = false;
     let mut texts = false;
@@ -99,7 +99,7 @@ fn is_whole(n: f64) -> bool {
 }
 
 /// The Arrow field a column of this type becomes.
-pub fn arrow_type(ty: ColumnType) -> DataType {
+pub(crate) fn arrow_type(ty: ColumnType) -> DataType {
     match ty {
         ColumnType::String => DataType::Utf8,
         ColumnType::Int64 => DataType::Int64,
@@ -112,7 +112,7 @@ pub fn arrow_type(ty: ColumnType) -> DataType {
 
 /// Converts a column's cells to an Arrow array. `first_row` is the sheet row of `cells[0]`
 /// (0-based), for addresses; warnings for error cells are pushed to `warnings`.
-pub fn to_array(
+pub(crate) fn to_array(
     column: ColumnCells,
     declared: Option<ColumnType>,
     first_row: u32,
@@ -180,7 +180,7 @@ where
     let array = cells
         .iter()
         .enumerate()
-        .map(|(i, cell)| value(cell).map_err(|_| error(i, cell)))
+        .map(|(i, cell)| value(cell).map_err(|()| error(i, cell)))
         .collect::<Result<A, CellError>>()?;
     Ok(Arc::new(array))
 }
@@ -197,7 +197,7 @@ fn describe(cell: &Cell) -> String {
 }
 
 /// Numbers as people write them: whole numbers without `.0`, others in shortest form.
-pub fn format_number(n: f64) -> String {
+pub(crate) fn format_number(n: f64) -> String {
     if is_whole(n) {
         format!("{}", n as i64)
     } else {
@@ -268,6 +268,7 @@ fn as_bool(cell: &Cell) -> Result<Option<bool>, ()> {
     match cell {
         Cell::Empty | Cell::Error(_) => Ok(None),
         Cell::Bool(b) => Ok(Some(*b)),
+        #[expect(clippy::float_cmp, reason = "a boolean cell holds exactly 0 or 1")]
         Cell::Number(n) if *n == 0.0 || *n == 1.0 => Ok(Some(*n == 1.0)),
         Cell::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
             "" => Ok(None),
@@ -290,7 +291,7 @@ fn as_datetime(cell: &Cell) -> Result<Option<NaiveDateTime>, ()> {
 }
 
 /// Parses `2018-06-07`, `2018-06-07 16:27:25` and `2018-06-07T16:27:25`.
-pub fn parse_datetime_text(text: &str) -> Option<NaiveDateTime> {
+pub(crate) fn parse_datetime_text(text: &str) -> Option<NaiveDateTime> {
     for format in [
         "%Y-%m-%d %H:%M:%S",
         "%Y-%m-%dT%H:%M:%S",

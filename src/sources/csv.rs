@@ -13,7 +13,7 @@ use super::{SourceError, SourceRead};
 use crate::project::ColumnType;
 use crate::table::Table;
 
-pub fn read_csv(
+pub(crate) fn read_csv(
     file: &str,
     bytes: Vec<u8>,
     declared: &BTreeMap<String, ColumnType>,

@@ -8,7 +8,7 @@
 //!   an error naming the file, the sheet and the columns that do exist;
 //! - every error names the file (and sheet, cell or column) it concerns.
 
-pub mod cells;
+pub(crate) mod cells;
 mod csv;
 mod parquet_file;
 mod xlsx;
@@ -19,10 +19,10 @@ use std::collections::BTreeMap;
 use crate::project::{ColumnType, SourceDef, SourceFormat};
 use crate::table::Table;
 
-pub use xlsx::read_xlsx;
+pub(crate) use xlsx::read_xlsx;
 
 #[derive(Debug, thiserror::Error)]
-pub enum SourceError {
+pub(crate) enum SourceError {
     #[error("`{file}` does not exist")]
     Missing {
         file: String,
@@ -96,13 +96,17 @@ impl Hint for SourceError {
 
 /// What reading a source gives: its table, and warnings about cells read as null.
 #[derive(Debug)]
-pub struct SourceRead {
-    pub table: Table,
-    pub warnings: Vec<String>,
+pub(crate) struct SourceRead {
+    pub(crate) table: Table,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// Parses a source file's content. `file` is the name used in messages.
-pub fn read_source(def: &SourceDef, file: &str, bytes: Vec<u8>) -> Result<SourceRead, SourceError> {
+pub(crate) fn read_source(
+    def: &SourceDef,
+    file: &str,
+    bytes: Vec<u8>,
+) -> Result<SourceRead, SourceError> {
     match def.format() {
         Some(SourceFormat::Xlsx) => read_xlsx(file, bytes, def.sheet.as_deref(), &def.columns),
         Some(SourceFormat::Csv) => csv::read_csv(file, bytes, &def.columns),

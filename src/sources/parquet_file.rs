@@ -10,7 +10,7 @@ use super::{SourceError, SourceRead};
 use crate::project::ColumnType;
 use crate::table::Table;
 
-pub fn read_parquet(
+pub(crate) fn read_parquet(
     file: &str,
     bytes: Vec<u8>,
     declared: &BTreeMap<String, ColumnType>,

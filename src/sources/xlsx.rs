@@ -18,7 +18,7 @@ use crate::project::ColumnType;
 use crate::table::{PARALLEL_FROM_ROWS, Table};
 
 /// Reads one sheet (the first when `sheet` is `None`) of an xlsx file held in memory.
-pub fn read_xlsx(
+pub(crate) fn read_xlsx(
     file: &str,
     bytes: Vec<u8>,
     sheet: Option<&str>,

@@ -17,7 +17,7 @@ use crate::files::{names_in, write_atomic_via};
 
 /// What [`Backend::write_if_absent`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Written {
+pub(crate) enum Written {
     Created,
     /// Something was already stored under that name; it was left as it was.
     AlreadyThere,
@@ -25,13 +25,13 @@ pub enum Written {
 
 /// One blob of a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listed {
-    pub name: String,
-    pub bytes: u64,
+pub(crate) struct Listed {
+    pub(crate) name: String,
+    pub(crate) bytes: u64,
 }
 
 /// Where a store keeps its blobs.
-pub trait Backend: Send + Sync {
+pub(crate) trait Backend: Send + Sync {
     /// The blob's bytes, or `None` when there is none.
     fn read(&self, name: &str) -> Result<Option<Vec<u8>>, IoError>;
     /// Stores `bytes` under `name`, replacing what was there, atomically.
@@ -46,32 +46,28 @@ pub trait Backend: Send + Sync {
 
 /// A folder on the local file system: each blob a file, written through `tmp/` and renamed.
 #[derive(Debug, Clone)]
-pub struct LocalDir {
+pub(crate) struct LocalDir {
     dir: PathBuf,
     tmp: PathBuf,
 }
 
 impl LocalDir {
-    pub fn new(dir: PathBuf) -> LocalDir {
+    pub(crate) fn new(dir: PathBuf) -> LocalDir {
         let tmp = dir.join("tmp");
         LocalDir { dir, tmp }
     }
 
     /// The file holding blob `name`.
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// The folder temp files are written in before their rename.
-    pub fn tmp(&self) -> &Path {
+    pub(crate) fn tmp(&self) -> &Path {
         &self.tmp
     }
 
-    fn ensure_parent(&self, path: &Path) -> Result<(), IoError> {
+    fn ensure_parent(path: &Path) -> Result<(), IoError> {
         match path.parent() {
             Some(parent) => std::fs::create_dir_all(parent)
                 .map_err(|e| IoError::new(IoAction::Create, parent, e)),
@@ -92,7 +88,7 @@ impl Backend for LocalDir {
 
     fn write(&self, name: &str, bytes: &[u8]) -> Result<(), IoError> {
         let path = self.path(name);
-        self.ensure_parent(&path)?;
+        LocalDir::ensure_parent(&path)?;
         write_atomic_via(&self.tmp, &path, bytes)
     }
 
@@ -101,7 +97,7 @@ impl Backend for LocalDir {
         if path.exists() {
             return Ok(Written::AlreadyThere);
         }
-        self.ensure_parent(&path)?;
+        LocalDir::ensure_parent(&path)?;
         let mut temp = tempfile::Builder::new()
             .prefix(".winebuild-")
             .tempfile_in(&self.tmp)

@@ -14,7 +14,7 @@ macro_rules! hex_name {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
         #[serde(transparent)]
-        pub struct $name(String);
+        pub(crate) struct $name(String);
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<$name, D::Error> {
@@ -26,19 +26,9 @@ macro_rules! hex_name {
         }
 
         impl $name {
-            /// The 64 hex digits.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-
-            /// The first 12 digits, as people see it.
-            pub fn short(&self) -> &str {
-                self.0.get(..12).unwrap_or(&self.0)
-            }
-
             /// A name read back from a file or a folder listing: 64 lowercase hex digits, or none.
             /// Such names become file names, so nothing else may pass.
-            pub fn parse(text: &str) -> Option<$name> {
+            pub(crate) fn parse(text: &str) -> Option<$name> {
                 let hex = text.len() == 64
                     && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
                 hex.then(|| $name(text.to_string()))
@@ -71,14 +61,24 @@ hex_name!(
 );
 
 impl ObjectHash {
-    pub fn of(bytes: &[u8]) -> ObjectHash {
+    /// The 64 hex digits.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first 12 digits, as people see it.
+    pub(crate) fn short(&self) -> &str {
+        self.0.get(..12).unwrap_or(&self.0)
+    }
+
+    pub(crate) fn of(bytes: &[u8]) -> ObjectHash {
         let mut hasher = blake3::Hasher::new();
         hasher.update(bytes);
         ObjectHash::of_hasher(&hasher)
     }
 
     /// The hash of a file's bytes, streamed.
-    pub fn of_file(path: &Path) -> std::io::Result<ObjectHash> {
+    pub(crate) fn of_file(path: &Path) -> std::io::Result<ObjectHash> {
         let mut file = std::fs::File::open(path)?;
         let mut hasher = blake3::Hasher::new();
         let mut buffer = vec![0u8; 256 * 1024];
@@ -95,7 +95,7 @@ impl ObjectHash {
 
 impl StageKey {
     /// The key of a serialized fingerprint.
-    pub fn of_encoded(encoded: &[u8]) -> StageKey {
+    pub(crate) fn of_encoded(encoded: &[u8]) -> StageKey {
         let mut hasher = blake3::Hasher::new();
         hasher.update(encoded);
         StageKey::of_hasher(&hasher)
@@ -104,7 +104,7 @@ impl StageKey {
 
 impl CheckKey {
     /// The key of a serialized check definition and what it reads.
-    pub fn of_encoded(encoded: &[u8]) -> CheckKey {
+    pub(crate) fn of_encoded(encoded: &[u8]) -> CheckKey {
         let mut hasher = blake3::Hasher::new();
         hasher.update(encoded);
         CheckKey::of_hasher(&hasher)

@@ -14,27 +14,27 @@ use super::hash::{ObjectHash, StageKey};
 use crate::graph::StageKind;
 
 /// Bumped whenever the store layout or the meaning of a fingerprint changes.
-pub const STORE_FORMAT: u32 = 1;
+pub(crate) const STORE_FORMAT: u32 = 1;
 
 /// The version of this build of winebuild; part of every key.
-pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+pub(crate) const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Everything that decides a stage's output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Fingerprint {
-    pub store_format: u32,
-    pub tool_version: String,
-    pub stage: String,
-    pub kind: StageKind,
+pub(crate) struct Fingerprint {
+    pub(crate) store_format: u32,
+    pub(crate) tool_version: String,
+    pub(crate) stage: String,
+    pub(crate) kind: StageKind,
     /// The stage's own definition (SQL text, settings, source options) as named fields.
-    pub definition: serde_json::Value,
+    pub(crate) definition: serde_json::Value,
     /// Content hash of each input: a source's file, or an upstream stage's output object.
-    pub inputs: BTreeMap<String, ObjectHash>,
+    pub(crate) inputs: BTreeMap<String, ObjectHash>,
 }
 
 /// One way a fingerprint differs from the previous one, as `plan` and the build lines say it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
+pub(crate) enum Change {
     ToolVersion { from: String, to: String },
     Sql,
     Setting(String),
@@ -61,7 +61,7 @@ impl fmt::Display for Change {
 }
 
 impl Fingerprint {
-    pub fn new(
+    pub(crate) fn new(
         stage: &str,
         kind: StageKind,
         definition: serde_json::Value,
@@ -77,13 +77,13 @@ impl Fingerprint {
         }
     }
 
-    pub fn key(&self) -> StageKey {
+    pub(crate) fn key(&self) -> StageKey {
         let encoded = serde_json::to_vec(self).unwrap_or_default();
         StageKey::of_encoded(&encoded)
     }
 
     /// How `self` differs from `previous`, most decisive first.
-    pub fn changes_since(&self, previous: &Fingerprint) -> Vec<Change> {
+    pub(crate) fn changes_since(&self, previous: &Fingerprint) -> Vec<Change> {
         let mut changes = Vec::new();
         if self.store_format != previous.store_format || self.tool_version != previous.tool_version
         {

@@ -10,12 +10,12 @@ use crate::error::{IoAction, IoError};
 
 /// Held for the duration of a build; dropping it releases the lock.
 #[derive(Debug)]
-pub struct BuildLock {
+pub(crate) struct BuildLock {
     _file: File,
 }
 
 impl BuildLock {
-    pub fn acquire(path: &Path, on_wait: impl FnOnce()) -> Result<BuildLock, IoError> {
+    pub(crate) fn acquire(path: &Path, on_wait: impl FnOnce()) -> Result<BuildLock, IoError> {
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)

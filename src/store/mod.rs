@@ -24,11 +24,11 @@
 //! - the store is shared by the build's threads without a store-wide lock: the stat cache has its
 //!   own, held only to look up or record an entry, never while a file is read or hashed.
 
-pub mod backend;
-pub mod hash;
-pub mod key;
-pub mod lock;
-pub mod statcache;
+pub(crate) mod backend;
+pub(crate) mod hash;
+pub(crate) mod key;
+pub(crate) mod lock;
+pub(crate) mod statcache;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -43,13 +43,13 @@ use crate::graph::StageKind;
 use crate::month::Month;
 use crate::table::ColumnInfo;
 use backend::{Backend, LocalDir};
-pub use hash::{CheckKey, ObjectHash, StageKey};
-pub use key::{Change, Fingerprint, STORE_FORMAT, TOOL_VERSION};
-pub use lock::BuildLock;
+pub(crate) use hash::{CheckKey, ObjectHash, StageKey};
+pub(crate) use key::{Change, Fingerprint, STORE_FORMAT, TOOL_VERSION};
+pub(crate) use lock::BuildLock;
 use statcache::{FileStat, StatCache};
 
 /// The store folder at the project root.
-pub const STORE_DIR: &str = ".winebuild";
+pub(crate) const STORE_DIR: &str = ".winebuild";
 
 /// The folders of a store version.
 const SUBDIRS: [&str; 5] = ["objects", "stages", "months", "checks", "tmp"];
@@ -57,7 +57,7 @@ const STATCACHE: &str = "statcache.json";
 const RUNS: &str = "runs.jsonl";
 
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub(crate) enum StoreError {
     #[error("store: {0}")]
     Io(#[from] IoError),
     #[error("store: cannot encode an output as Parquet: {0}")]
@@ -74,40 +74,40 @@ impl Hint for StoreError {
 
 /// What the store knows of one successful stage run, under its key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StageRecord {
-    pub stage: String,
-    pub kind: StageKind,
-    pub key: StageKey,
-    pub object: ObjectHash,
-    pub bytes: u64,
-    pub rows: u64,
-    pub columns: Vec<ColumnInfo>,
-    pub duration_ms: f64,
+pub(crate) struct StageRecord {
+    pub(crate) stage: String,
+    pub(crate) kind: StageKind,
+    pub(crate) key: StageKey,
+    pub(crate) object: ObjectHash,
+    pub(crate) bytes: u64,
+    pub(crate) rows: u64,
+    pub(crate) columns: Vec<ColumnInfo>,
+    pub(crate) duration_ms: f64,
     #[serde(default)]
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// The last successful state of one stage for one month.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MonthEntry {
-    pub key: StageKey,
-    pub fingerprint: Fingerprint,
-    pub object: ObjectHash,
-    pub rows: u64,
+pub(crate) struct MonthEntry {
+    pub(crate) key: StageKey,
+    pub(crate) fingerprint: Fingerprint,
+    pub(crate) object: ObjectHash,
+    pub(crate) rows: u64,
     /// A copy of the stage record under `key`, so a no-op build need not open it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub record: Option<StageRecord>,
+    pub(crate) record: Option<StageRecord>,
     /// The stage's check results by check key, copies of the check cache's files for the same
     /// reason (kept as JSON: checks are a later stage of the build than the store).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub checks: BTreeMap<CheckKey, serde_json::Value>,
+    pub(crate) checks: BTreeMap<CheckKey, serde_json::Value>,
 }
 
-pub type MonthState = BTreeMap<String, MonthEntry>;
+pub(crate) type MonthState = BTreeMap<String, MonthEntry>;
 
 /// What [`Store::check_object`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ObjectState {
+pub(crate) enum ObjectState {
     Intact,
     Missing,
     /// Its bytes do not hash to its name (deleted, unless the store is read-only).
@@ -117,14 +117,14 @@ pub enum ObjectState {
 /// An object that is missing or whose bytes do not match its name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("object {} is missing or corrupt", object.short())]
-pub struct Unusable {
-    pub object: ObjectHash,
+pub(crate) struct Unusable {
+    pub(crate) object: ObjectHash,
 }
 
 /// Where the stat cache looks a file up: a month's source, an export written to `out/`, or an
 /// object of the store.
 #[derive(Debug, Clone, Copy)]
-pub enum Watched<'a> {
+pub(crate) enum Watched<'a> {
     Source(&'a Path),
     Export(&'a Path),
     Object(&'a ObjectHash),
@@ -140,7 +140,7 @@ impl Watched<'_> {
     }
 }
 
-pub struct Store {
+pub(crate) struct Store {
     root: PathBuf,
     local: LocalDir,
     statcache: Mutex<StatCache>,
@@ -149,7 +149,7 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating if needed) the store of the project at `project_root`.
-    pub fn open(project_root: &Path) -> Result<Store, StoreError> {
+    pub(crate) fn open(project_root: &Path) -> Result<Store, StoreError> {
         let store = Store::at(project_root, true);
         for sub in SUBDIRS {
             let path = store.local.path(sub);
@@ -160,7 +160,7 @@ impl Store {
 
     /// Opens the store to read it only: nothing is created, deleted or saved, and a missing store
     /// reads as an empty one.
-    pub fn open_read_only(project_root: &Path) -> Store {
+    pub(crate) fn open_read_only(project_root: &Path) -> Store {
         Store::at(project_root, false)
     }
 
@@ -176,17 +176,19 @@ impl Store {
         }
     }
 
-    pub fn lock(&self, on_wait: impl FnOnce()) -> Result<BuildLock, StoreError> {
+    pub(crate) fn lock(&self, on_wait: impl FnOnce()) -> Result<BuildLock, StoreError> {
         Ok(BuildLock::acquire(&self.root.join("lock"), on_wait)?)
     }
 
     fn statcache(&self) -> MutexGuard<'_, StatCache> {
-        self.statcache.lock().unwrap_or_else(|p| p.into_inner())
+        self.statcache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The content hash of a file, through the stat cache: rehashed (outside any lock) unless its
     /// entry can be trusted. Returns the stat seen before hashing.
-    pub fn hash_file(
+    pub(crate) fn hash_file(
         &self,
         watched: Watched<'_>,
         path: &Path,
@@ -205,7 +207,7 @@ impl Store {
     }
 
     /// Records that a file had `stat` and content `hash`, as read starting at `started_ns`.
-    pub fn remember_hash(
+    pub(crate) fn remember_hash(
         &self,
         watched: Watched<'_>,
         stat: FileStat,
@@ -222,11 +224,12 @@ impl Store {
     }
 
     /// Stores `bytes` as an object named by their hash; returns the name.
-    pub fn put_object(&self, bytes: &[u8]) -> Result<ObjectHash, StoreError> {
+    pub(crate) fn put_object(&self, bytes: &[u8]) -> Result<ObjectHash, StoreError> {
         let object = ObjectHash::of(bytes);
         if self.check_object(&object) != ObjectState::Intact {
             let name = Store::object_name(&object);
-            self.local.write(&name, bytes)?;
+            // Named by its content: what another writer put there first is the same bytes.
+            self.local.write_if_absent(&name, bytes)?;
             let path = self.local.path(&name);
             let stat = FileStat::of(&path).map_err(|e| IoError::read(&path, e))?;
             self.remember_hash(Watched::Object(&object), stat, &object, statcache::now_ns());
@@ -236,7 +239,7 @@ impl Store {
 
     /// Whether the object exists and its bytes hash to its name, trusting the stat cache when it
     /// can. A corrupt object is deleted (when the store is writable), so it is rebuilt, never read.
-    pub fn check_object(&self, object: &ObjectHash) -> ObjectState {
+    pub(crate) fn check_object(&self, object: &ObjectHash) -> ObjectState {
         let path = self.local.path(&Store::object_name(object));
         match self.hash_file(Watched::Object(object), &path) {
             Ok((hash, _)) if hash == *object => ObjectState::Intact,
@@ -258,7 +261,7 @@ impl Store {
     }
 
     /// The object's bytes, verified against its name.
-    pub fn read_object(&self, object: &ObjectHash) -> Result<Vec<u8>, Unusable> {
+    pub(crate) fn read_object(&self, object: &ObjectHash) -> Result<Vec<u8>, Unusable> {
         let unusable = || Unusable {
             object: object.clone(),
         };
@@ -275,20 +278,20 @@ impl Store {
         Ok(bytes)
     }
 
-    pub fn stage_record(&self, key: &StageKey) -> Option<StageRecord> {
+    pub(crate) fn stage_record(&self, key: &StageKey) -> Option<StageRecord> {
         read_json(&self.local, &format!("stages/{key}.json"))
     }
 
-    pub fn put_stage_record(&self, record: &StageRecord) -> Result<(), StoreError> {
+    pub(crate) fn put_stage_record(&self, record: &StageRecord) -> Result<(), StoreError> {
         write_json(&self.local, &format!("stages/{}.json", record.key), record)
     }
 
     /// A check result stored under its check key.
-    pub fn check_result<T: for<'de> Deserialize<'de>>(&self, key: &CheckKey) -> Option<T> {
+    pub(crate) fn check_result<T: for<'de> Deserialize<'de>>(&self, key: &CheckKey) -> Option<T> {
         read_json(&self.local, &format!("checks/{key}.json"))
     }
 
-    pub fn put_check_result(
+    pub(crate) fn put_check_result(
         &self,
         key: &CheckKey,
         result: &impl Serialize,
@@ -296,13 +299,13 @@ impl Store {
         write_json(&self.local, &format!("checks/{key}.json"), result)
     }
 
-    pub fn month_state(&self, month: Month) -> MonthState {
+    pub(crate) fn month_state(&self, month: Month) -> MonthState {
         read_json(&self.local, &format!("months/{month}.json")).unwrap_or_default()
     }
 
     /// Writes the month's state; `previous` is the state read at the start of the build, so an
     /// unchanged state is not written again.
-    pub fn put_month_state(
+    pub(crate) fn put_month_state(
         &self,
         month: Month,
         state: &MonthState,
@@ -316,7 +319,7 @@ impl Store {
     }
 
     /// Saves the stat cache if it changed (never for a read-only store).
-    pub fn save_statcache(&self) -> Result<(), StoreError> {
+    pub(crate) fn save_statcache(&self) -> Result<(), StoreError> {
         let statcache = self.statcache();
         if !self.writable || !statcache.is_dirty() {
             return Ok(());
@@ -326,7 +329,7 @@ impl Store {
     }
 
     /// Appends one line to the run log.
-    pub fn append_run(&self, json: &str) -> Result<(), StoreError> {
+    pub(crate) fn append_run(&self, json: &str) -> Result<(), StoreError> {
         let path = self.local.path(RUNS);
         let mut line = json.as_bytes().to_vec();
         line.push(b'\n');
@@ -341,12 +344,12 @@ impl Store {
     }
 
     /// The run log's bytes (none when no build ran yet).
-    pub fn run_log(&self) -> Result<Vec<u8>, StoreError> {
+    pub(crate) fn run_log(&self) -> Result<Vec<u8>, StoreError> {
         Ok(self.local.read(RUNS)?.unwrap_or_default())
     }
 
     /// Removes files left in `tmp/` by a build that was killed. Call with the lock held.
-    pub fn sweep_tmp(&self) {
+    pub(crate) fn sweep_tmp(&self) {
         for path in crate::files::paths_in(self.local.tmp(), |_| true) {
             let _ = std::fs::remove_file(path);
         }
@@ -368,7 +371,10 @@ impl Store {
 
     /// Deletes objects (and the stage records naming them) that no month state references nor
     /// `extra_roots` lists. Returns (objects removed, bytes freed). Call with the lock held.
-    pub fn gc(&self, extra_roots: &BTreeSet<ObjectHash>) -> Result<(usize, u64), StoreError> {
+    pub(crate) fn gc(
+        &self,
+        extra_roots: &BTreeSet<ObjectHash>,
+    ) -> Result<(usize, u64), StoreError> {
         self.sweep_tmp();
         let live = self.live_objects(extra_roots)?;
         let mut removed = 0;
@@ -386,7 +392,7 @@ impl Store {
             freed += listed.bytes;
             removed += 1;
         }
-        for folder in crate::files::paths_in(&self.local.path("objects"), |p| p.is_dir()) {
+        for folder in crate::files::paths_in(&self.local.path("objects"), std::path::Path::is_dir) {
             let _ = std::fs::remove_dir(folder);
         }
         for listed in self.local.list("stages/")? {
@@ -402,7 +408,7 @@ impl Store {
 
     /// Empties the store: objects, records, month states and the stat cache. The run log is history,
     /// not cache, and is kept. Call with the lock held.
-    pub fn clean(&self) -> Result<u64, StoreError> {
+    pub(crate) fn clean(&self) -> Result<u64, StoreError> {
         let mut freed = 0;
         for sub in SUBDIRS {
             let path = self.local.path(sub);

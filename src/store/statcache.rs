@@ -19,23 +19,23 @@ use super::hash::ObjectHash;
 const RACY_WINDOW_NS: i128 = 2_000_000_000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StatEntry {
-    pub size: u64,
-    pub mtime_ns: i128,
-    pub inode: u64,
-    pub hash: ObjectHash,
-    pub hashed_at_ns: i128,
+pub(crate) struct StatEntry {
+    pub(crate) size: u64,
+    pub(crate) mtime_ns: i128,
+    pub(crate) inode: u64,
+    pub(crate) hash: ObjectHash,
+    pub(crate) hashed_at_ns: i128,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileStat {
-    pub size: u64,
-    pub mtime_ns: i128,
-    pub inode: u64,
+pub(crate) struct FileStat {
+    pub(crate) size: u64,
+    pub(crate) mtime_ns: i128,
+    pub(crate) inode: u64,
 }
 
 impl FileStat {
-    pub fn of(path: &Path) -> std::io::Result<FileStat> {
+    pub(crate) fn of(path: &Path) -> std::io::Result<FileStat> {
         let metadata = std::fs::metadata(path)?;
         let mtime_ns = metadata
             .modified()?
@@ -59,26 +59,26 @@ fn inode(_: &std::fs::Metadata) -> u64 {
     0
 }
 
-pub fn now_ns() -> i128 {
+pub(crate) fn now_ns() -> i128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i128)
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
-pub struct StatCache {
+pub(crate) struct StatCache {
     entries: BTreeMap<String, StatEntry>,
     #[serde(skip)]
     dirty: bool,
 }
 
 impl StatCache {
-    pub fn is_dirty(&self) -> bool {
+    pub(crate) fn is_dirty(&self) -> bool {
         self.dirty
     }
 
     /// The cached hash of `path`, if its entry can be trusted for `stat`.
-    pub fn trusted_hash(&self, key: &str, stat: &FileStat) -> Option<&ObjectHash> {
+    pub(crate) fn trusted_hash(&self, key: &str, stat: &FileStat) -> Option<&ObjectHash> {
         let entry = self.entries.get(key)?;
         let same_stat =
             entry.size == stat.size && entry.mtime_ns == stat.mtime_ns && entry.inode == stat.inode;
@@ -87,7 +87,13 @@ impl StatCache {
     }
 
     /// Records that `key` had `stat` and content `hash`, as read starting at `hashed_at_ns`.
-    pub fn record(&mut self, key: &str, stat: FileStat, hash: &ObjectHash, hashed_at_ns: i128) {
+    pub(crate) fn record(
+        &mut self,
+        key: &str,
+        stat: FileStat,
+        hash: &ObjectHash,
+        hashed_at_ns: i128,
+    ) {
         let entry = StatEntry {
             size: stat.size,
             mtime_ns: stat.mtime_ns,
@@ -101,7 +107,7 @@ impl StatCache {
         }
     }
 
-    pub fn forget(&mut self, key: &str) {
+    pub(crate) fn forget(&mut self, key: &str) {
         if self.entries.remove(key).is_some() {
             self.dirty = true;
         }

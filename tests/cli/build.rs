@@ -15,7 +15,7 @@ fn sorted(mut names: Vec<String>) -> Vec<String> {
 }
 
 fn names(list: &[&str]) -> Vec<String> {
-    sorted(list.iter().map(|s| s.to_string()).collect())
+    sorted(list.iter().map(std::string::ToString::to_string).collect())
 }
 
 // ---------------------------------------------------------------- incremental builds

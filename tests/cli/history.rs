@@ -2,6 +2,7 @@
 //! verification, and month-over-month comparison in every format.
 
 use serde_json::Value;
+use std::fmt::Write as _;
 
 use crate::support::{Project, edit_xlsx, snapshot_settings};
 
@@ -278,7 +279,7 @@ fn diff_errors_name_what_is_missing() {
     ] {
         let run = project.run(&args);
         assert_eq!(run.code, 2, "{}", run.shown());
-        shown.push_str(&format!("$ winebuild {}\n{}", args.join(" "), run.stderr));
+        let _ = write!(shown, "$ winebuild {}\n{}", args.join(" "), run.stderr);
     }
     snapshot_settings(&project).bind(|| insta::assert_snapshot!("diff_errors", shown));
 }

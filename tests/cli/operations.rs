@@ -66,9 +66,10 @@ fn chromium() -> Option<PathBuf> {
         .into_iter()
         .map(PathBuf::from)
         .find(|p| p.exists());
-    if found.is_none() && std::env::var_os("WINEBUILD_REQUIRE_CHROMIUM").is_some() {
-        panic!("WINEBUILD_REQUIRE_CHROMIUM is set but Chromium is not installed");
-    }
+    assert!(
+        !(found.is_none() && std::env::var_os("WINEBUILD_REQUIRE_CHROMIUM").is_some()),
+        "WINEBUILD_REQUIRE_CHROMIUM is set but Chromium is not installed"
+    );
     found
 }
 

@@ -2,6 +2,7 @@
 //! pinned as snapshots, and the quirks of the real files on generated workbooks.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use calamine::{Data, Reader, Xlsx};
 use serde_json::Value;
@@ -78,7 +79,7 @@ fn web_dedup_keeps_the_larger_total_sales_of_a_pair() {
         assert_eq!(row["total_sales"].as_i64().unwrap(), max, "sku {sku}");
     }
     let mut pairs: Vec<(i64, i64)> = differing;
-    pairs.sort();
+    pairs.sort_unstable();
     assert_eq!(pairs, vec![(2, 62), (6, 96), (7, 87)]);
 }
 
@@ -226,7 +227,7 @@ fn xlsx_text(path: &std::path::Path) -> String {
     let mut workbook: Xlsx<_> = calamine::open_workbook(path).unwrap();
     let mut text = String::new();
     for name in workbook.sheet_names() {
-        text.push_str(&format!("## sheet {name}\n"));
+        let _ = writeln!(text, "## sheet {name}");
         let range = workbook.worksheet_range(&name).unwrap();
         for row in range.rows() {
             let cells: Vec<String> = row
@@ -245,7 +246,7 @@ fn xlsx_text(path: &std::path::Path) -> String {
         for (row, col, formula) in formulas.used_cells() {
             if !formula.is_empty() {
                 let (row, col) = (first_row as usize + row + 1, first_col as usize + col + 1);
-                text.push_str(&format!("formula at row {row} col {col}: ={formula}\n"));
+                let _ = writeln!(text, "formula at row {row} col {col}: ={formula}");
             }
         }
     }

@@ -82,7 +82,7 @@ fn apply(project: &Project, edit: &Edit) {
             let sql = project.read("models/joined.sql");
             let rest: Vec<&str> = sql.lines().filter(|l| !l.starts_with("-- key")).collect();
             let mut lines = vec![rest[0].to_string(), format!("-- key = {key}")];
-            lines.extend(rest[1..].iter().map(|l| l.to_string()));
+            lines.extend(rest[1..].iter().map(std::string::ToString::to_string));
             project.write("models/joined.sql", &(lines.join("\n") + "\n"));
         }
         Edit::CheapModel(present) => {

@@ -7,22 +7,22 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_winebuild");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_winebuild");
 
 /// A project folder that lives as long as the test.
-pub struct Project {
+pub(crate) struct Project {
     pub dir: tempfile::TempDir,
 }
 
 /// What one run of the binary showed.
-pub struct Run {
+pub(crate) struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
 }
 
 impl Run {
-    fn from(output: Output) -> Run {
+    fn from(output: &Output) -> Run {
         Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -31,30 +31,30 @@ impl Run {
     }
 
     /// Exit code, stdout and stderr together, as a user sees them.
-    pub fn shown(&self) -> String {
+    pub(crate) fn shown(&self) -> String {
         format!(
             "exit: {}\n--- stdout\n{}--- stderr\n{}",
             self.code, self.stdout, self.stderr
         )
     }
 
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.shown()))
     }
 
     /// `stage → action` of a `build` or `plan` run with `--format json`.
-    pub fn actions(&self) -> Vec<(String, String)> {
+    pub(crate) fn actions(&self) -> Vec<(String, String)> {
         pairs(&self.json()["stages"], "stage", "action")
     }
 
     /// Stages of a `build --format json` run with the given action, in build order.
-    pub fn with_action(&self, action: &str) -> Vec<String> {
+    pub(crate) fn with_action(&self, action: &str) -> Vec<String> {
         self.field_where(action, "stage")
     }
 
     /// `field` of every stage with the given action (`ran`, `run`, …), in report order.
-    pub fn field_where(&self, action: &str, field: &str) -> Vec<String> {
+    pub(crate) fn field_where(&self, action: &str, field: &str) -> Vec<String> {
         pairs(&self.json()["stages"], "action", field)
             .into_iter()
             .filter(|(a, _)| a == action)
@@ -64,7 +64,7 @@ impl Run {
 }
 
 /// One stage of a build or plan report.
-pub fn stage<'a>(report: &'a Value, name: &str) -> &'a Value {
+pub(crate) fn stage<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["stages"]
         .as_array()
         .expect("a report has stages")
@@ -74,7 +74,7 @@ pub fn stage<'a>(report: &'a Value, name: &str) -> &'a Value {
 }
 
 /// `(a, b)` of every object in a JSON array, as text.
-pub fn pairs(list: &Value, a: &str, b: &str) -> Vec<(String, String)> {
+pub(crate) fn pairs(list: &Value, a: &str, b: &str) -> Vec<(String, String)> {
     let text = |value: &Value| match value {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -87,14 +87,14 @@ pub fn pairs(list: &Value, a: &str, b: &str) -> Vec<(String, String)> {
 }
 
 impl Project {
-    pub fn empty() -> Project {
+    pub(crate) fn empty() -> Project {
         Project {
             dir: tempfile::tempdir().expect("a temp dir"),
         }
     }
 
     /// The sample project (`winebuild sample`), all three months.
-    pub fn sample() -> Project {
+    pub(crate) fn sample() -> Project {
         let project = Project::empty();
         let run = project.run(&["sample", "."]);
         assert_eq!(run.code, 0, "{}", run.shown());
@@ -102,7 +102,7 @@ impl Project {
     }
 
     /// A small csv project: two sources, four models, one export.
-    pub fn csv() -> Project {
+    pub(crate) fn csv() -> Project {
         let project = Project::empty();
         project.write(
             "winebuild.toml",
@@ -144,30 +144,30 @@ model = "joined"
         project
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    pub fn file(&self, relative: &str) -> PathBuf {
+    pub(crate) fn file(&self, relative: &str) -> PathBuf {
         self.path().join(relative)
     }
 
-    pub fn write(&self, relative: &str, text: &str) {
+    pub(crate) fn write(&self, relative: &str, text: &str) {
         self.write_bytes(relative, text.as_bytes());
     }
 
-    pub fn write_bytes(&self, relative: &str, bytes: &[u8]) {
+    pub(crate) fn write_bytes(&self, relative: &str, bytes: &[u8]) {
         let path = self.file(relative);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, bytes).unwrap();
     }
 
-    pub fn read(&self, relative: &str) -> String {
+    pub(crate) fn read(&self, relative: &str) -> String {
         std::fs::read_to_string(self.file(relative))
             .unwrap_or_else(|e| panic!("cannot read {relative}: {e}"))
     }
 
-    pub fn remove(&self, relative: &str) {
+    pub(crate) fn remove(&self, relative: &str) {
         let path = self.file(relative);
         if path.is_dir() {
             std::fs::remove_dir_all(path).unwrap();
@@ -176,19 +176,19 @@ model = "joined"
         }
     }
 
-    pub fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(BIN);
         command.current_dir(self.path()).args(args);
         command.env_remove("RUST_BACKTRACE");
         command
     }
 
-    pub fn run(&self, args: &[&str]) -> Run {
-        Run::from(self.command(args).output().expect("winebuild runs"))
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
+        Run::from(&self.command(args).output().expect("winebuild runs"))
     }
 
     /// `build --format json` with extra arguments; panics unless it exits with `code`.
-    pub fn build_json(&self, extra: &[&str], code: i32) -> Run {
+    pub(crate) fn build_json(&self, extra: &[&str], code: i32) -> Run {
         let mut args = vec!["build", "--format", "json"];
         args.extend_from_slice(extra);
         let run = self.run(&args);
@@ -197,14 +197,14 @@ model = "joined"
     }
 
     /// A stage's current output as csv (`winebuild show`).
-    pub fn show(&self, stage: &str, month: &str) -> String {
+    pub(crate) fn show(&self, stage: &str, month: &str) -> String {
         let run = self.run(&["show", stage, "--month", month]);
         assert_eq!(run.code, 0, "{}", run.shown());
         run.stdout
     }
 
     /// A stage's output as sorted rows, to compare builds whatever their row order.
-    pub fn sorted_rows(&self, stage: &str, month: &str) -> Vec<String> {
+    pub(crate) fn sorted_rows(&self, stage: &str, month: &str) -> Vec<String> {
         let mut rows: Vec<String> = self
             .show(stage, month)
             .lines()
@@ -217,7 +217,7 @@ model = "joined"
 
 /// insta settings shared by every CLI snapshot: snapshots live in `snapshots/` at the root, and
 /// temp paths, durations and hashes are replaced by placeholders.
-pub fn snapshot_settings(project: &Project) -> insta::Settings {
+pub(crate) fn snapshot_settings(project: &Project) -> insta::Settings {
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path("../../snapshots");
     settings.set_prepend_module_to_snapshot(false);
@@ -242,12 +242,12 @@ fn regex_escape(text: &str) -> String {
 
 /// Rewrites the first sheet of an xlsx file: `edit` gets every row (header first) as calamine
 /// cells and may change them; dates keep a date format, so the sheet reads back the same way.
-pub fn edit_xlsx(path: &Path, edit: impl FnOnce(&mut Vec<Vec<calamine::Data>>)) {
+pub(crate) fn edit_xlsx(path: &Path, edit: impl FnOnce(&mut Vec<Vec<calamine::Data>>)) {
     use calamine::{Data, Reader};
     let mut workbook: calamine::Xlsx<_> = calamine::open_workbook(path).unwrap();
     let sheet = workbook.sheet_names()[0].clone();
     let range = workbook.worksheet_range(&sheet).unwrap();
-    let mut rows: Vec<Vec<Data>> = range.rows().map(|r| r.to_vec()).collect();
+    let mut rows: Vec<Vec<Data>> = range.rows().map(<[calamine::Data]>::to_vec).collect();
     edit(&mut rows);
     let mut out = rust_xlsxwriter::Workbook::new();
     let date = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
@@ -275,7 +275,7 @@ pub fn edit_xlsx(path: &Path, edit: impl FnOnce(&mut Vec<Vec<calamine::Data>>)) 
 
 /// One HTTP request a [`TestServer`] received.
 #[derive(Debug, Clone)]
-pub struct Request {
+pub(crate) struct Request {
     pub method: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
@@ -283,7 +283,7 @@ pub struct Request {
 }
 
 impl Request {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -293,13 +293,13 @@ impl Request {
 
 /// A local HTTP server answering each request with the next status of a script (the last one
 /// repeats), and keeping what it received.
-pub struct TestServer {
+pub(crate) struct TestServer {
     pub url: String,
     received: std::sync::Arc<std::sync::Mutex<Vec<Request>>>,
 }
 
 impl TestServer {
-    pub fn start(statuses: &[u16]) -> TestServer {
+    pub(crate) fn start(statuses: &[u16]) -> TestServer {
         use std::io::{BufRead, BufReader, Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
@@ -350,7 +350,7 @@ impl TestServer {
         TestServer { url, received }
     }
 
-    pub fn requests(&self) -> Vec<Request> {
+    pub(crate) fn requests(&self) -> Vec<Request> {
         self.received.lock().unwrap().clone()
     }
 }

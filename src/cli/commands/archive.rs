@@ -9,7 +9,7 @@ use crate::month::Month;
 use crate::project::{MonthError, Project};
 use crate::render;
 
-pub fn run(
+pub(crate) fn run(
     project: &Project,
     command: &ArchiveCommand,
     printer: &Printer,

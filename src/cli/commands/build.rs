@@ -9,7 +9,7 @@ use crate::notify::{self, Delivery};
 use crate::project::Project;
 use crate::render;
 
-pub fn options(args: &BuildArgs) -> BuildOptions {
+pub(crate) fn options(args: &BuildArgs) -> BuildOptions {
     BuildOptions {
         month: args.month.clone(),
         select: args.select.clone(),
@@ -17,7 +17,11 @@ pub fn options(args: &BuildArgs) -> BuildOptions {
     }
 }
 
-pub fn run(project: &Project, args: &BuildArgs, printer: &Printer) -> Result<ExitStatus, Error> {
+pub(crate) fn run(
+    project: &Project,
+    args: &BuildArgs,
+    printer: &Printer,
+) -> Result<ExitStatus, Error> {
     let width = render::build::name_width(project);
     let bar = progress_bar(printer);
     let report = build::build(
@@ -26,7 +30,7 @@ pub fn run(project: &Project, args: &BuildArgs, printer: &Printer) -> Result<Exi
         || {
             printer.log_line(
                 "waiting for another build of this project to finish (lock: .winebuild/lock)",
-            )
+            );
         },
         |event| match event {
             BuildEvent::Started { stages } => {
@@ -87,8 +91,10 @@ fn progress_bar(printer: &Printer) -> Option<indicatif::ProgressBar> {
     let style = indicatif::ProgressStyle::with_template(
         "{spinner} [{bar:30}] {pos}/{len} stages  {elapsed}  {wide_msg}",
     )
-    .map(|s| s.progress_chars("=> "))
-    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    .map_or_else(
+        |_| indicatif::ProgressStyle::default_bar(),
+        |s| s.progress_chars("=> "),
+    );
     bar.set_style(style);
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     Some(bar)
@@ -103,7 +109,7 @@ fn print_summary(printer: &Printer, project: &Project, report: &BuildReport) {
     }
     match &report.archived {
         Some(crate::archive::Archived::Created { path, .. }) => {
-            printer.info(&format!("archived {path}"))
+            printer.info(&format!("archived {path}"));
         }
         Some(crate::archive::Archived::Unchanged { path, .. }) if printer.verbose => {
             printer.log_line(&format!(

@@ -8,7 +8,11 @@ use crate::graph::Graph;
 use crate::project::Project;
 use crate::render;
 
-pub fn run(project: &Project, args: &DagArgs, printer: &Printer) -> Result<ExitStatus, Error> {
+pub(crate) fn run(
+    project: &Project,
+    args: &DagArgs,
+    printer: &Printer,
+) -> Result<ExitStatus, Error> {
     let graph = Graph::new(project)?;
     match args.format {
         DagFormat::Mermaid => printer.result(&render::dag::mermaid(&graph)),

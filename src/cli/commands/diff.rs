@@ -8,7 +8,11 @@ use crate::diff::{self, DiffOptions};
 use crate::project::Project;
 use crate::render;
 
-pub fn run(project: &Project, args: &DiffArgs, printer: &Printer) -> Result<ExitStatus, Error> {
+pub(crate) fn run(
+    project: &Project,
+    args: &DiffArgs,
+    printer: &Printer,
+) -> Result<ExitStatus, Error> {
     let options = DiffOptions {
         months: args.months.clone(),
         against: args.against.clone(),

@@ -8,7 +8,11 @@ use crate::project::Project;
 use crate::render;
 use crate::runs;
 
-pub fn run(project: &Project, args: &LogArgs, printer: &Printer) -> Result<ExitStatus, Error> {
+pub(crate) fn run(
+    project: &Project,
+    args: &LogArgs,
+    printer: &Printer,
+) -> Result<ExitStatus, Error> {
     let (all, unreadable) = runs::read_runs(project)?;
     if unreadable > 0 {
         printer.warning(&format!(

@@ -21,7 +21,7 @@ use crate::build::ExitStatus;
 use crate::project::Project;
 
 /// Runs one command; returns its exit status, or an error (exit status 2).
-pub fn run(arguments: &Arguments, printer: &Printer) -> Result<ExitStatus, Error> {
+pub(crate) fn run(arguments: &Arguments, printer: &Printer) -> Result<ExitStatus, Error> {
     let root = &arguments.project;
     let project = || Project::load(root);
     match &arguments.command {

@@ -8,7 +8,11 @@ use crate::cli::Error;
 use crate::cli::printer::Printer;
 use crate::text::duration;
 
-pub fn run(files: &[PathBuf], printer: &Printer) -> Result<ExitStatus, Error> {
+#[expect(
+    clippy::unnecessary_wraps,
+    reason = "every command returns a Result; this one cannot fail"
+)]
+pub(crate) fn run(files: &[PathBuf], printer: &Printer) -> Result<ExitStatus, Error> {
     use calamine::Reader;
     use rayon::prelude::*;
     let started = std::time::Instant::now();

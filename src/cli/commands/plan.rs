@@ -7,7 +7,11 @@ use crate::cli::printer::Printer;
 use crate::project::Project;
 use crate::render;
 
-pub fn run(project: &Project, args: &BuildArgs, printer: &Printer) -> Result<ExitStatus, Error> {
+pub(crate) fn run(
+    project: &Project,
+    args: &BuildArgs,
+    printer: &Printer,
+) -> Result<ExitStatus, Error> {
     let plan = build::plan(project, &super::build::options(args))?;
     if printer.json {
         printer.json(&plan);

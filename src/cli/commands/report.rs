@@ -14,7 +14,11 @@ use crate::project::{MonthError, Project};
 use crate::render;
 use crate::runs;
 
-pub fn run(project: &Project, args: &ReportArgs, printer: &Printer) -> Result<ExitStatus, Error> {
+pub(crate) fn run(
+    project: &Project,
+    args: &ReportArgs,
+    printer: &Printer,
+) -> Result<ExitStatus, Error> {
     let choice = MonthChoice::parse(args.month.as_deref()).map_err(MonthError::from)?;
     let month = project.resolve_month(choice)?;
     let run = runs::latest_build_of(project, month)?;

@@ -6,7 +6,7 @@ use crate::cli::args::SampleArgs;
 use crate::cli::printer::Printer;
 use crate::sample::{self, SampleOptions};
 
-pub fn run(args: &SampleArgs, printer: &Printer) -> Result<ExitStatus, Error> {
+pub(crate) fn run(args: &SampleArgs, printer: &Printer) -> Result<ExitStatus, Error> {
     let options = SampleOptions {
         scale: args.scale,
         data_only: args.data_only,

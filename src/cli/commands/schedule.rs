@@ -8,7 +8,11 @@ use crate::cli::printer::Printer;
 use crate::project::Project;
 use crate::schedule::Schedule;
 
-pub fn run(project: &Project, args: &ScheduleArgs, printer: &Printer) -> Result<ExitStatus, Error> {
+pub(crate) fn run(
+    project: &Project,
+    args: &ScheduleArgs,
+    printer: &Printer,
+) -> Result<ExitStatus, Error> {
     let schedule = Schedule::new(project)?;
     match (args.systemd, args.install) {
         (false, false) => printer.result_line(&schedule.cron_line()),

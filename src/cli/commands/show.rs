@@ -6,7 +6,11 @@ use crate::cli::args::ShowArgs;
 use crate::cli::printer::Printer;
 use crate::project::Project;
 
-pub fn run(project: &Project, args: &ShowArgs, printer: &Printer) -> Result<ExitStatus, Error> {
+pub(crate) fn run(
+    project: &Project,
+    args: &ShowArgs,
+    printer: &Printer,
+) -> Result<ExitStatus, Error> {
     let table = build::current_output(project, args.month.as_deref(), &args.stage)?;
     let output_error = |message: String| Error::Output {
         stage: args.stage.clone(),

@@ -7,7 +7,7 @@ use crate::project::Project;
 use crate::store::Store;
 use crate::text::bytes;
 
-pub fn clean(project: &Project, printer: &Printer) -> Result<ExitStatus, Error> {
+pub(crate) fn clean(project: &Project, printer: &Printer) -> Result<ExitStatus, Error> {
     let store = Store::open(&project.root)?;
     let _lock = store.lock(|| printer.log_line("waiting for the running build to finish"))?;
     let freed = store.clean()?;
@@ -19,7 +19,7 @@ pub fn clean(project: &Project, printer: &Printer) -> Result<ExitStatus, Error> 
     Ok(ExitStatus::Success)
 }
 
-pub fn gc(project: &Project, printer: &Printer) -> Result<ExitStatus, Error> {
+pub(crate) fn gc(project: &Project, printer: &Printer) -> Result<ExitStatus, Error> {
     let store = Store::open(&project.root)?;
     let _lock = store.lock(|| printer.log_line("waiting for the running build to finish"))?;
     let (removed, freed) = store.gc(&crate::archive::pinned_objects(project))?;

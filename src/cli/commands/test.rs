@@ -7,7 +7,11 @@ use crate::cli::printer::Printer;
 use crate::project::Project;
 use crate::render;
 
-pub fn run(project: &Project, args: &TestArgs, printer: &Printer) -> Result<ExitStatus, Error> {
+pub(crate) fn run(
+    project: &Project,
+    args: &TestArgs,
+    printer: &Printer,
+) -> Result<ExitStatus, Error> {
     let options = BuildOptions {
         month: args.month.clone(),
         select: args.select.clone(),
