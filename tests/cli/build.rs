@@ -256,6 +256,80 @@ fn a_corrupted_object_is_detected_and_rebuilt() {
     assert_eq!(project.show("total", MONTH), "ca_total\n266.0\n");
 }
 
+/// Every file under `dir` with its bytes, to tell whether anything was written or deleted.
+fn snapshot_of(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push((path.clone(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn plan_writes_nothing_and_reports_a_corrupt_object_without_deleting_it() {
+    let project = Project::csv();
+    let before_any_build = project.run(&["plan"]);
+    assert_eq!(before_any_build.code, 0, "{}", before_any_build.shown());
+    assert!(
+        !project.file(".winebuild").exists(),
+        "plan created the store"
+    );
+    let first = project.build_json(&[], 0);
+    let object = stage(&first.json(), "joined")["object"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!(".winebuild/v1/objects/{}/{object}", &object[..2]);
+    let mut bytes = std::fs::read(project.file(&path)).unwrap();
+    bytes[10] ^= 0xff;
+    project.write_bytes(&path, &bytes);
+    let store = snapshot_of(&project.file(".winebuild"));
+    let plan = project.run(&["plan", "--format", "json"]);
+    assert_eq!(plan.code, 0, "{}", plan.shown());
+    let joined = stage(&plan.json(), "joined").clone();
+    assert_eq!(joined["action"], "run");
+    assert!(
+        joined["reason"].as_str().unwrap().contains("was corrupt"),
+        "{joined}"
+    );
+    assert_eq!(
+        snapshot_of(&project.file(".winebuild")),
+        store,
+        "plan changed the store"
+    );
+}
+
+#[test]
+fn each_command_takes_only_the_formats_it_can_print() {
+    let project = Project::csv();
+    for args in [
+        &["dag", "--format", "markdown"][..],
+        &["build", "--format", "mermaid"],
+        &["plan", "--format", "dot"],
+        &["show", "total", "--format", "markdown"],
+    ] {
+        let run = project.run(args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.shown());
+        assert!(
+            run.stderr.contains("invalid value"),
+            "{args:?}: {}",
+            run.shown()
+        );
+    }
+    let dot = project.run(&["dag", "--format", "dot"]);
+    assert_eq!(dot.code, 0, "{}", dot.shown());
+    assert!(dot.stdout.starts_with("digraph winebuild {"));
+}
+
 #[test]
 fn a_same_size_rewrite_within_the_same_tick_is_caught() {
     let project = Project::csv();
