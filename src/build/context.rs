@@ -195,3 +195,46 @@ impl<'a> Context<'a> {
 
 /// Check results by check key, as the month state keeps them.
 pub(super) type CheckIndex = BTreeMap<crate::store::CheckKey, crate::checks::CheckResult>;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn an_object_is_decoded_once_when_stages_ask_for_it_at_the_same_moment() {
+        let cache = TableCache::default();
+        let object = ObjectHash::of(b"a table");
+        let decoded = AtomicUsize::new(0);
+        let schema = arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
+            "id",
+            arrow::datatypes::DataType::Int64,
+            false,
+        )]);
+        let barrier = std::sync::Barrier::new(4);
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    barrier.wait();
+                    let table = cache.get_or_load(&object, || {
+                        decoded.fetch_add(1, Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(30));
+                        Ok(Table::empty(schema.clone()))
+                    });
+                    assert!(table.is_ok());
+                });
+            }
+        });
+        assert_eq!(decoded.load(Ordering::SeqCst), 1);
+        let failed = ObjectHash::of(b"a damaged object");
+        let first = cache.get_or_load(&failed, || Err("corrupt".into()));
+        let again = cache.get_or_load(&failed, || Ok(Table::empty(schema.clone())));
+        assert_eq!(first.unwrap_err(), "corrupt");
+        assert_eq!(
+            again.unwrap_err(),
+            "corrupt",
+            "a failure is remembered for the build"
+        );
+    }
+}

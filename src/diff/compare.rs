@@ -57,7 +57,7 @@ pub(super) fn compare(
     diff.rows_before = Some(old_info.rows);
     diff.rows_after = Some(new_info.rows);
     schema_changes(&mut diff, old, new);
-    let key = new_info.key.clone();
+    let key = new_info.key_columns.clone();
     diff.sums = sums(old, new, &key);
     let has_key = |t: &Table| {
         !key.is_empty()

@@ -314,7 +314,7 @@ pub(crate) fn empty_diff(name: &str, status: ModelStatus) -> ModelDiff {
 
 fn unchanged(name: &str, old: &ModelInfo, new: &ModelInfo) -> ModelDiff {
     let mut diff = empty_diff(name, ModelStatus::Unchanged);
-    diff.key.clone_from(&new.key);
+    diff.key.clone_from(&new.key_columns);
     diff.rows_before = Some(old.rows);
     diff.rows_after = Some(new.rows);
     diff
@@ -322,7 +322,7 @@ fn unchanged(name: &str, old: &ModelInfo, new: &ModelInfo) -> ModelDiff {
 
 fn one_sided(name: &str, info: &ModelInfo, status: ModelStatus) -> ModelDiff {
     let mut diff = empty_diff(name, status);
-    diff.key.clone_from(&info.key);
+    diff.key.clone_from(&info.key_columns);
     if status == ModelStatus::Added {
         diff.rows_after = Some(info.rows);
         diff.added = info.rows;

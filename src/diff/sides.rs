@@ -26,7 +26,8 @@ pub(super) struct ModelInfo {
     pub(crate) output: ObjectHash,
     pub(crate) rows: u64,
     pub(crate) columns: Vec<ColumnInfo>,
-    pub(crate) key: Vec<String>,
+    /// The model's row-identity columns (its `key = [...]`).
+    pub(crate) key_columns: Vec<String>,
 }
 
 impl Side {
@@ -48,7 +49,7 @@ impl Side {
                             output: s.output.clone(),
                             rows: s.rows,
                             columns: s.columns.clone(),
-                            key: s.key_columns.clone(),
+                            key_columns: s.key_columns.clone(),
                         },
                     )
                 })
@@ -66,7 +67,7 @@ impl Side {
                                 .stage_record(&entry.key)
                                 .map(|r| r.columns)
                                 .unwrap_or_default(),
-                            key: model.key_columns.clone(),
+                            key_columns: model.key_columns.clone(),
                         },
                     ))
                 })

@@ -53,7 +53,7 @@ pub(super) fn summary(
         if !both(&list.model) {
             continue;
         }
-        let key = &after[&list.model].key;
+        let key = &after[&list.model].key_columns;
         let old = load(false, &list.model)?;
         let new = load(true, &list.model)?;
         let (entering, leaving) = membership(&list.model, &old, &new, key, &list.name, &list.show)?;
@@ -66,7 +66,7 @@ pub(super) fn summary(
     if let Some(movers) = &def.movers
         && both(&movers.model)
     {
-        let key = &after[&movers.model].key;
+        let key = &after[&movers.model].key_columns;
         let old = load(false, &movers.model)?;
         let new = load(true, &movers.model)?;
         summary.movers = Some(Movers {
