@@ -224,7 +224,10 @@ impl Context<'_> {
         self.store
             .remember_hash(Watched::Source(&path), stat, &hash, started);
         let display = self.project.relative(&path).display().to_string();
-        Ok(sources::read_source(def, &display, bytes).map_err(StageError::from)?)
+        Ok(
+            sources::read_source(def, &display, bytes, &self.project.limits)
+                .map_err(StageError::from)?,
+        )
     }
 
     /// The decoded output of each input of `id`, read from the store when not already in memory.

@@ -326,6 +326,8 @@ pub(crate) struct Project {
     pub(crate) exports: BTreeMap<String, ExportSpec>,
     pub(crate) summary: SummaryDef,
     pub(crate) notify: Vec<NotifyTarget>,
+    /// What reading one input file may cost (`[limits]`).
+    pub(crate) limits: crate::sources::Limits,
 }
 
 impl Project {
@@ -371,6 +373,7 @@ impl Project {
             exports,
             summary: file.summary,
             notify,
+            limits: file.limits.limits(),
         };
         project.validate()?;
         Ok(project)

@@ -27,6 +27,8 @@ pub(crate) struct ProjectFile {
     pub(crate) summary: SummaryDef,
     #[serde(default)]
     pub(crate) notify: Option<OneOrMany<NotifyDef>>,
+    #[serde(default)]
+    pub(crate) limits: crate::sources::limits::LimitsDef,
 }
 
 #[derive(Debug, Clone, Deserialize)]

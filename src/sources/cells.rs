@@ -30,7 +30,13 @@ pub(crate) enum Cell {
     DateTime(NaiveDateTime),
     /// An error value such as `#N/A`.
     Error(String),
+    /// A formula whose value the workbook does not hold (saved by a program that does not
+    /// compute formulas).
+    Uncached,
 }
+
+/// The value of every cell the sheet does not list.
+static EMPTY: Cell = Cell::Empty;
 
 /// A cell that cannot become a value of its column's declared type.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,8 +51,33 @@ pub(crate) struct ColumnCells {
     pub(crate) name: String,
     /// 0-based column index in the sheet, for cell addresses.
     pub(crate) index: u32,
-    /// Rows as read; index 0 is the first data row (sheet row `first_row`).
-    pub(crate) cells: Vec<Cell>,
+    /// The cells with a value, sorted by row, each with its row counted from the first data row
+    /// (sheet row `first_row`); the rows between hold nothing.
+    pub(crate) cells: Vec<(u32, Cell)>,
+}
+
+impl ColumnCells {
+    /// A column whose cells are given row after row, from the first data row.
+    #[cfg(test)]
+    pub(crate) fn dense(name: &str, index: u32, cells: Vec<Cell>) -> ColumnCells {
+        ColumnCells {
+            name: name.to_string(),
+            index,
+            cells: (0u32..).zip(cells).collect(),
+        }
+    }
+}
+
+/// Every row's cell, `rows` of them: the listed cells, and [`EMPTY`] between them.
+fn dense(cells: &[(u32, Cell)], rows: usize) -> impl Iterator<Item = &Cell> + Clone {
+    let mut listed = cells.iter().peekable();
+    (0..rows as u32).map(move |row| match listed.peek() {
+        Some((at, cell)) if *at == row => {
+            listed.next();
+            cell
+        }
+        _ => &EMPTY,
+    })
 }
 
 /// Excel-style column letters: 0 → A, 25 → Z, 26 → AA.
@@ -67,7 +98,7 @@ pub(crate) fn cell_address(column: u32, row: u32) -> String {
 }
 
 /// The type an undeclared column gets from its values.
-pub(crate) fn infer_type(cells: &[Cell]) -> ColumnType {
+pub(crate) fn infer_type<'a>(cells: impl IntoIterator<Item = &'a Cell>) -> ColumnType {
     let mut numbers = false;
     let mut fractional = false;
     let mut texts = false;
@@ -82,7 +113,7 @@ pub(crate) fn infer_type(cells: &[Cell]) -> ColumnType {
             Cell::Text(_) => texts = true,
             Cell::Bool(_) => bools = true,
             Cell::DateTime(_) => dates = true,
-            Cell::Empty | Cell::Error(_) => {}
+            Cell::Empty | Cell::Error(_) | Cell::Uncached => {}
         }
     }
     match (numbers, texts, bools, dates) {
@@ -110,45 +141,54 @@ pub(crate) fn arrow_type(ty: ColumnType) -> DataType {
     }
 }
 
-/// Converts a column's cells to an Arrow array. `first_row` is the sheet row of `cells[0]`
-/// (0-based), for addresses; warnings for error cells are pushed to `warnings`.
+/// Converts a column's cells to an Arrow array of `rows` rows. `first_row` is the sheet row of
+/// the first data row (0-based), for addresses; warnings for error cells and formulas without a
+/// value are pushed to `warnings`.
 pub(crate) fn to_array(
     column: ColumnCells,
+    rows: usize,
     declared: Option<ColumnType>,
     first_row: u32,
     warnings: &mut Vec<String>,
 ) -> Result<(Field, ArrayRef), CellError> {
-    let ty = declared.unwrap_or_else(|| infer_type(&column.cells));
-    let address = |i: usize| cell_address(column.index, first_row + i as u32);
-    for (i, cell) in column.cells.iter().enumerate() {
-        if let Cell::Error(value) = cell {
-            if declared.is_some() {
-                return Err(CellError {
-                    cell: address(i),
-                    message: format!(
-                        "holds the error value `{value}` in column `{}` declared {ty}",
-                        column.name
-                    ),
-                });
-            }
-            warnings.push(format!(
+    let ty = declared.unwrap_or_else(|| infer_type(column.cells.iter().map(|(_, c)| c)));
+    let address = |row: u32| cell_address(column.index, first_row + row);
+    let mut uncached = Vec::new();
+    for (row, cell) in &column.cells {
+        let problem = match cell {
+            Cell::Error(value) => format!("holds the error value `{value}`"),
+            Cell::Uncached => "is a formula whose value the workbook does not hold".into(),
+            _ => continue,
+        };
+        if declared.is_some() {
+            return Err(CellError {
+                cell: address(*row),
+                message: format!("{problem} in column `{}` declared {ty}", column.name),
+            });
+        }
+        match cell {
+            Cell::Error(value) => warnings.push(format!(
                 "cell {} (column `{}`) holds `{value}`; read as null",
-                address(i),
+                address(*row),
                 column.name
-            ));
+            )),
+            _ => uncached.push(address(*row)),
         }
     }
+    if !uncached.is_empty() {
+        warnings.push(uncached_warning(&column.name, &uncached));
+    }
     let convert_error = |i: usize, cell: &Cell| CellError {
-        cell: address(i),
+        cell: address(i as u32),
         message: format!(
             "{} cannot be read as {ty} (column `{}`)",
             describe(cell),
             column.name
         ),
     };
-    let cells = &column.cells;
+    let cells = dense(&column.cells, rows);
     let array: ArrayRef = match ty {
-        ColumnType::String => Arc::new(text_array(cells)),
+        ColumnType::String => Arc::new(text_array(cells, rows)),
         ColumnType::Int64 => convert::<Int64Array, _>(cells, as_int, convert_error)?,
         ColumnType::Float64 => convert::<Float64Array, _>(cells, as_float, convert_error)?,
         ColumnType::Bool => convert::<BooleanArray, _>(cells, as_bool, convert_error)?,
@@ -168,9 +208,23 @@ pub(crate) fn to_array(
     Ok((Field::new(name, arrow_type(ty), true), array))
 }
 
+/// `column `total`: 3 formula cell(s) without a value, read as null: C4, C5, C9`.
+fn uncached_warning(column: &str, cells: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut listed = cells[..cells.len().min(SHOWN)].join(", ");
+    if cells.len() > SHOWN {
+        listed.push_str(", …");
+    }
+    format!(
+        "column `{column}`: {} formula cell(s) whose value the workbook does not hold, read as null \
+         ({listed}); open and save the workbook in Excel or LibreOffice to compute them",
+        cells.len()
+    )
+}
+
 /// Converts every cell with `value`; the first cell it rejects becomes the error.
-fn convert<A, T>(
-    cells: &[Cell],
+fn convert<'a, A, T>(
+    cells: impl Iterator<Item = &'a Cell>,
     value: impl Fn(&Cell) -> Result<Option<T>, ()>,
     error: impl Fn(usize, &Cell) -> CellError,
 ) -> Result<ArrayRef, CellError>
@@ -178,7 +232,6 @@ where
     A: FromIterator<Option<T>> + Array + 'static,
 {
     let array = cells
-        .iter()
         .enumerate()
         .map(|(i, cell)| value(cell).map_err(|()| error(i, cell)))
         .collect::<Result<A, CellError>>()?;
@@ -193,6 +246,7 @@ fn describe(cell: &Cell) -> String {
         Cell::Bool(b) => format!("the boolean {b}"),
         Cell::DateTime(d) => format!("the date {d}"),
         Cell::Error(e) => format!("the error {e}"),
+        Cell::Uncached => "a formula without a value".into(),
     }
 }
 
@@ -207,7 +261,7 @@ pub(crate) fn format_number(n: f64) -> String {
 
 /// Frees a big column's cells on another thread: deallocating millions of strings is work the
 /// build need not wait for.
-fn release(cells: Vec<Cell>) {
+fn release(cells: Vec<(u32, Cell)>) {
     if cells.len() >= 10_000 {
         std::thread::spawn(move || drop(cells));
     }
@@ -215,15 +269,15 @@ fn release(cells: Vec<Cell>) {
 
 /// A text column, built straight from the cells' strings: no per-cell copy before the one into
 /// the array (web exports carry millions of text cells).
-fn text_array(cells: &[Cell]) -> StringArray {
+fn text_array<'a>(cells: impl Iterator<Item = &'a Cell> + Clone, rows: usize) -> StringArray {
     let bytes: usize = cells
-        .iter()
+        .clone()
         .map(|cell| match cell {
             Cell::Text(t) => t.len(),
             _ => 0,
         })
         .sum();
-    let mut builder = arrow::array::StringBuilder::with_capacity(cells.len(), bytes);
+    let mut builder = arrow::array::StringBuilder::with_capacity(rows, bytes);
     for cell in cells {
         match cell {
             Cell::Text(t) => builder.append_value(t),
@@ -235,7 +289,7 @@ fn text_array(cells: &[Cell]) -> StringArray {
 
 fn as_text(cell: &Cell) -> Option<String> {
     match cell {
-        Cell::Empty | Cell::Error(_) => None,
+        Cell::Empty | Cell::Error(_) | Cell::Uncached => None,
         Cell::Number(n) => Some(format_number(*n)),
         Cell::Text(t) => Some(t.clone()),
         Cell::Bool(b) => Some(b.to_string()),
@@ -245,7 +299,7 @@ fn as_text(cell: &Cell) -> Option<String> {
 
 fn as_int(cell: &Cell) -> Result<Option<i64>, ()> {
     match cell {
-        Cell::Empty | Cell::Error(_) => Ok(None),
+        Cell::Empty | Cell::Error(_) | Cell::Uncached => Ok(None),
         Cell::Number(n) if is_whole(*n) => Ok(Some(*n as i64)),
         Cell::Text(t) if t.trim().is_empty() => Ok(None),
         Cell::Text(t) => t.trim().parse().map(Some).map_err(|_| ()),
@@ -256,7 +310,7 @@ fn as_int(cell: &Cell) -> Result<Option<i64>, ()> {
 
 fn as_float(cell: &Cell) -> Result<Option<f64>, ()> {
     match cell {
-        Cell::Empty | Cell::Error(_) => Ok(None),
+        Cell::Empty | Cell::Error(_) | Cell::Uncached => Ok(None),
         Cell::Number(n) => Ok(Some(*n)),
         Cell::Text(t) if t.trim().is_empty() => Ok(None),
         Cell::Text(t) => t.trim().replace(',', ".").parse().map(Some).map_err(|_| ()),
@@ -266,7 +320,7 @@ fn as_float(cell: &Cell) -> Result<Option<f64>, ()> {
 
 fn as_bool(cell: &Cell) -> Result<Option<bool>, ()> {
     match cell {
-        Cell::Empty | Cell::Error(_) => Ok(None),
+        Cell::Empty | Cell::Error(_) | Cell::Uncached => Ok(None),
         Cell::Bool(b) => Ok(Some(*b)),
         #[expect(clippy::float_cmp, reason = "a boolean cell holds exactly 0 or 1")]
         Cell::Number(n) if *n == 0.0 || *n == 1.0 => Ok(Some(*n == 1.0)),
@@ -282,7 +336,7 @@ fn as_bool(cell: &Cell) -> Result<Option<bool>, ()> {
 
 fn as_datetime(cell: &Cell) -> Result<Option<NaiveDateTime>, ()> {
     match cell {
-        Cell::Empty | Cell::Error(_) => Ok(None),
+        Cell::Empty | Cell::Error(_) | Cell::Uncached => Ok(None),
         Cell::DateTime(d) => Ok(Some(*d)),
         Cell::Text(t) if t.trim().is_empty() => Ok(None),
         Cell::Text(t) => parse_datetime_text(t.trim()).map(Some).ok_or(()),
@@ -316,12 +370,19 @@ mod tests {
     use super::*;
     use arrow::array::{Array, AsArray};
 
-    fn column(cells: Vec<Cell>) -> ColumnCells {
-        ColumnCells {
-            name: "c".into(),
-            index: 2,
-            cells,
-        }
+    fn column(cells: Vec<Cell>) -> (ColumnCells, usize) {
+        let rows = cells.len();
+        (ColumnCells::dense("c", 2, cells), rows)
+    }
+
+    fn convert_column(
+        cells: Vec<Cell>,
+        declared: Option<ColumnType>,
+        first_row: u32,
+        warnings: &mut Vec<String>,
+    ) -> Result<(Field, ArrayRef), CellError> {
+        let (column, rows) = column(cells);
+        to_array(column, rows, declared, first_row, warnings)
     }
 
     #[test]
@@ -333,7 +394,7 @@ mod tests {
             Cell::Number(2.5),
         ];
         let mut warnings = Vec::new();
-        let (field, array) = to_array(column(cells), None, 1, &mut warnings).unwrap();
+        let (field, array) = convert_column(cells, None, 1, &mut warnings).unwrap();
         assert_eq!(field.data_type(), &DataType::Utf8);
         let strings = array.as_string::<i32>();
         assert_eq!(strings.value(0), "15298");
@@ -359,20 +420,20 @@ mod tests {
     fn error_cells_warn_with_their_address_or_fail_when_declared() {
         let cells = vec![Cell::Number(1.0), Cell::Error("#N/A".into())];
         let mut warnings = Vec::new();
-        let (_, array) = to_array(column(cells.clone()), None, 1, &mut warnings).unwrap();
+        let (_, array) = convert_column(cells.clone(), None, 1, &mut warnings).unwrap();
         assert_eq!(array.null_count(), 1);
         assert_eq!(
             warnings,
             vec!["cell C3 (column `c`) holds `#N/A`; read as null"]
         );
-        let err = to_array(column(cells), Some(ColumnType::Int64), 1, &mut warnings).unwrap_err();
+        let err = convert_column(cells, Some(ColumnType::Int64), 1, &mut warnings).unwrap_err();
         assert_eq!(err.cell, "C3");
     }
 
     #[test]
     fn declared_int_rejects_fractions_naming_the_cell() {
         let cells = vec![Cell::Number(1.0), Cell::Number(1.5)];
-        let err = to_array(column(cells), Some(ColumnType::Int64), 0, &mut Vec::new()).unwrap_err();
+        let err = convert_column(cells, Some(ColumnType::Int64), 0, &mut Vec::new()).unwrap_err();
         assert_eq!(err.cell, "C2");
         assert!(err.message.contains("the number 1.5"), "{}", err.message);
     }

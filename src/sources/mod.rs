@@ -10,6 +10,7 @@
 
 pub(crate) mod cells;
 mod csv;
+pub(crate) mod limits;
 mod parquet_file;
 mod xlsx;
 
@@ -19,6 +20,7 @@ use std::collections::BTreeMap;
 use crate::project::{ColumnType, SourceDef, SourceFormat};
 use crate::table::Table;
 
+pub(crate) use limits::Limits;
 pub(crate) use xlsx::read_xlsx;
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +64,13 @@ pub(crate) enum SourceError {
     },
     #[error("`{file}`: {message}")]
     Parse { file: String, message: String },
+    #[error("`{file}` is too big to read: {found}, over the limit of {allowed}")]
+    TooBig {
+        file: String,
+        limit: limits::Limit,
+        found: String,
+        allowed: String,
+    },
 }
 
 impl Hint for SourceError {
@@ -89,6 +98,10 @@ impl Hint for SourceError {
             SourceError::Cell { .. } => Some(
                 "fix the cell, or change the column's declared type in winebuild.toml".into(),
             ),
+            SourceError::TooBig { limit, .. } => Some(format!(
+                "if the file is right, raise `{}` under [limits] in winebuild.toml",
+                limit.setting()
+            )),
             _ => None,
         }
     }
@@ -106,9 +119,12 @@ pub(crate) fn read_source(
     def: &SourceDef,
     file: &str,
     bytes: Vec<u8>,
+    limits: &Limits,
 ) -> Result<SourceRead, SourceError> {
     match def.format() {
-        Some(SourceFormat::Xlsx) => read_xlsx(file, bytes, def.sheet.as_deref(), &def.columns),
+        Some(SourceFormat::Xlsx) => {
+            read_xlsx(file, bytes, def.sheet.as_deref(), &def.columns, limits)
+        }
         Some(SourceFormat::Csv) => csv::read_csv(file, bytes, &def.columns),
         Some(SourceFormat::Parquet) => parquet_file::read_parquet(file, bytes, &def.columns),
         None => Err(SourceError::Parse {

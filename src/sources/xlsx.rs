@@ -1,10 +1,17 @@
 //! xlsx workbooks → Arrow, streaming the sheet's cells with calamine.
 //!
-//! The sheet is read cell by cell (`worksheet_cells_reader`), so only one copy of the values is held
-//! (as [`Cell`]s) before each column is turned into Arrow and dropped. The first non-empty row is the
-//! header; cells under no header are ignored with a warning; trailing empty rows are dropped.
+//! Rules it keeps:
+//! - every cell is placed by its own reference (`r="B7"`), whatever order the sheet's XML lists
+//!   rows in; the header is the sheet's first row holding a value, wherever the XML puts it;
+//! - nothing is allocated for a cell that is not there: cells are kept as `(row, value)` lists per
+//!   column, so a sheet whose used range is far larger than its cells costs only its cells;
+//! - the workbook's limits ([`Limits`]) are checked before the cost: the zip's sizes before
+//!   inflating, each cell's position as it is read, the table's size before it is built;
+//! - a formula cell without a cached value (a workbook written by a script, never opened in
+//!   Excel) is an error in a declared column and a warning naming the cells otherwise, never a
+//!   silent null; cells under no header are ignored with a warning.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Cursor;
 
 use arrow::datatypes::Schema;
@@ -13,6 +20,7 @@ use calamine::{DataRef, Reader, Xlsx};
 use rayon::prelude::*;
 
 use super::cells::{Cell, ColumnCells, cell_address, column_letters, format_number, to_array};
+use super::limits::{Limit, Limits, check_zip};
 use super::{SourceError, SourceRead};
 use crate::project::ColumnType;
 use crate::table::{PARALLEL_FROM_ROWS, Table};
@@ -23,29 +31,14 @@ pub(crate) fn read_xlsx(
     bytes: Vec<u8>,
     sheet: Option<&str>,
     declared: &BTreeMap<String, ColumnType>,
+    limits: &Limits,
 ) -> Result<SourceRead, SourceError> {
+    check_zip(file, &bytes, limits)?;
     let mut workbook: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(|e| SourceError::Open {
         file: file.to_string(),
         message: e.to_string(),
     })?;
-    let sheet_names = workbook.sheet_names();
-    let sheet_name = match sheet {
-        Some(name) if sheet_names.iter().any(|s| s == name) => name.to_string(),
-        Some(name) => {
-            return Err(SourceError::SheetNotFound {
-                file: file.to_string(),
-                sheet: name.to_string(),
-                available: sheet_names,
-            });
-        }
-        None => sheet_names
-            .first()
-            .cloned()
-            .ok_or_else(|| SourceError::Open {
-                file: file.to_string(),
-                message: "the workbook has no worksheet".into(),
-            })?,
-    };
+    let sheet_name = sheet_to_read(file, &workbook.sheet_names(), sheet)?;
     let located = |e: calamine::XlsxError| SourceError::Open {
         file: format!("{file}[{sheet_name}]"),
         message: e.to_string(),
@@ -53,19 +46,55 @@ pub(crate) fn read_xlsx(
     let mut reader = workbook
         .worksheet_cells_reader(&sheet_name)
         .map_err(located)?;
-    let mut sheet_reader = SheetReader::default();
-    while let Some(cell) = reader.next_cell().map_err(located)? {
-        let (row, column) = cell.get_position();
-        sheet_reader
-            .push(row, column, to_cell(cell.get_value()))
-            .map_err(|message| SourceError::Header {
-                file: file.to_string(),
-                sheet: sheet_name.clone(),
-                message,
-            })?;
+    let mut cells = SparseSheet::default();
+    while let Some(record) = reader.next_cell_with_formula_metadata().map_err(located)? {
+        let (row, column) = record.pos;
+        let cell = match to_cell(&record.value) {
+            Cell::Empty if record.formula.is_some() => Cell::Uncached,
+            Cell::Empty => continue,
+            cell => cell,
+        };
+        check_position(file, row, column, limits)?;
+        cells.push(row, column, cell);
     }
     drop(reader);
-    sheet_reader.into_table(file, &sheet_name, declared)
+    cells.into_table(file, &sheet_name, declared, limits)
+}
+
+fn sheet_to_read(
+    file: &str,
+    names: &[String],
+    wanted: Option<&str>,
+) -> Result<String, SourceError> {
+    match wanted {
+        Some(name) if names.iter().any(|s| s == name) => Ok(name.to_string()),
+        Some(name) => Err(SourceError::SheetNotFound {
+            file: file.to_string(),
+            sheet: name.to_string(),
+            available: names.to_vec(),
+        }),
+        None => names.first().cloned().ok_or_else(|| SourceError::Open {
+            file: file.to_string(),
+            message: "the workbook has no worksheet".into(),
+        }),
+    }
+}
+
+/// Refuses a cell beyond the last row or column a sheet may have.
+fn check_position(file: &str, row: u32, column: u32, limits: &Limits) -> Result<(), SourceError> {
+    let (limit, allowed) = if row >= limits.rows {
+        (Limit::Rows, format!("{} rows", limits.rows))
+    } else if column >= limits.columns {
+        (Limit::Columns, format!("{} columns", limits.columns))
+    } else {
+        return Ok(());
+    };
+    Err(SourceError::TooBig {
+        file: file.to_string(),
+        limit,
+        found: format!("it has a cell at {}", cell_address(column, row)),
+        allowed,
+    })
 }
 
 fn to_cell(value: &DataRef<'_>) -> Cell {
@@ -98,65 +127,23 @@ fn text_cell(text: &str) -> Cell {
     }
 }
 
-/// Collects cells in sheet order into columns.
+/// The sheet's cells with a value, by column, each with its row, in the order the XML gave them.
 #[derive(Default)]
-struct SheetReader {
-    header_row: Option<u32>,
-    columns: Vec<ColumnCells>,
-    slot_of_column: HashMap<u32, usize>,
-    /// Sheet row of the last row holding a value.
-    last_value_row: Option<u32>,
-    ignored: BTreeMap<u32, u32>,
+struct SparseSheet {
+    /// Indexed by column number (at most [`Limits::columns`] of them).
+    columns: Vec<Vec<(u32, Cell)>>,
+    /// The first row holding a value: the header.
+    first_row: Option<u32>,
 }
 
-impl SheetReader {
-    fn push(&mut self, row: u32, column: u32, cell: Cell) -> Result<(), String> {
-        if cell == Cell::Empty {
-            return Ok(());
+impl SparseSheet {
+    fn push(&mut self, row: u32, column: u32, cell: Cell) {
+        let column = column as usize;
+        if self.columns.len() <= column {
+            self.columns.resize_with(column + 1, Vec::new);
         }
-        let header_row = *self.header_row.get_or_insert(row);
-        if row == header_row {
-            return self.push_header(column, cell);
-        }
-        let Some(&slot) = self.slot_of_column.get(&column) else {
-            *self.ignored.entry(column).or_default() += 1;
-            return Ok(());
-        };
-        let index = (row - header_row - 1) as usize;
-        let cells = &mut self.columns[slot].cells;
-        if cells.len() < index {
-            cells.resize(index, Cell::Empty);
-        }
-        cells.push(cell);
-        self.last_value_row = Some(self.last_value_row.map_or(row, |r| r.max(row)));
-        Ok(())
-    }
-
-    fn push_header(&mut self, column: u32, cell: Cell) -> Result<(), String> {
-        let name = match cell {
-            Cell::Text(t) => t.trim().to_string(),
-            Cell::Number(n) => format_number(n),
-            other => {
-                return Err(format!(
-                    "header cell {} is {other:?}; headers must be text",
-                    cell_address(column, self.header_row.unwrap_or(0))
-                ));
-            }
-        };
-        if let Some(existing) = self.columns.iter().find(|c| c.name == name) {
-            return Err(format!(
-                "columns {} and {} are both named `{name}`",
-                column_letters(existing.index),
-                column_letters(column)
-            ));
-        }
-        self.slot_of_column.insert(column, self.columns.len());
-        self.columns.push(ColumnCells {
-            name,
-            index: column,
-            cells: Vec::new(),
-        });
-        Ok(())
+        self.columns[column].push((row, cell));
+        self.first_row = Some(self.first_row.map_or(row, |first| first.min(row)));
     }
 
     fn into_table(
@@ -164,45 +151,61 @@ impl SheetReader {
         file: &str,
         sheet: &str,
         declared: &BTreeMap<String, ColumnType>,
+        limits: &Limits,
     ) -> Result<SourceRead, SourceError> {
-        let Some(header_row) = self.header_row else {
+        let Some(header_row) = self.first_row else {
             return Err(SourceError::EmptySheet {
                 file: file.to_string(),
                 sheet: sheet.to_string(),
             });
         };
+        let located = |message: String| SourceError::Header {
+            file: file.to_string(),
+            sheet: sheet.to_string(),
+            message,
+        };
+        let (columns, mut warnings) = headed_columns(self.columns, header_row).map_err(located)?;
         super::check_declared_columns(
             file,
             Some(sheet),
             declared,
-            self.columns.iter().map(|c| &c.name),
+            columns.iter().map(|c| &c.name),
         )?;
-        let rows = self
-            .last_value_row
-            .map_or(0, |last| (last - header_row) as usize);
-        let mut warnings: Vec<String> = self
-            .ignored
+        let rows = columns
             .iter()
-            .map(|(column, count)| {
-                format!(
-                    "column {} has {count} value(s) but no header; ignored",
-                    column_letters(*column)
-                )
-            })
-            .collect();
+            .filter_map(|c| c.cells.last().map(|(row, _)| *row as usize + 1))
+            .max()
+            .unwrap_or(0);
+        let cells = rows as u64 * columns.len() as u64;
+        if cells > limits.cells {
+            return Err(SourceError::TooBig {
+                file: file.to_string(),
+                limit: Limit::Cells,
+                found: format!(
+                    "sheet `{sheet}` makes a table of {rows} rows × {} columns",
+                    columns.len()
+                ),
+                allowed: format!("{} cells", limits.cells),
+            });
+        }
         // Columns convert independently (in parallel for big sheets), each with its own warnings,
         // gathered back in column order so messages stay deterministic.
-        let convert = |mut column: ColumnCells| {
-            column.cells.resize(rows, Cell::Empty);
+        let convert = |column: ColumnCells| {
             let declared_type = declared.get(&column.name).copied();
             let mut column_warnings = Vec::new();
-            to_array(column, declared_type, header_row + 1, &mut column_warnings)
-                .map(|converted| (converted, column_warnings))
+            to_array(
+                column,
+                rows,
+                declared_type,
+                header_row + 1,
+                &mut column_warnings,
+            )
+            .map(|converted| (converted, column_warnings))
         };
         let converted: Vec<_> = if rows >= PARALLEL_FROM_ROWS {
-            self.columns.into_par_iter().map(convert).collect()
+            columns.into_par_iter().map(convert).collect()
         } else {
-            self.columns.into_iter().map(convert).collect()
+            columns.into_iter().map(convert).collect()
         };
         let mut fields = Vec::with_capacity(converted.len());
         let mut arrays = Vec::with_capacity(converted.len());
@@ -231,5 +234,63 @@ impl SheetReader {
             table: Table::new(schema, vec![batch]),
             warnings,
         })
+    }
+}
+
+/// The columns with a header cell, named by it, their cells sorted by row and numbered from the
+/// first data row; and a warning for each column with values but no header.
+fn headed_columns(
+    columns: Vec<Vec<(u32, Cell)>>,
+    header_row: u32,
+) -> Result<(Vec<ColumnCells>, Vec<String>), String> {
+    let mut headed: Vec<ColumnCells> = Vec::new();
+    let mut warnings = Vec::new();
+    for (index, mut cells) in columns.into_iter().enumerate() {
+        let index = index as u32;
+        if cells.is_empty() {
+            continue;
+        }
+        if !cells.is_sorted_by_key(|(row, _)| *row) {
+            cells.sort_by_key(|(row, _)| *row);
+        }
+        if let Some(pair) = cells.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+            return Err(format!(
+                "cell {} appears twice in the sheet",
+                cell_address(index, pair[0].0)
+            ));
+        }
+        if cells[0].0 != header_row {
+            warnings.push(format!(
+                "column {} has {} value(s) but no header; ignored",
+                column_letters(index),
+                cells.len()
+            ));
+            continue;
+        }
+        let header = cells.remove(0).1;
+        let name = header_name(header, index, header_row)?;
+        if let Some(existing) = headed.iter().find(|c| c.name == name) {
+            return Err(format!(
+                "columns {} and {} are both named `{name}`",
+                column_letters(existing.index),
+                column_letters(index)
+            ));
+        }
+        for (row, _) in &mut cells {
+            *row -= header_row + 1;
+        }
+        headed.push(ColumnCells { name, index, cells });
+    }
+    Ok((headed, warnings))
+}
+
+fn header_name(header: Cell, column: u32, header_row: u32) -> Result<String, String> {
+    match header {
+        Cell::Text(t) => Ok(t.trim().to_string()),
+        Cell::Number(n) => Ok(format_number(n)),
+        other => Err(format!(
+            "header cell {} is {other:?}; headers must be text",
+            cell_address(column, header_row)
+        )),
     }
 }

@@ -1,10 +1,13 @@
 //! Content hashes of files without rereading them: a stat cache, as git's index.
 //!
-//! An entry maps a path to (size, mtime, inode) and the blake3 of the content seen then, with the
-//! time the file was hashed. It is trusted only when the stat still matches *and* the file's mtime
-//! is clearly older than the moment it was hashed: a file modified in the same clock tick as its
-//! hashing could have changed after we read it without changing its stat ("racy" entries in git), so
-//! such an entry is always rehashed.
+//! An entry maps a path to (size, mtime, ctime, inode) and the blake3 of the content seen then,
+//! with the time the file was hashed. It is trusted only when the stat still matches *and* the
+//! file's mtime and ctime are clearly older than the moment it was hashed: a file modified in the
+//! same clock tick as its hashing could have changed after we read it without changing its stat
+//! ("racy" entries in git), so such an entry is always rehashed.
+//!
+//! The ctime (the inode's change time) is what catches a rewrite that keeps the size and sets the
+//! mtime back: user space can set a file's mtime, never its ctime, which every write moves.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -22,6 +25,9 @@ const RACY_WINDOW_NS: i128 = 2_000_000_000;
 pub(crate) struct StatEntry {
     pub(crate) size: u64,
     pub(crate) mtime_ns: i128,
+    /// Absent in entries written before ctimes were kept: such an entry never matches.
+    #[serde(default)]
+    pub(crate) ctime_ns: i128,
     pub(crate) inode: u64,
     pub(crate) hash: ObjectHash,
     pub(crate) hashed_at_ns: i128,
@@ -31,6 +37,7 @@ pub(crate) struct StatEntry {
 pub(crate) struct FileStat {
     pub(crate) size: u64,
     pub(crate) mtime_ns: i128,
+    pub(crate) ctime_ns: i128,
     pub(crate) inode: u64,
 }
 
@@ -44,6 +51,7 @@ impl FileStat {
         Ok(FileStat {
             size: metadata.len(),
             mtime_ns,
+            ctime_ns: ctime_ns(&metadata),
             inode: inode(&metadata),
         })
     }
@@ -57,6 +65,22 @@ fn inode(metadata: &std::fs::Metadata) -> u64 {
 #[cfg(not(unix))]
 fn inode(_: &std::fs::Metadata) -> u64 {
     0
+}
+
+#[cfg(unix)]
+fn ctime_ns(metadata: &std::fs::Metadata) -> i128 {
+    use std::os::unix::fs::MetadataExt;
+    i128::from(metadata.ctime()) * 1_000_000_000 + i128::from(metadata.ctime_nsec())
+}
+
+/// Without a ctime, the creation time stands in (or nothing): the mtime rule still holds.
+#[cfg(not(unix))]
+fn ctime_ns(metadata: &std::fs::Metadata) -> i128 {
+    metadata
+        .created()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128)
 }
 
 pub(crate) fn now_ns() -> i128 {
@@ -80,9 +104,12 @@ impl StatCache {
     /// The cached hash of `path`, if its entry can be trusted for `stat`.
     pub(crate) fn trusted_hash(&self, key: &str, stat: &FileStat) -> Option<&ObjectHash> {
         let entry = self.entries.get(key)?;
-        let same_stat =
-            entry.size == stat.size && entry.mtime_ns == stat.mtime_ns && entry.inode == stat.inode;
-        let racy = entry.mtime_ns + RACY_WINDOW_NS >= entry.hashed_at_ns;
+        let same_stat = entry.size == stat.size
+            && entry.mtime_ns == stat.mtime_ns
+            && entry.ctime_ns == stat.ctime_ns
+            && entry.inode == stat.inode;
+        let changed_at = entry.mtime_ns.max(entry.ctime_ns);
+        let racy = changed_at + RACY_WINDOW_NS >= entry.hashed_at_ns;
         (same_stat && !racy).then_some(&entry.hash)
     }
 
@@ -97,6 +124,7 @@ impl StatCache {
         let entry = StatEntry {
             size: stat.size,
             mtime_ns: stat.mtime_ns,
+            ctime_ns: stat.ctime_ns,
             inode: stat.inode,
             hash: hash.clone(),
             hashed_at_ns,
@@ -124,6 +152,7 @@ mod tests {
         let stat = FileStat {
             size: 10,
             mtime_ns: 1_000,
+            ctime_ns: 1_000,
             inode: 7,
         };
         let h = ObjectHash::of(b"h");
@@ -136,5 +165,11 @@ mod tests {
             ..stat
         };
         assert_eq!(cache.trusted_hash("f", &touched), None);
+        // Rewritten with its size and mtime kept: only the ctime moved.
+        let rewritten = FileStat {
+            ctime_ns: 3_000,
+            ..stat
+        };
+        assert_eq!(cache.trusted_hash("f", &rewritten), None);
     }
 }

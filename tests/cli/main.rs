@@ -3,8 +3,10 @@
 mod build;
 mod checks;
 mod history;
+mod hostile;
 mod inference;
 mod operations;
 mod pipeline;
 mod properties;
 mod support;
+mod workbooks;

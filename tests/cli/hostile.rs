@@ -1,0 +1,267 @@
+//! Regression tests for the reliability issue: odd and hostile inputs, faults and recovery.
+//! Each test is named after what went wrong.
+
+use std::os::unix::fs::FileExt;
+
+use crate::support::{Project, snapshot_settings};
+use crate::workbooks::{number, rewrite_part, row, split_rows, text, xlsx};
+
+/// A project reading one workbook, `data/2026-01/sheet.xlsx`, and a model over it.
+fn sheet_project(rows: &str, columns: &str, limits: &str) -> Project {
+    let project = Project::empty();
+    project.write(
+        "winebuild.toml",
+        &format!(
+            "[project]\nname = \"odd\"\n\n[sources.sheet]\nfile = \"sheet.xlsx\"\ncolumns = {{ {columns} }}\n{limits}"
+        ),
+    );
+    project.write(
+        "models/everything.sql",
+        "-- inputs = [\"sheet\"]\nSELECT * FROM sheet\n",
+    );
+    project.write_bytes("data/2026-01/sheet.xlsx", &xlsx(rows));
+    project
+}
+
+/// Builds and returns the error lines a user sees.
+fn refused(project: &Project) -> String {
+    let run = project.run(&["build"]);
+    assert_eq!(run.code, 2, "{}", run.shown());
+    run.stderr
+        .lines()
+        .filter(|l| l.starts_with("error") || l.starts_with("hint"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn rows_out_of_order_in_the_sheet_xml_are_placed_by_their_reference() {
+    let clean = Project::sample();
+    clean.build_json(&["--month", "2026-09"], 0);
+    let project = Project::sample();
+    rewrite_part(
+        &project.file("data/2026-09/web.xlsx"),
+        "xl/worksheets/sheet1.xml",
+        |xml| {
+            let (head, mut rows, tail) = split_rows(&xml);
+            // Two data rows swapped, and the last row listed before the header.
+            rows.swap(3, 7);
+            let last = rows.pop().unwrap();
+            rows.insert(0, last);
+            format!("{head}{}{tail}", rows.concat())
+        },
+    );
+    project.build_json(&["--month", "2026-09"], 0);
+    for model in ["web", "web_clean", "web_dedup", "fusion", "ca", "premium"] {
+        assert_eq!(
+            project.sorted_rows(model, "2026-09"),
+            clean.sorted_rows(model, "2026-09"),
+            "{model} differs when the sheet's rows are listed out of order"
+        );
+    }
+}
+
+#[test]
+fn a_cell_listed_twice_is_an_error_naming_it() {
+    let rows = [
+        row(1, &[text("A1", "id")]),
+        row(2, &[number("A2", 1.0)]),
+        row(2, &[number("A2", 2.0)]),
+    ]
+    .concat();
+    let shown = refused(&sheet_project(&rows, "", ""));
+    assert!(
+        shown.contains("cell A2 appears twice in the sheet"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_zip_bomb_is_refused_before_it_is_inflated() {
+    // 40 MB of one cell repeated inflates from about 40 KB: a ratio of about 1,000.
+    let repeated = number("A2", 1.0).repeat(2_000_000);
+    let rows = format!(
+        "{}<row r=\"2\">{repeated}</row>",
+        row(1, &[text("A1", "id")])
+    );
+    let shown = refused(&sheet_project(&rows, "", ""));
+    assert!(
+        shown.starts_with("error: `data/2026-01/sheet.xlsx` is too big to read: `xl/worksheets/sheet1.xml` inflates"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("hint: if the file is right, raise `ratio` under [limits]"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn workbooks_over_the_limits_are_refused_naming_the_file_and_the_setting() {
+    let header = row(1, &[text("A1", "id"), text("B1", "name")]);
+    let project = sheet_project(
+        &format!(
+            "{header}{}",
+            row(4_000_000_000, &[number("A4000000000", 1.0)])
+        ),
+        "",
+        "",
+    );
+    let far = refused(&project);
+    let beyond = format!("{header}{}", row(2, &[number("XFE2", 1.0)]));
+    project.write_bytes("data/2026-01/sheet.xlsx", &xlsx(&beyond));
+    let wide = refused(&project);
+    let sparse = format!("{header}{}", row(500_000, &[number("B500000", 1.0)]));
+    project.write_bytes("data/2026-01/sheet.xlsx", &xlsx(&sparse));
+    project.write(
+        "winebuild.toml",
+        &project.read("winebuild.toml").replace(
+            "columns = {  }",
+            "columns = {  }\n\n[limits]\ncells = 100000\ninflated_mb = 1",
+        ),
+    );
+    let cells = refused(&project);
+    let sample = Project::sample();
+    sample.write(
+        "winebuild.toml",
+        &format!(
+            "{}\n[limits]\ninflated_mb = 1\n",
+            sample.read("winebuild.toml")
+        ),
+    );
+    let run = sample.run(&["build", "--month", "2026-09"]);
+    assert_eq!(run.code, 2, "{}", run.shown());
+    let inflated = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error") && l.contains("web.xlsx"))
+        .unwrap_or_default()
+        .to_string();
+    snapshot_settings(&project).bind(|| {
+        insta::assert_snapshot!(
+            "hostile_limits",
+            format!("{far}\n{wide}\n{cells}\n{inflated}")
+        );
+    });
+}
+
+#[test]
+fn a_formula_without_a_cached_value_is_never_a_silent_null() {
+    let formula = |at: &str| format!(r#"<c r="{at}"><f>A{}*2</f></c>"#, &at[1..]);
+    let rows = [
+        row(1, &[text("A1", "price"), text("B1", "doubled")]),
+        row(2, &[number("A2", 1.0), formula("B2")]),
+        row(3, &[number("A3", 2.0), formula("B3")]),
+    ]
+    .concat();
+    let project = sheet_project(&rows, "", "");
+    let run = project.run(&["build"]);
+    assert_eq!(run.code, 0, "{}", run.shown());
+    assert!(
+        run.stderr.contains(
+            "warning: sheet: column `doubled`: 2 formula cell(s) whose value the workbook does not hold, read as null (B2, B3)"
+        ),
+        "{}",
+        run.shown()
+    );
+    let declared = sheet_project(&rows, "doubled = \"float64\"", "");
+    let shown = refused(&declared);
+    assert!(
+        shown.contains("cell B2: is a formula whose value the workbook does not hold in column `doubled` declared float64"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_rewrite_that_keeps_the_size_and_the_mtime_is_seen() {
+    let project = Project::csv();
+    project.build_json(&[], 0);
+    // Past the stat cache's racy window, the next build records entries it will trust.
+    std::thread::sleep(std::time::Duration::from_millis(2_100));
+    project.build_json(&[], 0);
+    let path = project.file("data/2026-01/sales.csv");
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    // Same size, same mtime, same inode: only the content (and the ctime) tell.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .write_all_at(b"id,qty\n1,9\n2,5\n3,10\n", 0)
+        .unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let run = project.build_json(&[], 0);
+    assert!(
+        run.with_action("ran").contains(&"sales".to_string()),
+        "{}",
+        run.shown()
+    );
+    assert!(
+        project
+            .read("out/2026-01/report.csv")
+            .contains("1,Pomerol,40.5,9,364.5")
+    );
+    let forced = project.run(&["build", "--force", "--select", "sales"]);
+    assert_eq!(forced.code, 0, "{}", forced.shown());
+}
+
+/// A parquet file with one column, `value`, of the given Arrow array.
+fn parquet_of(array: arrow::array::ArrayRef) -> Vec<u8> {
+    let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new("value", array.data_type().clone(), true),
+    ]));
+    let batch = arrow::array::RecordBatch::try_new(schema.clone(), vec![array]).unwrap();
+    let mut bytes = Vec::new();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut bytes, schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    bytes
+}
+
+#[test]
+fn parquet_sources_never_cast_lossily_without_a_word() {
+    use std::sync::Arc;
+    let project = Project::empty();
+    project.write(
+        "winebuild.toml",
+        "[project]\nname = \"p\"\n\n[sources.items]\nfile = \"items.parquet\"\ncolumns = { value = \"int64\" }\n",
+    );
+    project.write(
+        "models/all.sql",
+        "-- inputs = [\"items\"]\nSELECT * FROM items\n",
+    );
+    let cases: [(arrow::array::ArrayRef, &str); 3] = [
+        (
+            Arc::new(arrow::array::StringArray::from(vec![
+                Some("1"),
+                None,
+                Some("abc"),
+            ])),
+            "the value \"abc\" in row 3 cannot be read as Int64",
+        ),
+        (
+            Arc::new(arrow::array::StringArray::from(vec!["1019.7"])),
+            "the value \"1019.7\" in row 1 cannot be read as Int64",
+        ),
+        (
+            Arc::new(arrow::array::Float64Array::from(vec![1.0, 1019.7])),
+            "the value \"1019.7\" in row 2 cannot be read as Int64",
+        ),
+    ];
+    for (array, expected) in cases {
+        project.write_bytes("data/2026-01/items.parquet", &parquet_of(array));
+        let shown = refused(&project);
+        assert!(
+            shown.contains("`data/2026-01/items.parquet`: column `value`: ")
+                && shown.contains(expected),
+            "{shown}"
+        );
+    }
+    let whole = Arc::new(arrow::array::Float64Array::from(vec![Some(3.0), None]));
+    project.write_bytes("data/2026-01/items.parquet", &parquet_of(whole));
+    project.build_json(&[], 0);
+    assert_eq!(project.show("all", "2026-01"), "value\n3\n\n");
+}
