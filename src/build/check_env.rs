@@ -102,6 +102,10 @@ impl CheckEnv for BuildEnv<'_, '_> {
         Some(result)
     }
 
+    fn query_limits(&self) -> crate::engine::QueryLimits {
+        self.ctx.project.query_limits
+    }
+
     fn remember(&self, key: &CheckKey, result: &CheckResult) {
         self.see(key, result);
         // A result that cannot be cached is computed again next time; never worth failing for.

@@ -168,8 +168,13 @@ impl Context<'_> {
     fn produce_model(&self, id: StageId, view: &dyn InputView) -> Result<Produced, RunError> {
         let model = &self.project.models[self.name(id)];
         let inputs = self.input_tables(id, view)?;
-        let table =
-            engine::run_model(model, &inputs, &self.stage_names).map_err(StageError::from)?;
+        let table = engine::run_model(
+            model,
+            &inputs,
+            &self.stage_names,
+            &self.project.query_limits,
+        )
+        .map_err(StageError::from)?;
         let bytes = table.to_parquet().map_err(|e| encode_error(&e))?;
         Ok(Produced {
             bytes,

@@ -150,6 +150,8 @@ pub(crate) struct BuildOptions {
     pub(crate) month: Option<String>,
     pub(crate) select: Vec<String>,
     pub(crate) force: bool,
+    /// How long to wait for another build to release the lock (forever when `None`).
+    pub(crate) lock_timeout: Option<std::time::Duration>,
 }
 
 /// A settled stage: what the user sees, and what the month state keeps of it.
@@ -193,11 +195,11 @@ pub(crate) enum BuildEvent<'a> {
 pub(crate) fn build(
     project: &Project,
     options: &BuildOptions,
-    on_wait: impl FnOnce(),
+    on_wait: impl FnOnce(Option<&crate::store::lock::Holder>),
     mut on_event: impl FnMut(BuildEvent<'_>),
 ) -> Result<BuildReport, BuildError> {
     let store = Store::open(&project.root)?;
-    let lock = store.lock(on_wait)?;
+    let lock = store.lock(options.lock_timeout, on_wait)?;
     store.sweep_tmp();
     let started_at = chrono::Utc::now();
     let ctx = Context::new(project, options, &store)?;

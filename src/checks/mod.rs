@@ -101,6 +101,8 @@ pub(crate) trait CheckEnv {
     fn cached(&self, key: &CheckKey) -> Option<CheckResult>;
     /// Stores a result under `key`.
     fn remember(&self, key: &CheckKey, result: &CheckResult);
+    /// What one check query may take.
+    fn query_limits(&self) -> engine::QueryLimits;
 }
 
 /// Runs (or reads from the cache) every check of `model`, whose output `env` knows.
@@ -293,7 +295,7 @@ fn query(
             .map_err(|message| check_error(model, check, message))?;
         tables.push((name.clone(), table));
     }
-    engine::run_check_query(&model.name, &check.name, sql, &tables)
+    engine::run_check_query(&model.name, &check.name, sql, &tables, &env.query_limits())
 }
 
 fn check_key(

@@ -22,6 +22,9 @@ pub(crate) struct Arguments {
     /// Print more: why reused stages were reused, every warning
     #[arg(short, long, global = true)]
     pub(crate) verbose: bool,
+    /// Give up after this many seconds when another build holds the project's lock (default: wait)
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub(crate) lock_timeout: Option<u64>,
     #[command(subcommand)]
     pub(crate) command: Command,
 }

@@ -91,7 +91,8 @@ pub(super) fn run(
         .iter()
         .map(|(name, table)| (name.to_string(), Arc::new((*table).clone())))
         .collect();
-    let table = engine::run_check_query(model, "diff", sql, &tables)?;
+    let table =
+        engine::run_check_query(model, "diff", sql, &tables, &engine::QueryLimits::default())?;
     table.concat().map_err(|e| DiffError::Query {
         model: model.to_string(),
         message: e.to_string(),

@@ -78,6 +78,12 @@ pub(crate) enum ProjectError {
     BadNotify { message: String },
     #[error("[summary] `{label}`: {message}")]
     BadSummary { label: String, message: String },
+    #[error("[{section}] `{field}`: {message}")]
+    BadSetting {
+        section: &'static str,
+        field: &'static str,
+        message: String,
+    },
     #[error("model `{model}`, check `{check}`: {message}")]
     BadCheck {
         model: String,
@@ -328,6 +334,8 @@ pub(crate) struct Project {
     pub(crate) notify: Vec<NotifyTarget>,
     /// What reading one input file may cost (`[limits]`).
     pub(crate) limits: crate::sources::Limits,
+    /// What one model or check query may take (`[build]`).
+    pub(crate) query_limits: crate::engine::QueryLimits,
 }
 
 impl Project {
@@ -374,6 +382,7 @@ impl Project {
             summary: file.summary,
             notify,
             limits: file.limits.limits(),
+            query_limits: query_limits(&file.build)?,
         };
         project.validate()?;
         Ok(project)
@@ -484,6 +493,36 @@ impl Project {
             ),
         })
     }
+}
+
+/// The query limits `[build]` sets, the defaults for what it leaves out.
+fn query_limits(build: &raw::BuildSection) -> Result<crate::engine::QueryLimits, ProjectError> {
+    let mut limits = crate::engine::QueryLimits::default();
+    if let Some(text) = &build.stage_timeout {
+        limits.timeout = parse_duration(text).ok_or_else(|| ProjectError::BadSetting {
+            section: "build",
+            field: "stage_timeout",
+            message: format!("`{text}` is not a duration; write it as `90s`, `30m` or `2h`"),
+        })?;
+    }
+    if let Some(mb) = build.query_memory_mb {
+        limits.memory_bytes = usize::try_from(mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+    }
+    Ok(limits)
+}
+
+/// `90s`, `30m`, `2h` (a whole number and a unit), and nothing else.
+fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit())?);
+    let number: u64 = number.parse().ok()?;
+    let seconds = match unit.trim() {
+        "s" => number,
+        "m" | "min" => number.checked_mul(60)?,
+        "h" => number.checked_mul(3600)?,
+        _ => return None,
+    };
+    (seconds > 0).then(|| std::time::Duration::from_secs(seconds))
 }
 
 fn read_to_string(path: &Path) -> Result<String, ProjectError> {

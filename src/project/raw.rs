@@ -29,6 +29,20 @@ pub(crate) struct ProjectFile {
     pub(crate) notify: Option<OneOrMany<NotifyDef>>,
     #[serde(default)]
     pub(crate) limits: crate::sources::limits::LimitsDef,
+    #[serde(default)]
+    pub(crate) build: BuildSection,
+}
+
+/// `[build]`: what a build may spend on one stage.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BuildSection {
+    /// The longest one model or check query may run: `90s`, `30m`, `2h`.
+    #[serde(default)]
+    pub(crate) stage_timeout: Option<String>,
+    /// The memory one query may use, for its operators and its result.
+    #[serde(default)]
+    pub(crate) query_memory_mb: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

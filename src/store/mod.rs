@@ -62,13 +62,25 @@ pub(crate) enum StoreError {
     Io(#[from] IoError),
     #[error("store: cannot encode an output as Parquet: {0}")]
     Encode(String),
+    #[error(transparent)]
+    Lock(#[from] lock::LockError),
 }
 
 impl Hint for StoreError {
     fn hint(&self) -> Option<String> {
-        Some(format!(
-            "check the permissions and free space of `{STORE_DIR}`; `winebuild clean` starts it afresh"
-        ))
+        match self {
+            StoreError::Lock(lock::LockError::TimedOut { holder, .. }) => Some(format!(
+                "a build that is killed releases the lock by itself, so this one is still running{}; \
+                 wait for it, or give it longer with --lock-timeout",
+                holder
+                    .as_ref()
+                    .map(|h| format!(" (`ps -p {}` shows it)", h.pid))
+                    .unwrap_or_default()
+            )),
+            _ => Some(format!(
+                "check the permissions and free space of `{STORE_DIR}`; `winebuild clean` starts it afresh"
+            )),
+        }
     }
 }
 
@@ -176,8 +188,18 @@ impl Store {
         }
     }
 
-    pub(crate) fn lock(&self, on_wait: impl FnOnce()) -> Result<BuildLock, StoreError> {
-        Ok(BuildLock::acquire(&self.root.join("lock"), on_wait)?)
+    /// Takes the project's lock, waiting at most `timeout` (forever when `None`); `on_wait` hears
+    /// who holds it before the wait starts.
+    pub(crate) fn lock(
+        &self,
+        timeout: Option<std::time::Duration>,
+        on_wait: impl FnOnce(Option<&lock::Holder>),
+    ) -> Result<BuildLock, StoreError> {
+        Ok(BuildLock::acquire(
+            &self.root.join("lock"),
+            timeout,
+            on_wait,
+        )?)
     }
 
     fn statcache(&self) -> MutexGuard<'_, StatCache> {

@@ -265,3 +265,72 @@ fn parquet_sources_never_cast_lossily_without_a_word() {
     project.build_json(&[], 0);
     assert_eq!(project.show("all", "2026-01"), "value\n3\n\n");
 }
+
+#[test]
+fn a_runaway_query_stops_at_the_time_or_memory_limit_naming_its_model() {
+    let project = Project::csv();
+    project.write(
+        "winebuild.toml",
+        &format!(
+            "{}\n[build]\nstage_timeout = \"2s\"\nquery_memory_mb = 64\n",
+            project.read("winebuild.toml")
+        ),
+    );
+    project.write(
+        "models/forever.sql",
+        "-- inputs = []\nWITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t) SELECT COUNT(*) AS n FROM t\n",
+    );
+    project.write(
+        "models/huge.sql",
+        "-- inputs = []\nWITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 100000)\nSELECT a.n AS a, b.n AS b FROM t a CROSS JOIN t b\n",
+    );
+    let run = project.build_json(&[], 2);
+    let failed = run.with_action("failed");
+    assert_eq!(failed, ["forever", "huge"], "{}", run.shown());
+    let errors: Vec<String> = run.json()["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["error"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "model `forever`: it ran longer than the time limit of 2.00 s",
+            "model `huge`: it needs more memory than the limit of 64.0 MiB",
+        ]
+    );
+    // Everything else was built.
+    assert_eq!(run.with_action("ran").len(), 7, "{}", run.shown());
+}
+
+#[test]
+fn a_build_waiting_on_the_lock_says_who_holds_it_and_can_give_up() {
+    let project = Project::csv();
+    project.build_json(&[], 0);
+    // Another build holds the lock: here, this test, in its name.
+    let mut lock = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open(project.file(".winebuild/lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    lock.set_len(0).unwrap();
+    std::io::Write::write_all(
+        &mut lock,
+        b"{\"pid\":4242,\"command\":\"winebuild build --month 2026-01\",\"since\":\"2026-11-30T10:00:00Z\"}\n",
+    )
+    .unwrap();
+    let run = project.run(&["build", "--lock-timeout", "1"]);
+    assert_eq!(run.code, 2, "{}", run.shown());
+    assert_eq!(
+        run.stderr,
+        "waiting for another build of this project to finish (pid 4242, `winebuild build --month 2026-01`, since 2026-11-30T10:00:00Z); lock: .winebuild/lock\n\
+         error: another run of winebuild still holds `./.winebuild/lock` after 1.00 s (pid 4242, `winebuild build --month 2026-01`, since 2026-11-30T10:00:00Z)\n\
+         hint: a build that is killed releases the lock by itself, so this one is still running (`ps -p 4242` shows it); wait for it, or give it longer with --lock-timeout\n"
+    );
+    let gc = project.run(&["gc", "--lock-timeout", "0"]);
+    assert_eq!(gc.code, 2, "{}", gc.shown());
+    lock.unlock().unwrap();
+    project.build_json(&["--lock-timeout", "1"], 0);
+}

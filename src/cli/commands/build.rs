@@ -14,24 +14,26 @@ pub(crate) fn options(args: &BuildArgs) -> BuildOptions {
         month: args.month.clone(),
         select: args.select.clone(),
         force: args.force,
+        lock_timeout: None,
     }
 }
 
 pub(crate) fn run(
     project: &Project,
     args: &BuildArgs,
+    lock_timeout: Option<std::time::Duration>,
     printer: &Printer,
 ) -> Result<ExitStatus, Error> {
     let width = render::build::name_width(project);
     let bar = progress_bar(printer);
+    let options = BuildOptions {
+        lock_timeout,
+        ..options(args)
+    };
     let report = build::build(
         project,
-        &options(args),
-        || {
-            printer.log_line(
-                "waiting for another build of this project to finish (lock: .winebuild/lock)",
-            );
-        },
+        &options,
+        |holder| super::waiting(printer, holder),
         |event| match event {
             BuildEvent::Started { stages } => {
                 if let Some(bar) = &bar {

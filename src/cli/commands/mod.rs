@@ -25,11 +25,11 @@ pub(crate) fn run(arguments: &Arguments, printer: &Printer) -> Result<ExitStatus
     let root = &arguments.project;
     let project = || Project::load(root);
     match &arguments.command {
-        Command::Build(args) => build::run(&project()?, args, printer),
+        Command::Build(args) => build::run(&project()?, args, lock_timeout(arguments), printer),
         Command::Plan(args) => plan::run(&project()?, args, printer),
         Command::Test(args) => test::run(&project()?, args, printer),
-        Command::Clean(_) => store::clean(&project()?, printer),
-        Command::Gc(_) => store::gc(&project()?, printer),
+        Command::Clean(_) => store::clean(&project()?, lock_timeout(arguments), printer),
+        Command::Gc(_) => store::gc(&project()?, lock_timeout(arguments), printer),
         Command::Sample(args) => sample::run(args, printer),
         Command::Show(args) => show::run(&project()?, args, printer),
         Command::Diff(args) => diff::run(&project()?, args, printer),
@@ -40,6 +40,18 @@ pub(crate) fn run(arguments: &Arguments, printer: &Printer) -> Result<ExitStatus
         Command::Schedule(args) => schedule::run(&project()?, args, printer),
         Command::ParseOnly { files } => parse_only::run(files, printer),
     }
+}
+
+fn lock_timeout(arguments: &Arguments) -> Option<std::time::Duration> {
+    arguments.lock_timeout.map(std::time::Duration::from_secs)
+}
+
+/// What a command says while it waits for another build: who holds the lock, when known.
+fn waiting(printer: &Printer, holder: Option<&crate::store::lock::Holder>) {
+    let who = holder.map(|h| format!(" ({h})")).unwrap_or_default();
+    printer.log_line(&format!(
+        "waiting for another build of this project to finish{who}; lock: .winebuild/lock"
+    ));
 }
 
 /// The month's `expect.toml`, as a path relative to the project, for hints.

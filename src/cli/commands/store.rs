@@ -1,5 +1,7 @@
 //! `winebuild clean` and `winebuild gc`: empty the store, or drop what nothing references.
 
+use std::time::Duration;
+
 use crate::build::ExitStatus;
 use crate::cli::Error;
 use crate::cli::printer::Printer;
@@ -7,9 +9,13 @@ use crate::project::Project;
 use crate::store::Store;
 use crate::text::bytes;
 
-pub(crate) fn clean(project: &Project, printer: &Printer) -> Result<ExitStatus, Error> {
+pub(crate) fn clean(
+    project: &Project,
+    lock_timeout: Option<Duration>,
+    printer: &Printer,
+) -> Result<ExitStatus, Error> {
     let store = Store::open(&project.root)?;
-    let _lock = store.lock(|| printer.log_line("waiting for the running build to finish"))?;
+    let _lock = store.lock(lock_timeout, |holder| super::waiting(printer, holder))?;
     let freed = store.clean()?;
     if printer.json {
         printer.json(&serde_json::json!({"status": "ok", "freed_bytes": freed}));
@@ -19,9 +25,13 @@ pub(crate) fn clean(project: &Project, printer: &Printer) -> Result<ExitStatus, 
     Ok(ExitStatus::Success)
 }
 
-pub(crate) fn gc(project: &Project, printer: &Printer) -> Result<ExitStatus, Error> {
+pub(crate) fn gc(
+    project: &Project,
+    lock_timeout: Option<Duration>,
+    printer: &Printer,
+) -> Result<ExitStatus, Error> {
     let store = Store::open(&project.root)?;
-    let _lock = store.lock(|| printer.log_line("waiting for the running build to finish"))?;
+    let _lock = store.lock(lock_timeout, |holder| super::waiting(printer, holder))?;
     let (removed, freed) = store.gc(&crate::archive::pinned_objects(project))?;
     if printer.json {
         printer

@@ -16,6 +16,7 @@ pub(crate) fn run(
         month: args.month.clone(),
         select: args.select.clone(),
         force: false,
+        lock_timeout: None,
     };
     let report = build::test(project, &options)?;
     if printer.json {
