@@ -75,8 +75,7 @@ pub(crate) fn dir_size(dir: &Path) -> u64 {
 /// the same file system as `dest` (the destination's own folder always is).
 pub(crate) fn write_atomic_via(temp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<(), IoError> {
     std::fs::create_dir_all(temp_dir).map_err(|e| IoError::new(IoAction::Create, temp_dir, e))?;
-    let mut temp = tempfile::Builder::new()
-        .prefix(".winebuild-")
+    let mut temp = temp_builder()
         .tempfile_in(temp_dir)
         .map_err(|e| IoError::new(IoAction::Create, temp_dir, e))?;
     temp.write_all(bytes)
@@ -87,6 +86,17 @@ pub(crate) fn write_atomic_via(temp_dir: &Path, dest: &Path, bytes: &[u8]) -> Re
     temp.persist(dest)
         .map_err(|e| IoError::write(dest, e.error))?;
     Ok(())
+}
+
+/// A temp file named `.winebuild-…`, created with the mode any new file gets (0666 less the
+/// umask, as `std::fs::write` does), not a temp file's private 0600: what is renamed into place
+/// is a report people open.
+pub(crate) fn temp_builder() -> tempfile::Builder<'static, 'static> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".winebuild-");
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    builder
 }
 
 /// Writes `bytes` to `dest` through a temp file in the destination's folder (created if needed)
@@ -116,5 +126,11 @@ mod tests {
         );
         assert_eq!(files_under(dir.path()), ["out/2026-09/report.csv"]);
         assert_eq!(dir_size(dir.path()), 2);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777;
+            assert_ne!(mode, 0o600, "written with a temp file's private mode");
+        }
     }
 }

@@ -23,6 +23,8 @@ pub(crate) enum ScheduleError {
     Crontab { message: String },
     #[error("cannot write `{path}`: {message}")]
     Write { path: PathBuf, message: String },
+    #[error("cannot schedule `{}`: its path holds a line break or another control character", path.display())]
+    UnsafePath { path: PathBuf },
 }
 
 impl Hint for ScheduleError {
@@ -38,6 +40,10 @@ impl Hint for ScheduleError {
             ScheduleError::Write { .. } => {
                 Some("check the permissions of your systemd user folder".into())
             }
+            ScheduleError::UnsafePath { .. } => Some(
+                "a crontab line or a unit file ends at a line break: rename the folder without one"
+                    .into(),
+            ),
         }
     }
 }
@@ -55,6 +61,11 @@ impl Schedule {
             message: e.to_string(),
         })?;
         let root = std::fs::canonicalize(&project.root).unwrap_or_else(|_| project.root.clone());
+        for path in [&root, &exe] {
+            if path.to_string_lossy().chars().any(char::is_control) {
+                return Err(ScheduleError::UnsafePath { path: path.clone() });
+            }
+        }
         Ok(Schedule {
             root,
             exe,
@@ -90,7 +101,7 @@ impl Schedule {
              [Service]\nType=oneshot\nWorkingDirectory={root}\nExecStart={exe} build --month previous\n",
             name = self.name,
             root = self.root.display(),
-            exe = self.exe.display(),
+            exe = systemd_word(&self.exe),
         )
     }
 
@@ -171,6 +182,16 @@ pub(crate) fn systemd_user_dir() -> PathBuf {
             PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".config")
         });
     config.join("systemd").join("user")
+}
+
+/// A path as one word of a systemd command line: quoted when it holds a space or a quote.
+fn systemd_word(path: &Path) -> String {
+    let text = path.display().to_string();
+    if text.contains(|c: char| c.is_whitespace() || matches!(c, '"' | '\\' | '\'' | ';')) {
+        format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        text
+    }
 }
 
 /// A path as one shell word.

@@ -74,6 +74,13 @@ pub(crate) enum ProjectError {
     },
     #[error("`data` in {PROJECT_FILE} must contain `{{month}}`, found `{template}`")]
     DataTemplate { template: String },
+    #[error("`out` in {PROJECT_FILE} (`{template}`) {problem}")]
+    OutTemplate {
+        template: String,
+        problem: OutProblem,
+    },
+    #[error("the project name {name:?} holds a line break or another control character")]
+    ProjectName { name: String },
     #[error("[notify]: {message}")]
     BadNotify { message: String },
     #[error("[summary] `{label}`: {message}")]
@@ -108,14 +115,61 @@ impl Hint for ProjectError {
                 Some("names use letters, digits and `_`, and start with a letter or `_`".into())
             }
             ProjectError::DuplicateName { .. } => Some("rename one of them".into()),
+            ProjectError::BadExport { .. } => {
+                Some("see the README's `winebuild.toml` section for what an export takes".into())
+            }
             ProjectError::UnknownInput { suggestion, .. } => Some(suggestion.clone()),
             ProjectError::DataTemplate { .. } => {
                 Some("for example: data = \"data/{month}\"".into())
+            }
+            ProjectError::OutTemplate { problem, .. } => Some(problem.hint().into()),
+            ProjectError::ProjectName { .. } => {
+                Some("name the project in plain words on one line, e.g. name = \"cave\"".into())
             }
             ProjectError::BadCheck { hint, .. } => hint.clone().or_else(|| {
                 Some("see the README's section on checks for each kind's fields".into())
             }),
             _ => None,
+        }
+    }
+}
+
+/// Why an `out` template is refused: each one would let a build overwrite what it must not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutProblem {
+    NoMonth,
+    OutsideProject,
+    IntoData,
+    IntoWinebuild,
+}
+
+impl std::fmt::Display for OutProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OutProblem::NoMonth => {
+                "must contain `{month}`: one month's reports would overwrite another's"
+            }
+            OutProblem::OutsideProject => "leads outside the project folder",
+            OutProblem::IntoData => {
+                "is inside the month's data folder: an export could overwrite an input file"
+            }
+            OutProblem::IntoWinebuild => {
+                "is inside the store, the archive or models/: winebuild's own files"
+            }
+        })
+    }
+}
+
+impl OutProblem {
+    fn hint(self) -> &'static str {
+        match self {
+            OutProblem::NoMonth => "for example: out = \"out/{month}\"",
+            OutProblem::OutsideProject => {
+                "write it inside the project, or set `out_outside_project = true` under [project] if another disk is meant"
+            }
+            OutProblem::IntoData | OutProblem::IntoWinebuild => {
+                "for example: out = \"out/{month}\", beside data/, not inside it"
+            }
         }
     }
 }
@@ -327,6 +381,8 @@ pub(crate) struct Project {
     pub(crate) data_template: String,
     /// Output folder template relative to the root, containing `{month}`.
     pub(crate) out_template: String,
+    /// Whether `out` may lead outside the project folder.
+    pub(crate) out_elsewhere_allowed: bool,
     pub(crate) sources: BTreeMap<String, SourceDef>,
     pub(crate) models: BTreeMap<String, ModelDef>,
     pub(crate) exports: BTreeMap<String, ExportSpec>,
@@ -376,6 +432,7 @@ impl Project {
             name: file.project.name,
             data_template: file.project.data,
             out_template: file.project.out,
+            out_elsewhere_allowed: file.project.out_outside_project,
             sources: file.sources,
             models,
             exports,

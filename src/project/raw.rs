@@ -53,6 +53,9 @@ pub(crate) struct ProjectSection {
     pub(crate) data: String,
     #[serde(default = "default_out")]
     pub(crate) out: String,
+    /// Lets `out` lead outside the project folder (another disk, a network share).
+    #[serde(default)]
+    pub(crate) out_outside_project: bool,
 }
 
 fn default_data() -> String {

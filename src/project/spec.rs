@@ -367,6 +367,7 @@ impl TryFrom<ExportDef> for ExportSpec {
             if def.sheets.is_empty() || def.model.is_some() {
                 return Err("an xlsx export lists its `sheets` ([[exports.<name>.sheets]])".into());
             }
+            check_sheet_names(&def.sheets)?;
             ExportSpec::Xlsx {
                 file: def.file,
                 sheets: def.sheets,
@@ -380,6 +381,35 @@ impl TryFrom<ExportDef> for ExportSpec {
         }
         Ok(spec)
     }
+}
+
+/// Excel's rules for sheet names, checked when the project loads rather than when the workbook
+/// is written after every model ran.
+fn check_sheet_names(sheets: &[SheetDef]) -> Result<(), String> {
+    let mut seen: Vec<String> = Vec::new();
+    for sheet in sheets {
+        let name = &sheet.name;
+        let problem = if name.trim().is_empty() {
+            Some("is empty")
+        } else if name.chars().count() > 31 {
+            Some("is longer than 31 characters")
+        } else if name.contains(['[', ']', ':', '*', '?', '/', '\\']) {
+            Some("holds one of [ ] : * ? / \\")
+        } else if name.starts_with('\'') || name.ends_with('\'') {
+            Some("starts or ends with an apostrophe")
+        } else if name.eq_ignore_ascii_case("history") {
+            Some("is reserved by Excel")
+        } else if seen.contains(&name.to_lowercase()) {
+            Some("is used by another sheet of the workbook (Excel ignores case)")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(format!("sheet name `{name}` {problem}"));
+        }
+        seen.push(name.to_lowercase());
+    }
+    Ok(())
 }
 
 /// The Resend token's environment variable when `token_env` is not given.

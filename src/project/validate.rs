@@ -3,11 +3,19 @@
 
 use std::collections::BTreeMap;
 
-use super::{Project, ProjectError, SourceFormat};
+use std::path::{Component, Path, PathBuf};
+
+use super::{OutProblem, Project, ProjectError, SourceFormat};
 use crate::error::did_you_mean;
 
 impl Project {
     pub(super) fn validate(&self) -> Result<(), ProjectError> {
+        if self.name.chars().any(char::is_control) {
+            return Err(ProjectError::ProjectName {
+                name: self.name.clone(),
+            });
+        }
+        self.validate_out()?;
         self.validate_names()?;
         for (name, source) in &self.sources {
             validate_source(name, source)?;
@@ -24,6 +32,40 @@ impl Project {
         }
         self.validate_checks()?;
         self.validate_summary()
+    }
+
+    /// `out` names a folder per month, where exports cannot overwrite inputs or winebuild's own
+    /// files, inside the project unless `out_outside_project = true` allows otherwise.
+    fn validate_out(&self) -> Result<(), ProjectError> {
+        let refuse = |problem| {
+            Err(ProjectError::OutTemplate {
+                template: self.out_template.clone(),
+                problem,
+            })
+        };
+        if !self.out_template.contains("{month}") {
+            return refuse(OutProblem::NoMonth);
+        }
+        // Any month will do: both folders are the same template filled in the same way.
+        let root = lexical(&std::path::absolute(&self.root).unwrap_or_else(|_| self.root.clone()));
+        let folder = |template: &str| lexical(&root.join(template.replace("{month}", "2026-01")));
+        let out = folder(&self.out_template);
+        if !out.starts_with(&root) && !self.out_elsewhere_allowed {
+            return refuse(OutProblem::OutsideProject);
+        }
+        let data = folder(&self.data_template);
+        if out.starts_with(&data) {
+            return refuse(OutProblem::IntoData);
+        }
+        let own = [
+            crate::store::STORE_DIR,
+            crate::archive::ARCHIVE_DIR,
+            super::MODELS_DIR,
+        ];
+        if own.iter().any(|dir| out.starts_with(root.join(dir))) || out == root {
+            return refuse(OutProblem::IntoWinebuild);
+        }
+        Ok(())
     }
 
     fn validate_names(&self) -> Result<(), ProjectError> {
@@ -135,6 +177,23 @@ fn validate_source(name: &str, source: &super::SourceDef) -> Result<(), ProjectE
         }
         Some(_) => Ok(()),
     }
+}
+
+/// `path` with `.` and `..` resolved by its words alone (the folders need not exist yet).
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Check names may also use `-`, as the earlier pipeline's did (`test-nettoyage-erp`).

@@ -1,4 +1,6 @@
-//! csv files → Arrow with arrow-csv: a header row, inferred types, declared types applied first.
+//! csv files → Arrow with arrow-csv: a header row, inferred types for undeclared columns;
+//! declared columns are read as text, then cast exactly ([`super::cast`]), so a value that does
+//! not fit names its column, its line and itself.
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
@@ -6,9 +8,9 @@ use std::sync::Arc;
 
 use arrow::csv::ReaderBuilder;
 use arrow::csv::reader::Format;
-use arrow::datatypes::{Field, Schema};
+use arrow::datatypes::{DataType, Field, Schema};
 
-use super::cells::arrow_type;
+use super::cast::apply_declared;
 use super::{SourceError, SourceRead};
 use crate::project::ColumnType;
 use crate::table::Table;
@@ -32,7 +34,7 @@ pub(crate) fn read_csv(
         .fields()
         .iter()
         .map(|f| match declared.get(f.name()) {
-            Some(ty) => Field::new(f.name(), arrow_type(*ty), true),
+            Some(_) => Field::new(f.name(), DataType::Utf8, true),
             None => f.as_ref().clone().with_nullable(true),
         })
         .collect();
@@ -42,8 +44,21 @@ pub(crate) fn read_csv(
         .build(Cursor::new(bytes))
         .map_err(parse_error)?;
     let batches = reader.collect::<Result<Vec<_>, _>>().map_err(parse_error)?;
+    let table = apply_declared(Table::new(schema, batches), declared).map_err(|e| {
+        SourceError::Parse {
+            file: file.to_string(),
+            // Line 1 is the header.
+            message: format!(
+                "line {}: column `{}`: the value {:?} cannot be read as {} without changing it",
+                e.row + 2,
+                e.column,
+                e.value,
+                e.to
+            ),
+        }
+    })?;
     Ok(SourceRead {
-        table: Table::new(schema, batches),
+        table,
         warnings: Vec::new(),
     })
 }

@@ -8,6 +8,7 @@
 //!   an error naming the file, the sheet and the columns that do exist;
 //! - every error names the file (and sheet, cell or column) it concerns.
 
+mod cast;
 pub(crate) mod cells;
 mod csv;
 pub(crate) mod limits;

@@ -98,8 +98,7 @@ impl Backend for LocalDir {
             return Ok(Written::AlreadyThere);
         }
         LocalDir::ensure_parent(&path)?;
-        let mut temp = tempfile::Builder::new()
-            .prefix(".winebuild-")
+        let mut temp = crate::files::temp_builder()
             .tempfile_in(&self.tmp)
             .map_err(|e| IoError::new(IoAction::Create, &self.tmp, e))?;
         std::io::Write::write_all(&mut temp, bytes).map_err(|e| IoError::write(temp.path(), e))?;

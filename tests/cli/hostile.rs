@@ -334,3 +334,142 @@ fn a_build_waiting_on_the_lock_says_who_holds_it_and_can_give_up() {
     lock.unlock().unwrap();
     project.build_json(&["--lock-timeout", "1"], 0);
 }
+
+#[test]
+fn csv_parse_errors_name_the_line_of_the_file() {
+    let project = Project::csv();
+    project.write(
+        "winebuild.toml",
+        &project.read("winebuild.toml").replace(
+            "file = \"items.csv\"",
+            "file = \"items.csv\"\ncolumns = { price = \"float64\" }",
+        ),
+    );
+    project.write(
+        "data/2026-01/items.csv",
+        "id,name,price\n1,Pomerol,40.5\n2,Chablis,dix-huit\n",
+    );
+    let shown = refused(&project);
+    assert!(
+        shown.starts_with(
+            "error: `data/2026-01/items.csv`: line 3: column `price`: the value \"dix-huit\" cannot be read as Float64"
+        ),
+        "{shown}"
+    );
+}
+
+#[test]
+fn configuration_can_never_make_winebuild_write_over_its_inputs() {
+    let project = Project::csv();
+    let toml = project.read("winebuild.toml");
+    let mut shown = String::new();
+    for out in [
+        "data/{month}",
+        "data/{month}/exports",
+        "out",
+        "../elsewhere/{month}",
+        "/tmp/winebuild-reports/{month}",
+        ".winebuild/{month}",
+        "archive/{month}",
+    ] {
+        project.write(
+            "winebuild.toml",
+            &toml.replace(
+                "name = \"shop\"",
+                &format!("name = \"shop\"\nout = \"{out}\""),
+            ),
+        );
+        shown.push_str(&refused(&project));
+        shown.push('\n');
+    }
+    // Another disk is allowed when asked for: written through a temp file in its own folder, so
+    // a different file system is no problem.
+    let elsewhere =
+        tempfile::tempdir_in("/dev/shm").unwrap_or_else(|_| tempfile::tempdir().unwrap());
+    project.write(
+        "winebuild.toml",
+        &toml.replace(
+            "name = \"shop\"",
+            &format!(
+                "name = \"shop\"\nout = \"{}/{{month}}\"\nout_outside_project = true",
+                elsewhere.path().display()
+            ),
+        ),
+    );
+    project.build_json(&[], 0);
+    assert!(elsewhere.path().join("2026-01/report.csv").exists());
+    snapshot_settings(&project).bind(|| insta::assert_snapshot!("hostile_out", shown));
+}
+
+#[test]
+fn names_with_line_breaks_never_reach_a_crontab_or_a_unit_file() {
+    let project = Project::csv();
+    let toml = project.read("winebuild.toml");
+    project.write(
+        "winebuild.toml",
+        &toml.replace(
+            "name = \"shop\"",
+            "name = \"shop\\nExecStartPre=/bin/rm -rf ~\"",
+        ),
+    );
+    let named = refused(&project);
+    assert!(named.contains("holds a line break"), "{named}");
+    let parent = tempfile::tempdir().unwrap();
+    let folder = parent.path().join("cave\n* * * * * rm -rf ~ #");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("winebuild.toml"),
+        "[project]\nname = \"cave\"\n",
+    )
+    .unwrap();
+    let run = std::process::Command::new(crate::support::BIN)
+        .arg("-C")
+        .arg(&folder)
+        .arg("schedule")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    assert!(run.stdout.is_empty(), "a crontab line was printed");
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("its path holds a line break"),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+#[test]
+fn excel_sheet_names_are_checked_when_the_project_loads() {
+    let project = Project::sample();
+    let toml = project.read("winebuild.toml");
+    project.write(
+        "winebuild.toml",
+        &toml.replace("name = \"Premium\"", "name = \"Premium: vins > 2σ\""),
+    );
+    let shown = refused(&project);
+    assert_eq!(
+        shown,
+        "error: export `rapport_ca`: sheet name `Premium: vins > 2σ` holds one of [ ] : * ? / \\\nhint: see the README's `winebuild.toml` section for what an export takes"
+    );
+}
+
+#[test]
+fn a_bad_line_in_the_run_log_is_skipped_with_a_warning() {
+    let project = Project::csv();
+    project.build_json(&[], 0);
+    let log = project.file(".winebuild/v1/runs.jsonl");
+    let mut bytes = std::fs::read(&log).unwrap();
+    bytes.extend_from_slice(b"\xff\xfe not a record\n{\"half\": \n");
+    std::fs::write(&log, bytes).unwrap();
+    project.build_json(&[], 0);
+    let run = project.run(&["log"]);
+    assert_eq!(run.code, 0, "{}", run.shown());
+    assert_eq!(run.stdout.lines().count(), 2, "{}", run.shown());
+    assert!(
+        run.stderr
+            .contains("warning: 2 line(s) of the run log could not be read and are skipped"),
+        "{}",
+        run.shown()
+    );
+    let report = project.run(&["report"]);
+    assert_eq!(report.code, 0, "{}", report.shown());
+}
