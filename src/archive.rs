@@ -163,8 +163,14 @@ pub(crate) struct BuildToArchive<'a> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "archive", rename_all = "lowercase")]
 pub(crate) enum Archived {
-    /// A new revision was written.
-    Created { path: String, revision: u32 },
+    /// A new revision was written; `repairs` names the revision it replaces when that one held
+    /// the same build but no longer verified.
+    Created {
+        path: String,
+        revision: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        repairs: Option<u32>,
+    },
     /// The latest revision already holds exactly this build.
     Unchanged { path: String, revision: u32 },
 }
@@ -218,6 +224,7 @@ pub(crate) fn archive_build(
     project: &Project,
     store: &Store,
     build: BuildToArchive<'_>,
+    hash: HashFile<'_>,
 ) -> Result<Archived, ArchiveError> {
     let content = content_hash(&build.sources, &build.stages);
     let revisions = revisions(project, build.month);
@@ -227,13 +234,20 @@ pub(crate) fn archive_build(
             .display()
             .to_string()
     };
+    let mut repairs = None;
     if let Some(&latest) = revisions.last()
-        && read_manifest(project, build.month, latest).is_ok_and(|m| m.content == content)
+        && let Ok(manifest) = read_manifest(project, build.month, latest)
+        && manifest.content == content
     {
-        return Ok(Archived::Unchanged {
-            path: shown(latest),
-            revision: latest,
-        });
+        if revision_problems(project, &manifest, hash).is_empty() {
+            return Ok(Archived::Unchanged {
+                path: shown(latest),
+                revision: latest,
+            });
+        }
+        // It holds this build but no longer verifies: a fresh revision takes its place, and the
+        // damaged one stays as evidence.
+        repairs = Some(latest);
     }
     let revision = revisions.last().map_or(1, |r| r + 1);
     let month_dir = month_dir(project, build.month);
@@ -275,6 +289,7 @@ pub(crate) fn archive_build(
     Ok(Archived::Created {
         path: shown(revision),
         revision,
+        repairs,
     })
 }
 
@@ -393,7 +408,8 @@ pub(crate) fn read_model(
     let file = stage
         .file
         .as_ref()
-        .ok_or_else(|| unreadable("no archived file".into()))?;
+        .filter(|file| is_plain_relative(file))
+        .ok_or_else(|| unreadable("no archived file inside the revision".into()))?;
     let path = revision_dir(project, manifest.month, manifest.revision).join(file);
     let bytes = std::fs::read(&path).map_err(|e| unreadable(e.to_string()))?;
     if ObjectHash::of(&bytes) != stage.output {
@@ -463,34 +479,69 @@ pub(crate) fn verify(
                     continue;
                 }
             };
-            let dir = revision_dir(project, month, revision);
-            for (file, entry) in &manifest.files {
-                report.files += 1;
-                match std::fs::read(dir.join(file)) {
-                    Err(_) => report.problems.push(problem(file, "missing".into())),
-                    Ok(bytes) if bytes.len() as u64 != entry.bytes => {
-                        report.problems.push(problem(
-                            file,
-                            format!("{} bytes, archived with {}", bytes.len(), entry.bytes),
-                        ));
-                    }
-                    Ok(bytes) if ObjectHash::of(&bytes) != entry.blake3 => report
-                        .problems
-                        .push(problem(file, "content changed (blake3 differs)".into())),
-                    Ok(_) => {}
-                }
-            }
-            let listed: BTreeSet<&String> = manifest.files.keys().collect();
-            for extra in files_under(&dir) {
-                if extra != MANIFEST && !listed.contains(&extra) {
-                    report
-                        .problems
-                        .push(problem(&extra, "not listed in the manifest".into()));
-                }
-            }
+            report.files += manifest.files.len();
+            let problems = revision_problems(project, &manifest, &read_and_hash);
+            report.problems.extend(
+                problems
+                    .into_iter()
+                    .map(|(file, what)| problem(&file, what)),
+            );
         }
     }
     Ok(report)
+}
+
+/// A file's size and content hash, however they are found: read whole (`verify`), or through
+/// the store's stat cache (a build deciding whether its revision still holds, `diff`).
+pub(crate) type HashFile<'a> = &'a dyn Fn(&Path) -> std::io::Result<(u64, ObjectHash)>;
+
+/// Reads a file whole and hashes it.
+pub(crate) fn read_and_hash(path: &Path) -> std::io::Result<(u64, ObjectHash)> {
+    let bytes = std::fs::read(path)?;
+    Ok((bytes.len() as u64, ObjectHash::of(&bytes)))
+}
+
+/// What is wrong with a revision's files: each one missing, changed or not listed, with why.
+pub(crate) fn revision_problems(
+    project: &Project,
+    manifest: &Manifest,
+    hash: HashFile<'_>,
+) -> Vec<(String, String)> {
+    let dir = revision_dir(project, manifest.month, manifest.revision);
+    let mut problems = Vec::new();
+    for (file, entry) in &manifest.files {
+        if !is_plain_relative(file) {
+            problems.push((file.clone(), "names a file outside the revision".into()));
+            continue;
+        }
+        match hash(&dir.join(file)) {
+            Err(_) => problems.push((file.clone(), "missing".into())),
+            Ok((bytes, _)) if bytes != entry.bytes => problems.push((
+                file.clone(),
+                format!("{bytes} bytes, archived with {}", entry.bytes),
+            )),
+            Ok((_, blake3)) if blake3 != entry.blake3 => {
+                problems.push((file.clone(), "content changed (blake3 differs)".into()));
+            }
+            Ok(_) => {}
+        }
+    }
+    let listed: BTreeSet<&String> = manifest.files.keys().collect();
+    for extra in files_under(&dir) {
+        if extra != MANIFEST && !listed.contains(&extra) {
+            problems.push((extra, "not listed in the manifest".into()));
+        }
+    }
+    problems
+}
+
+/// A path inside its folder: relative, with no `..`, no root and no drive.
+pub(crate) fn is_plain_relative(file: &str) -> bool {
+    let path = Path::new(file);
+    !file.is_empty()
+        && path
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
 }
 
 /// Store objects the archive also holds: `gc` keeps them, so an archived month stays cheap to

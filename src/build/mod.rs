@@ -232,7 +232,8 @@ pub(crate) fn build(
     let mut archive_error = None;
     let complete = ctx.selected.len() == ctx.graph.len();
     if report.exit_status() == ExitStatus::Success && complete {
-        match archive::archive_build(project, &store, to_archive(&ctx, &report, &built)) {
+        let to_archive = to_archive(&ctx, &report, &built);
+        match archive::archive_build(project, &store, to_archive, &|p| store.hash_archived(p)) {
             Ok(archived) => report.archived = Some(archived),
             Err(error) => {
                 // The build itself is recorded either way; the failure to archive is the error.

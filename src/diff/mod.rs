@@ -115,6 +115,10 @@ pub(crate) struct DiffReport {
     pub(crate) summary: Summary,
     pub(crate) models: Vec<ModelDiff>,
     pub(crate) duration_ms: f64,
+    /// An archived side that no longer verifies: what is damaged (the models compared were
+    /// verified as they were read).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -241,6 +245,10 @@ pub(crate) struct SumChange {
 pub(crate) fn diff(project: &Project, options: &DiffOptions) -> Result<DiffReport, DiffError> {
     let started = std::time::Instant::now();
     let (before, after) = sides(project, options)?;
+    let warnings = [&before, &after]
+        .into_iter()
+        .filter_map(|side| side.damage(project))
+        .collect();
     let before_models = before.models(project);
     let after_models = after.models(project);
     let all: BTreeSet<&String> = before_models.keys().chain(after_models.keys()).collect();
@@ -287,6 +295,7 @@ pub(crate) fn diff(project: &Project, options: &DiffOptions) -> Result<DiffRepor
         summary,
         models,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        warnings,
     })
 }
 

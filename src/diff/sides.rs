@@ -31,6 +31,27 @@ pub(super) struct ModelInfo {
 }
 
 impl Side {
+    /// For an archived revision that no longer verifies, what is damaged, in words.
+    pub(crate) fn damage(&self, project: &Project) -> Option<String> {
+        let Side::Archived(manifest) = self else {
+            return None;
+        };
+        let store = Store::open_read_only(&project.root);
+        let problems = archive::revision_problems(project, manifest, &|p| store.hash_archived(p));
+        let (file, problem) = problems.first()?;
+        let more = match problems.len() {
+            1 => String::new(),
+            n => format!(" and {} more", n - 1),
+        };
+        Some(format!(
+            "archive/{month}/r{revision} does not verify ({file}: {problem}{more}); \
+             `winebuild archive verify {month}` lists every problem, and building {month} again \
+             archives it afresh",
+            month = manifest.month,
+            revision = manifest.revision
+        ))
+    }
+
     pub(crate) fn label(&self) -> String {
         match self {
             Side::Archived(m) => format!("{} r{}", m.month, m.revision),

@@ -139,6 +139,7 @@ pub(crate) struct Unusable {
 pub(crate) enum Watched<'a> {
     Source(&'a Path),
     Export(&'a Path),
+    Archived(&'a Path),
     Object(&'a ObjectHash),
 }
 
@@ -147,6 +148,7 @@ impl Watched<'_> {
         match self {
             Watched::Source(path) => format!("source:{}", path.display()),
             Watched::Export(path) => format!("export:{}", path.display()),
+            Watched::Archived(path) => format!("archive:{}", path.display()),
             Watched::Object(object) => format!("object:{object}"),
         }
     }
@@ -226,6 +228,12 @@ impl Store {
             self.statcache().record(&cache_key, stat, &hash, started);
         }
         Ok((hash, stat))
+    }
+
+    /// An archived file's size and hash, through the stat cache (for [`crate::archive::HashFile`]).
+    pub(crate) fn hash_archived(&self, path: &Path) -> std::io::Result<(u64, ObjectHash)> {
+        let (hash, stat) = self.hash_file(Watched::Archived(path), path)?;
+        Ok((stat.size, hash))
     }
 
     /// Records that a file had `stat` and content `hash`, as read starting at `started_ns`.

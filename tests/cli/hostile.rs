@@ -473,3 +473,73 @@ fn a_bad_line_in_the_run_log_is_skipped_with_a_warning() {
     let report = project.run(&["report"]);
     assert_eq!(report.code, 0, "{}", report.shown());
 }
+
+#[test]
+fn a_damaged_revision_is_repaired_by_a_rebuild_and_diff_says_it_is_damaged() {
+    let project = Project::sample();
+    project.build_json(&["--month", "2026-08"], 0);
+    project.build_json(&["--month", "2026-09"], 0);
+    let csv = "archive/2026-09/r1/exports/vins_premium.csv";
+    project.write(csv, &format!("{}1,forged\n", project.read(csv)));
+    let diff = project.run(&["diff", "2026-08", "2026-09"]);
+    assert_eq!(diff.code, 0, "{}", diff.shown());
+    assert!(
+        diff.stderr
+            .starts_with("warning: archive/2026-09/r1 does not verify (exports/vins_premium.csv: "),
+        "{}",
+        diff.shown()
+    );
+    // Building the month again archives it afresh: the damaged revision stays as evidence.
+    let rebuilt = project.run(&["build", "--month", "2026-09"]);
+    assert_eq!(rebuilt.code, 0, "{}", rebuilt.shown());
+    assert!(
+        rebuilt.stdout.contains("archived archive/2026-09/r2\n"),
+        "{}",
+        rebuilt.shown()
+    );
+    assert!(
+        rebuilt.stderr.contains(
+            "warning: r1 of 2026-09 no longer verified: archive/2026-09/r2 holds the build afresh, r1 stays as evidence"
+        ),
+        "{}",
+        rebuilt.shown()
+    );
+    let verify = project.run(&["archive", "verify", "2026-09", "--format", "json"]);
+    assert_eq!(verify.code, 1, "{}", verify.shown());
+    let problems = verify.json()["problems"].as_array().unwrap().clone();
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0]["revision"], 1);
+    let again = project.run(&["diff", "2026-08", "2026-09"]);
+    assert_eq!(again.code, 0, "{}", again.shown());
+    assert!(again.stderr.is_empty(), "{}", again.shown());
+    assert_eq!(
+        again.stdout,
+        diff.stdout.replace("2026-09 r1", "2026-09 r2")
+    );
+    // A model file diff must read is refused, not compared.
+    project.remove("archive/2026-08/r1/models/ca.parquet");
+    let refused = project.run(&["diff", "2026-08", "2026-09"]);
+    assert_eq!(refused.code, 2, "{}", refused.shown());
+}
+
+#[test]
+fn a_manifest_naming_a_file_outside_its_revision_is_refused() {
+    let project = Project::csv();
+    project.build_json(&[], 0);
+    let manifest = "archive/2026-01/r1/manifest.json";
+    project.write(
+        manifest,
+        &project
+            .read(manifest)
+            .replace("models/joined.parquet", "../../../winebuild.toml"),
+    );
+    let verify = project.run(&["archive", "verify"]);
+    assert_eq!(verify.code, 1, "{}", verify.shown());
+    assert!(
+        verify
+            .stderr
+            .contains("../../../winebuild.toml: names a file outside the revision"),
+        "{}",
+        verify.shown()
+    );
+}

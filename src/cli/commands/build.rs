@@ -110,8 +110,14 @@ fn print_summary(printer: &Printer, project: &Project, report: &BuildReport) {
         }
     }
     match &report.archived {
-        Some(crate::archive::Archived::Created { path, .. }) => {
+        Some(crate::archive::Archived::Created { path, repairs, .. }) => {
             printer.info(&format!("archived {path}"));
+            if let Some(damaged) = repairs {
+                printer.warning(&format!(
+                    "r{damaged} of {} no longer verified: {path} holds the build afresh, r{damaged} stays as evidence",
+                    report.month
+                ));
+            }
         }
         Some(crate::archive::Archived::Unchanged { path, .. }) if printer.verbose => {
             printer.log_line(&format!(

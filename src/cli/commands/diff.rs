@@ -21,6 +21,11 @@ pub(crate) fn run(
         tolerance: args.tolerance,
     };
     let report = diff::diff(project, &options)?;
+    if printer.text() {
+        for warning in &report.warnings {
+            printer.warning(warning);
+        }
+    }
     match args.format {
         DiffFormat::Json => printer.json(&report),
         DiffFormat::Markdown => printer.result(&render::diff::markdown(&report)),
