@@ -65,6 +65,15 @@ impl IoError {
     }
 }
 
+/// The text of a panic's payload (`panic!("…")`), for an error that takes its place.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}
+
 /// `did you mean `x`?` when `name` is a near miss of one of `candidates`, else `otherwise`.
 pub(crate) fn did_you_mean<'a, S: AsRef<str> + 'a>(
     name: &str,

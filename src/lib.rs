@@ -12,6 +12,8 @@
 //! [`build`] → [`runs`] → [`diff`] → [`render`] → [`notify`] → [`schedule`] → [`sample`] →
 //! [`cli`].
 
+#[cfg(test)]
+mod alloc_meter;
 mod archive;
 mod build;
 mod checks;

@@ -58,6 +58,9 @@ pub(crate) enum Error {
     /// Writing results to stdout failed (a closed pipe, a full disk).
     #[error("cannot write to stdout: {0}")]
     Stdout(std::io::Error),
+    /// A panic that nothing below caught: a bug.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl Hint for Error {
@@ -75,6 +78,11 @@ impl Hint for Error {
             Error::Schedule(e) => e.hint(),
             Error::Write(_) => Some("check the permissions and free space of that folder".into()),
             Error::Output { .. } | Error::Stdout(_) => None,
+            Error::Internal(_) => Some(
+                "this is a bug in winebuild or a library it uses, not in your project; the store \
+                 trusts nothing half-written. Rerun with RUST_BACKTRACE=1 and report what it prints"
+                    .into(),
+            ),
         }
     }
 }
@@ -88,7 +96,17 @@ pub fn main() -> i32 {
         arguments.quiet,
         arguments.verbose,
     );
-    let status = match commands::run(&arguments, &printer) {
+    // A panic is caught where it happens and becomes an error naming the stage or file; the
+    // default hook would print it a second time, as noise. RUST_BACKTRACE keeps it, for a bug.
+    if std::env::var_os("RUST_BACKTRACE").is_none() {
+        std::panic::set_hook(Box::new(|_| {}));
+    }
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        commands::run(&arguments, &printer)
+    }));
+    let ran =
+        ran.unwrap_or_else(|panic| Err(Error::Internal(crate::error::panic_message(&*panic))));
+    let status = match ran {
         Ok(status) => match printer.take_stdout_error() {
             None => status,
             Some(e) => {

@@ -97,11 +97,7 @@ where
                 .unwrap_or(Err(Failure::TimedOut(timeout)))
         })
     }));
-    ran.unwrap_or_else(|panic| {
-        Err(Failure::Crashed(crate::build::scheduler::panic_message(
-            &*panic,
-        )))
-    })
+    ran.unwrap_or_else(|panic| Err(Failure::Crashed(crate::error::panic_message(&*panic))))
 }
 
 /// Plans `sql` in `ctx` and collects its result, stopping when the result outgrows the memory

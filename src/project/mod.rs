@@ -10,6 +10,8 @@
 //! - nothing here reads data: loading a project reads only `winebuild.toml` and `models/`; month
 //!   folders are listed ([`Project::resolve_month`]), never opened.
 
+#[cfg(test)]
+mod fuzz;
 mod model_file;
 pub(crate) mod raw;
 pub(crate) mod spec;

@@ -11,6 +11,8 @@
 mod cast;
 pub(crate) mod cells;
 mod csv;
+#[cfg(test)]
+mod fuzz;
 pub(crate) mod limits;
 mod parquet_file;
 mod xlsx;
@@ -65,6 +67,8 @@ pub(crate) enum SourceError {
     },
     #[error("`{file}`: {message}")]
     Parse { file: String, message: String },
+    #[error("`{file}` could not be read: the reader failed on it ({message})")]
+    ReaderFailed { file: String, message: String },
     #[error("`{file}` is too big to read: {found}, over the limit of {allowed}")]
     TooBig {
         file: String,
@@ -99,6 +103,11 @@ impl Hint for SourceError {
             SourceError::Cell { .. } => Some(
                 "fix the cell, or change the column's declared type in winebuild.toml".into(),
             ),
+            SourceError::ReaderFailed { .. } => Some(
+                "the file is probably damaged: export it again. If it opens in Excel, it is a \
+                 bug in the reader (calamine, arrow or parquet): please report it"
+                    .into(),
+            ),
             SourceError::TooBig { limit, .. } => Some(format!(
                 "if the file is right, raise `{}` under [limits] in winebuild.toml",
                 limit.setting()
@@ -117,6 +126,25 @@ pub(crate) struct SourceRead {
 
 /// Parses a source file's content. `file` is the name used in messages.
 pub(crate) fn read_source(
+    def: &SourceDef,
+    file: &str,
+    bytes: Vec<u8>,
+    limits: &Limits,
+) -> Result<SourceRead, SourceError> {
+    // The readers are other people's code fed bytes from anywhere: a damaged file that makes one
+    // panic is an error naming the file, not a crash.
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        read_format(def, file, bytes, limits)
+    }));
+    read.unwrap_or_else(|panic| {
+        Err(SourceError::ReaderFailed {
+            file: file.to_string(),
+            message: crate::error::panic_message(&*panic),
+        })
+    })
+}
+
+fn read_format(
     def: &SourceDef,
     file: &str,
     bytes: Vec<u8>,

@@ -429,6 +429,24 @@ fn a_second_build_waits_for_the_lock_and_says_so() {
     );
 }
 
+/// When to kill a build, in ms after it starts: five moments across a sample build, or, with
+/// `WINEBUILD_KILL_POINTS=N`, N moments spread over 10–600 ms in a fixed pseudo-random order.
+fn kill_delays() -> Vec<u64> {
+    let points = crate::properties::from_env("WINEBUILD_KILL_POINTS", 0);
+    if points == 0 {
+        return vec![30, 80, 150, 250, 400];
+    }
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..points)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            10 + state % 591
+        })
+        .collect()
+}
+
 #[cfg(unix)]
 #[test]
 fn a_build_killed_midway_then_rebuilt_equals_a_clean_build() {
@@ -439,7 +457,7 @@ fn a_build_killed_midway_then_rebuilt_equals_a_clean_build() {
         .map(|m| clean.sorted_rows(m, "2026-09"))
         .collect();
     let expected_report = std::fs::read(clean.file("out/2026-09/rapport_ca.xlsx")).unwrap();
-    for delay_ms in [30, 80, 150, 250, 400] {
+    for delay_ms in kill_delays() {
         let project = Project::sample();
         let mut child = project
             .command(&["build", "--month", "2026-09", "-q"])

@@ -1,5 +1,9 @@
 //! Property: for any sequence of edits (cells, SQL, settings, adding and removing a model), the
 //! incremental build's outputs equal a clean build's, compared as sorted rows.
+//!
+//! How many sequences and how long each is come from the environment, so a long run is one
+//! command away: `WINEBUILD_PROPERTY_CASES=1000 WINEBUILD_PROPERTY_STEPS=20 cargo test
+//! incremental_builds_equal_clean_builds` (the defaults, 12 and 5, are what CI runs).
 
 use proptest::prelude::*;
 
@@ -135,11 +139,27 @@ fn model_names(project: &Project) -> Vec<String> {
     names
 }
 
+/// A count from the environment, or `default`.
+pub(crate) fn from_env(variable: &str, default: u32) -> u32 {
+    std::env::var(variable)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn cases() -> u32 {
+    from_env("WINEBUILD_PROPERTY_CASES", 12)
+}
+
+fn steps() -> usize {
+    from_env("WINEBUILD_PROPERTY_STEPS", 5).max(1) as usize
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 12, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn incremental_builds_equal_clean_builds(edits in proptest::collection::vec(edit(), 1..6)) {
+    fn incremental_builds_equal_clean_builds(edits in proptest::collection::vec(edit(), 1..=steps())) {
         let project = Project::csv();
         project.build_json(&[], 0);
         for edit in &edits {
