@@ -28,6 +28,13 @@ pub(crate) fn current_output(
 ) -> Result<Table, BuildError> {
     let choice = MonthChoice::parse(month).map_err(|e| BuildError::Month(e.into()))?;
     let month = project.resolve_month(choice)?;
+    if let Some(export) = project.exports.get(stage) {
+        let file = project.out_dir(month).join(export.file());
+        return Err(BuildError::ShowExport {
+            stage: stage.to_string(),
+            file: project.relative(&file).display().to_string(),
+        });
+    }
     if !project.sources.contains_key(stage) && !project.models.contains_key(stage) {
         return Err(BuildError::UnknownStage {
             stage: stage.to_string(),

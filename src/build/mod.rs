@@ -59,6 +59,8 @@ pub(crate) enum BuildError {
     NotBuilt { stage: String, month: Month },
     #[error("no stage is named `{stage}`")]
     UnknownStage { stage: String, suggestion: String },
+    #[error("`{stage}` is an export: what it writes is the file `{file}`")]
+    ShowExport { stage: String, file: String },
     #[error("cannot read the output of `{stage}`: {message}")]
     Output { stage: String, message: String },
     #[error(transparent)]
@@ -81,6 +83,9 @@ impl Hint for BuildError {
                 Some(format!("run `winebuild build --month {month}` first"))
             }
             BuildError::UnknownStage { suggestion, .. } => Some(suggestion.clone()),
+            BuildError::ShowExport { .. } => Some(
+                "`winebuild show` prints a source's or a model's rows; open the file itself".into(),
+            ),
             BuildError::Output { .. } => {
                 Some("build the month again: a damaged object is rebuilt".into())
             }

@@ -13,9 +13,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     long_about = None
 )]
 pub(crate) struct Arguments {
-    /// The project folder, holding winebuild.toml
-    #[arg(short = 'C', long = "project", global = true, default_value = ".")]
-    pub(crate) project: PathBuf,
+    /// The project folder, holding winebuild.toml (default: this folder or the nearest parent
+    /// that holds one)
+    #[arg(short = 'C', long = "project", global = true)]
+    pub(crate) project: Option<PathBuf>,
     /// Print only errors
     #[arg(short, long, global = true)]
     pub(crate) quiet: bool,
@@ -77,39 +78,102 @@ pub(crate) enum DagFormat {
     Json,
 }
 
+/// `r2` or `2`: a revision number, as revisions print.
+fn parse_revision(text: &str) -> Result<u32, String> {
+    text.strip_prefix('r')
+        .unwrap_or(text)
+        .parse()
+        .map_err(|_| format!("`{text}` is not a revision; write it as r2 (or 2)"))
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Build a month: run the stages whose inputs changed, reuse the rest, write the exports
+    #[command(
+        after_help = "Examples:\n  winebuild build                      the latest month folder\n  winebuild build 2026-10              one month (or --month 2026-10)\n  winebuild build --month previous     the month before today's, as a schedule does\n  winebuild build --select fusion+     fusion and what depends on it\n  winebuild build --format json        one JSON report on stdout, for scripts"
+    )]
     Build(BuildArgs),
     /// Show what the next build would run and why, running nothing
+    #[command(
+        after_help = "Examples:\n  winebuild plan\n  winebuild plan 2026-09 --select +ca  ca and what it reads"
+    )]
     Plan(BuildArgs),
     /// Run the checks of the month's current outputs (exit 1 when one fails)
+    #[command(after_help = "Examples:\n  winebuild test\n  winebuild test 2026-09 --select fusion")]
     Test(TestArgs),
     /// Empty the store (.winebuild/); the run history is kept
+    #[command(
+        after_help = "Examples:\n  winebuild clean                      the next build runs every stage"
+    )]
     Clean(FormatArg),
     /// Remove stored objects that no month's current build nor any archive references
+    #[command(after_help = "Examples:\n  winebuild gc")]
     Gc(FormatArg),
     /// Write a sample project: winebuild.toml, models/ and generated months of wine data
+    #[command(
+        after_help = "Examples:\n  winebuild sample /tmp/cave            a project with three sample months\n  winebuild sample . --data-only       only the data/ folders\n  winebuild sample /tmp/big --scale 100 --month 2026-09"
+    )]
     Sample(SampleArgs),
     /// Print a stage's current output for a month, as csv (or JSON rows with --format json)
+    #[command(
+        after_help = "Examples:\n  winebuild show ca_total\n  winebuild show ca --month 2026-09 --limit 5\n  winebuild show premium --format json"
+    )]
     Show(ShowArgs),
     /// Compare two archived months model by model, with a business summary first
+    #[command(
+        after_help = "Examples:\n  winebuild diff                       the two latest archived months\n  winebuild diff 2026-10               2026-10 and the archived month before it\n  winebuild diff 2026-08 2026-10@r1    any two, or a given revision\n  winebuild diff --against 2026-09     the current build against an archived month\n  winebuild diff --model ca,premium --format markdown"
+    )]
     Diff(DiffArgs),
     /// List, show and verify the monthly archives (archive/<month>/r<N>/)
+    #[command(
+        after_help = "Examples:\n  winebuild archive list\n  winebuild archive show 2026-09 --revision r1\n  winebuild archive verify"
+    )]
     #[command(subcommand)]
     Archive(ArchiveCommand),
     /// Past builds (time, month, status, stages run and reused); `log <run>` shows one in full
+    #[command(after_help = "Examples:\n  winebuild log\n  winebuild log last\n  winebuild log 3")]
     Log(LogArgs),
     /// Write out/<month>/report.html: the DAG, a Gantt chart of the build, the checks and the diff
+    #[command(after_help = "Examples:\n  winebuild report\n  winebuild report 2026-09")]
     Report(ReportArgs),
     /// Print the pipeline graph for documentation (`--format mermaid`, the default, or `dot`)
+    #[command(
+        after_help = "Examples:\n  winebuild dag\n  winebuild dag --format dot | dot -Tsvg > pipeline.svg"
+    )]
     Dag(DagArgs),
     /// Print (or --install) the monthly schedule: the 15th at 09:00, building the month just ended
+    #[command(
+        after_help = "Examples:\n  winebuild schedule\n  winebuild schedule --install\n  winebuild schedule --systemd --install"
+    )]
     Schedule(ScheduleArgs),
+    /// Print a completion script for your shell: bash, zsh, fish, elvish or powershell
+    #[command(
+        after_help = "Examples:\n  winebuild completions bash > ~/.local/share/bash-completion/completions/winebuild\n  winebuild completions zsh > ~/.zfunc/_winebuild\n  winebuild completions fish > ~/.config/fish/completions/winebuild.fish"
+    )]
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
     /// Benchmark baseline: only parse workbooks with calamine (in parallel) and report the time
     #[command(hide = true)]
-    ParseOnly { files: Vec<PathBuf> },
+    ParseOnly {
+        /// The workbooks to parse
+        files: Vec<PathBuf>,
+    },
 }
+
+/// `--month M` or a month given as the first word after the command.
+macro_rules! month_of {
+    ($($args:ty),*) => {$(
+        impl $args {
+            pub(crate) fn month(&self) -> Option<String> {
+                self.month.clone().or_else(|| self.month_given.clone())
+            }
+        }
+    )*};
+}
+
+month_of!(BuildArgs, TestArgs, ReportArgs);
 
 impl Command {
     /// True when the command prints one JSON document (errors included) instead of text.
@@ -125,7 +189,7 @@ impl Command {
             Command::Log(a) => a.output.is_json(),
             Command::Report(a) => a.output.is_json(),
             Command::Dag(a) => a.format == DagFormat::Json,
-            Command::Schedule(_) | Command::ParseOnly { .. } => false,
+            Command::Schedule(_) | Command::ParseOnly { .. } | Command::Completions { .. } => false,
         }
     }
 }
@@ -136,6 +200,9 @@ pub(crate) struct BuildArgs {
     /// the latest month folder
     #[arg(long)]
     pub(crate) month: Option<String>,
+    /// The month, as with --month: `winebuild build 2026-10`
+    #[arg(value_name = "MONTH", conflicts_with = "month")]
+    pub(crate) month_given: Option<String>,
     /// Stages to build: `name`, `name+` (and what depends on it), `+name` (and what it reads)
     #[arg(long, short = 's', num_args = 1..)]
     pub(crate) select: Vec<String>,
@@ -151,6 +218,10 @@ pub(crate) struct TestArgs {
     /// The month to test, YYYY-MM (default: the latest month folder)
     #[arg(long)]
     pub(crate) month: Option<String>,
+    /// The month, as with --month: `winebuild test 2026-10`
+    #[arg(value_name = "MONTH", conflicts_with = "month")]
+    pub(crate) month_given: Option<String>,
+
     /// Models whose checks run: `name`, `name+`, `+name` (default: all)
     #[arg(long, short = 's', num_args = 1..)]
     pub(crate) select: Vec<String>,
@@ -184,8 +255,8 @@ pub(crate) struct DiffArgs {
     /// With --against: the month whose current build is compared
     #[arg(long, requires = "against")]
     pub(crate) month: Option<String>,
-    /// Only these models
-    #[arg(long, num_args = 1..)]
+    /// Only these models (several, or a comma-separated list: `--model ca,fusion`)
+    #[arg(long, num_args = 1.., value_delimiter = ',')]
     pub(crate) model: Vec<String>,
     /// Floats closer than this are equal
     #[arg(long, default_value_t = 1e-9)]
@@ -201,14 +272,17 @@ pub(crate) enum ArchiveCommand {
     List(FormatArg),
     /// One month's archive: sources, stages, checks (latest revision, or --revision)
     Show {
+        /// The archived month, YYYY-MM
         month: String,
-        #[arg(long)]
+        /// The revision to show: `r2` or `2` (default: the latest)
+        #[arg(long, value_parser = parse_revision)]
         revision: Option<u32>,
         #[command(flatten)]
         output: FormatArg,
     },
     /// Re-hash every archived file; exit 1 and name each file that changed
     Verify {
+        /// Only this month, YYYY-MM (default: every archived month)
         month: Option<String>,
         #[command(flatten)]
         output: FormatArg,
@@ -241,6 +315,10 @@ pub(crate) struct ReportArgs {
     /// The month, YYYY-MM (default: the latest month folder)
     #[arg(long)]
     pub(crate) month: Option<String>,
+    /// The month, as with --month: `winebuild report 2026-10`
+    #[arg(value_name = "MONTH", conflicts_with = "month")]
+    pub(crate) month_given: Option<String>,
+
     #[command(flatten)]
     pub(crate) output: FormatArg,
 }

@@ -43,6 +43,15 @@ pub(crate) enum DiffError {
     Query { model: String, message: String },
     #[error("the archive holds only {count} month(s); `winebuild diff` needs two")]
     NotEnoughMonths { count: usize },
+    #[error("[summary] `{label}`: model `{model}` has no column `{column}`")]
+    SummaryColumn {
+        label: String,
+        model: String,
+        column: String,
+        suggestion: String,
+    },
+    #[error("{month} is the first archived month: there is no month before it to compare with")]
+    NothingBefore { month: Month, later: Option<Month> },
     #[error("no model `{model}` in either month")]
     UnknownModel {
         model: String,
@@ -66,6 +75,19 @@ impl Hint for DiffError {
                 "build another month (`winebuild build --month M`), or compare two months: `winebuild diff 2026-09 2026-10`"
                     .into(),
             ),
+            DiffError::SummaryColumn { suggestion, .. } => {
+                Some(format!("{suggestion}; fix [summary] in winebuild.toml"))
+            }
+            DiffError::NothingBefore {
+                month,
+                later: Some(later),
+            } => Some(format!(
+                "compare it with a later month: `winebuild diff {month} {later}`"
+            )),
+            DiffError::NothingBefore { month, .. } => Some(format!(
+                "build and archive the month before ({}), then diff again",
+                month.previous()
+            )),
             DiffError::UnknownModel {
                 suggestion: Some(s),
                 ..

@@ -171,20 +171,17 @@ pub(super) fn sides(project: &Project, options: &DiffOptions) -> Result<(Side, S
     match options.months.as_slice() {
         [from, to] => Ok((archived(project, from)?, archived(project, to)?)),
         [to] => {
+            // The month itself first: "not archived" says more than "nothing before it".
+            let after = archived(project, to)?;
             let (month, _) = parse_side(to)?;
             let months = archive::months(project);
-            let previous =
-                months
-                    .iter()
-                    .rev()
-                    .find(|m| **m < month)
-                    .ok_or(DiffError::NotEnoughMonths {
-                        count: months.len(),
-                    })?;
-            Ok((
-                archived_side(project, *previous, None)?,
-                archived(project, to)?,
-            ))
+            let Some(previous) = months.iter().rev().find(|m| **m < month) else {
+                return Err(DiffError::NothingBefore {
+                    month,
+                    later: months.iter().find(|m| **m > month).copied(),
+                });
+            };
+            Ok((archived_side(project, *previous, None)?, after))
         }
         _ => {
             let months = archive::months(project);

@@ -14,6 +14,7 @@ use super::{DiffError, ListChange, Mover, Movers, Summary, TotalChange};
 use crate::engine::quote_ident;
 use crate::project::Project;
 use crate::table::Table;
+use crate::text::round6;
 
 pub(super) fn summary(
     project: &Project,
@@ -34,9 +35,11 @@ pub(super) fn summary(
             let floats = floats.as_primitive::<Float64Type>();
             floats.is_valid(0).then(|| floats.value(0))
         };
-        let before = value(load(false, &total.model)?.as_ref());
-        let after = value(load(true, &total.model)?.as_ref());
-        let change = before.zip(after).map(|(b, a)| a - b);
+        let (old, new) = (load(false, &total.model)?, load(true, &total.model)?);
+        require_columns(&total.label, &total.model, &[&old, &new], &[&total.column])?;
+        let before = value(&old).map(round6);
+        let after = value(&new).map(round6);
+        let change = before.zip(after).map(|(b, a)| round6(a - b));
         summary.total = Some(TotalChange {
             label: total.label.clone(),
             before,
@@ -45,7 +48,7 @@ pub(super) fn summary(
             percent: before
                 .zip(change)
                 .filter(|(b, _)| *b != 0.0)
-                .map(|(b, c)| 100.0 * c / b),
+                .map(|(b, c)| round6(100.0 * c / b)),
             money: total.money,
         });
     }
@@ -56,6 +59,9 @@ pub(super) fn summary(
         let key = &after[&list.model].key_columns;
         let old = load(false, &list.model)?;
         let new = load(true, &list.model)?;
+        let mut named: Vec<&String> = vec![&list.name];
+        named.extend(&list.show);
+        require_columns(&list.label, &list.model, &[&old, &new], &named)?;
         let (entering, leaving) = membership(&list.model, &old, &new, key, &list.name, &list.show)?;
         summary.lists.push(ListChange {
             label: list.label.clone(),
@@ -69,6 +75,8 @@ pub(super) fn summary(
         let key = &after[&movers.model].key_columns;
         let old = load(false, &movers.model)?;
         let new = load(true, &movers.model)?;
+        let named = [&movers.name, &movers.column];
+        require_columns(&movers.label, &movers.model, &[&old, &new], &named)?;
         summary.movers = Some(Movers {
             label: movers.label.clone(),
             rows: top_movers(
@@ -84,6 +92,31 @@ pub(super) fn summary(
         });
     }
     Ok(summary)
+}
+
+/// An error naming the `[summary]` entry and the column, unless both sides have every column.
+fn require_columns(
+    label: &str,
+    model: &str,
+    sides: &[&Table],
+    columns: &[&String],
+) -> Result<(), DiffError> {
+    for table in sides {
+        let present: Vec<String> = table.columns().into_iter().map(|c| c.name).collect();
+        if let Some(missing) = columns.iter().find(|c| !present.contains(c)) {
+            return Err(DiffError::SummaryColumn {
+                label: label.to_string(),
+                model: model.to_string(),
+                column: (*missing).clone(),
+                suggestion: crate::error::did_you_mean(
+                    missing,
+                    &present,
+                    format!("its columns: {}", present.join(", ")),
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Joins the two sides on `key`, keeping `columns` of each side (`o_<i>`, `n_<i>`).
@@ -225,9 +258,9 @@ fn top_movers(
             };
             Mover {
                 name,
-                before: b,
-                after: a,
-                change: a - b,
+                before: round6(b),
+                after: round6(a),
+                change: round6(a - b),
             }
         })
         .filter(|m| m.change != 0.0)

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use crate::build::{Action, BuildReport, PlanAction, PlanReport, StageOutcome, TestReport};
 use crate::checks::{CheckResult, CheckStatus};
+use crate::month::Month;
 use crate::project::Project;
 use crate::text::{duration, plural};
 
@@ -135,6 +136,7 @@ pub(crate) fn checks_tally<'a>(checks: impl Iterator<Item = &'a CheckResult>) ->
 /// Each failed check with its alert, a few failing rows and what to do, as `error:` lines.
 pub(crate) fn failed_checks<'a>(
     checks: impl Iterator<Item = &'a CheckResult>,
+    month: Month,
     month_expect: &str,
 ) -> String {
     let mut out = String::new();
@@ -157,7 +159,7 @@ pub(crate) fn failed_checks<'a>(
             format!("if the data is right and the figure really changed, update {month_expect}")
         } else {
             format!(
-                "`winebuild show {}` prints the output that failed",
+                "`winebuild show {} --month {month}` prints the output that failed",
                 check.model
             )
         };

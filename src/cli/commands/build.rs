@@ -11,7 +11,7 @@ use crate::render;
 
 pub(crate) fn options(args: &BuildArgs) -> BuildOptions {
     BuildOptions {
-        month: args.month.clone(),
+        month: args.month(),
         select: args.select.clone(),
         force: args.force,
         lock_timeout: None,
@@ -130,7 +130,11 @@ fn print_summary(printer: &Printer, project: &Project, report: &BuildReport) {
         printer.log_line(&tally);
     }
     let expect = super::expect_file(project, report.month);
-    printer.problem(&render::build::failed_checks(report.checks(), &expect));
+    printer.problem(&render::build::failed_checks(
+        report.checks(),
+        report.month,
+        &expect,
+    ));
     for stage in report.stages.iter().filter(|s| s.error.is_some()) {
         let message = stage.error.as_deref().unwrap_or("failed");
         printer.problem(&render::build::error(message, stage.hint.as_deref()));

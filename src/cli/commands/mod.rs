@@ -22,8 +22,8 @@ use crate::project::Project;
 
 /// Runs one command; returns its exit status, or an error (exit status 2).
 pub(crate) fn run(arguments: &Arguments, printer: &Printer) -> Result<ExitStatus, Error> {
-    let root = &arguments.project;
-    let project = || Project::load(root);
+    let root = project_root(arguments.project.as_deref());
+    let project = || Project::load(&root);
     match &arguments.command {
         Command::Build(args) => build::run(&project()?, args, lock_timeout(arguments), printer),
         Command::Plan(args) => plan::run(&project()?, args, printer),
@@ -39,7 +39,34 @@ pub(crate) fn run(arguments: &Arguments, printer: &Printer) -> Result<ExitStatus
         Command::Dag(args) => dag::run(&project()?, args, printer),
         Command::Schedule(args) => schedule::run(&project()?, args, printer),
         Command::ParseOnly { files } => parse_only::run(files, printer),
+        Command::Completions { shell } => {
+            let mut command = <Arguments as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut command, "winebuild", &mut script);
+            printer.result(&String::from_utf8_lossy(&script));
+            Ok(ExitStatus::Success)
+        }
     }
+}
+
+/// `-C DIR`, or, as cargo finds its manifest, the nearest folder from here up that holds a
+/// `winebuild.toml` (this folder when none does, so the error names it).
+fn project_root(given: Option<&std::path::Path>) -> std::path::PathBuf {
+    use crate::project::PROJECT_FILE;
+    if let Some(given) = given {
+        return given.to_path_buf();
+    }
+    let here = std::path::PathBuf::from(".");
+    if here.join(PROJECT_FILE).is_file() {
+        return here;
+    }
+    let Ok(start) = std::env::current_dir() else {
+        return here;
+    };
+    start
+        .ancestors()
+        .find(|dir| dir.join(PROJECT_FILE).is_file())
+        .map_or(here, std::path::Path::to_path_buf)
 }
 
 fn lock_timeout(arguments: &Arguments) -> Option<std::time::Duration> {

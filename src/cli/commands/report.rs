@@ -19,7 +19,7 @@ pub(crate) fn run(
     args: &ReportArgs,
     printer: &Printer,
 ) -> Result<ExitStatus, Error> {
-    let choice = MonthChoice::parse(args.month.as_deref()).map_err(MonthError::from)?;
+    let choice = MonthChoice::parse(args.month().as_deref()).map_err(MonthError::from)?;
     let month = project.resolve_month(choice)?;
     let run = runs::latest_build_of(project, month)?;
     let graph = Graph::new(project)?;

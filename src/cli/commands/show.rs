@@ -21,14 +21,22 @@ pub(crate) fn run(
         batch = batch.slice(0, limit.min(batch.num_rows()));
     }
     if printer.json {
-        let mut writer = arrow::json::ArrayWriter::new(Vec::new());
+        // Arrow writes each row's columns in the table's order (a JSON value would sort them),
+        // nulls included, so every row has every column.
+        let mut writer = arrow::json::WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build::<_, arrow::json::writer::LineDelimited>(Vec::new());
         writer
             .write(&batch)
             .and_then(|()| writer.finish())
             .map_err(|e| output_error(e.to_string()))?;
-        let rows: serde_json::Value =
-            serde_json::from_slice(&writer.into_inner()).unwrap_or_default();
-        printer.json(&rows);
+        let lines = String::from_utf8_lossy(&writer.into_inner()).into_owned();
+        let rows: Vec<&str> = lines.lines().collect();
+        if rows.is_empty() {
+            printer.result_line("[]");
+        } else {
+            printer.result(&format!("[\n  {}\n]\n", rows.join(",\n  ")));
+        }
     } else {
         let csv = crate::export::render_csv(&batch).map_err(|e| output_error(e.to_string()))?;
         printer.result(&String::from_utf8_lossy(&csv));

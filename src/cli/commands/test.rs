@@ -13,7 +13,7 @@ pub(crate) fn run(
     printer: &Printer,
 ) -> Result<ExitStatus, Error> {
     let options = BuildOptions {
-        month: args.month.clone(),
+        month: args.month(),
         select: args.select.clone(),
         force: false,
         lock_timeout: None,
@@ -35,6 +35,10 @@ pub(crate) fn run(
         printer.log_line(&format!("{}: {tally}", report.month));
     }
     let expect = super::expect_file(project, report.month);
-    printer.problem(&render::build::failed_checks(report.checks.iter(), &expect));
+    printer.problem(&render::build::failed_checks(
+        report.checks.iter(),
+        report.month,
+        &expect,
+    ));
     Ok(report.exit_status())
 }
