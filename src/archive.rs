@@ -238,6 +238,7 @@ pub(crate) fn archive_build(
     if let Some(&latest) = revisions.last()
         && let Ok(manifest) = read_manifest(project, build.month, latest)
         && manifest.content == content
+        && same_keys(&manifest.stages, &build.stages)
     {
         if revision_problems(project, &manifest, hash).is_empty() {
             return Ok(Archived::Unchanged {
@@ -323,6 +324,18 @@ fn copy_outputs(
         );
     }
     Ok(files)
+}
+
+/// Whether every model has the same key columns in both: a fixed `key` changes how `diff`
+/// matches rows, so it is a new revision even when no output changed.
+fn same_keys(archived: &[ArchivedStage], built: &[ArchivedStage]) -> bool {
+    let keys = |stages: &[ArchivedStage]| -> BTreeMap<String, Vec<String>> {
+        stages
+            .iter()
+            .map(|s| (s.stage.clone(), s.key_columns.clone()))
+            .collect()
+    };
+    keys(archived) == keys(built)
 }
 
 /// Removes revisions left half-written by a killed build.

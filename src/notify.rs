@@ -7,6 +7,7 @@
 //!   server refuses the request itself (a 4xx other than 429), which no retry can fix;
 //! - the Resend token comes from an environment variable, never from the project file.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -43,6 +44,42 @@ pub(crate) fn notify(project: &Project, report: &BuildReport) -> Vec<Delivery> {
         .notify
         .iter()
         .filter(|target| failed || target.on_success)
+        .map(|target| deliver(target, &payload))
+        .collect()
+}
+
+/// Says that a build could not run at all (no data for the month, a project that does not
+/// load): the most likely failure of a scheduled build, and the one most worth hearing about.
+/// `project` is the project's name; `month` the month asked for, if any.
+pub(crate) fn notify_error(
+    project: &str,
+    targets: &[NotifyTarget],
+    month: Option<&str>,
+    error: &str,
+    hint: Option<&str>,
+) -> Vec<Delivery> {
+    let subject = format!(
+        "winebuild {project}{}: the build could not run",
+        month.map(|m| format!(" {m}")).unwrap_or_default()
+    );
+    let mut text = format!("{subject}\n\n✗ {error}\n");
+    if let Some(hint) = hint {
+        let _ = writeln!(text, "  {hint}");
+    }
+    let payload = json!({
+        "project": project,
+        "month": month,
+        "status": "error",
+        "run_id": null,
+        "stages": {},
+        "failed_checks": [],
+        "errors": [{"stage": null, "error": error, "hint": hint}],
+        "warnings": [],
+        "subject": subject,
+        "text": text,
+    });
+    targets
+        .iter()
         .map(|target| deliver(target, &payload))
         .collect()
 }

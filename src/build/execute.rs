@@ -68,6 +68,8 @@ impl Context<'_> {
         outcome.object = Some(record.object.clone());
         outcome.rows = Some(record.rows);
         outcome.columns.clone_from(&record.columns);
+        // As cargo replays a crate's warnings: what the data warned about is said every build.
+        outcome.warnings.clone_from(&record.warnings);
         if self.kind(id) == StageKind::Export {
             match self.restore_export(id, &record.object) {
                 Ok(Some(wrote)) => {
@@ -97,19 +99,22 @@ impl Context<'_> {
         view: &dyn InputView,
         started_ms: f64,
     ) -> Result<Built, RunError> {
-        let mut warnings: Vec<String> = decision
+        let produced = match self.kind(id) {
+            StageKind::Source => self.produce_source(id, decision)?,
+            StageKind::Model => self.produce_model(id, view)?,
+            StageKind::Export => self.produce_export(id, view)?,
+        };
+        // What the data warned about is kept with the output and said again whenever it is
+        // reused; a corrupt object found on the way concerns this run only.
+        let warnings = produced.warnings;
+        let mut said: Vec<String> = decision
             .corrupt
             .iter()
             .map(|object| {
                 format!("stored output {object} did not match its hash; deleted and rebuilt")
             })
             .collect();
-        let produced = match self.kind(id) {
-            StageKind::Source => self.produce_source(id, decision)?,
-            StageKind::Model => self.produce_model(id, view)?,
-            StageKind::Export => self.produce_export(id, view)?,
-        };
-        warnings.extend(produced.warnings);
+        said.extend(warnings.iter().cloned());
         let object = self
             .store
             .put_object(&produced.bytes)
@@ -139,7 +144,7 @@ impl Context<'_> {
         outcome.key = Some(decision.key.clone());
         outcome.object = Some(object);
         outcome.rows = Some(produced.rows);
-        outcome.warnings = warnings;
+        outcome.warnings = said;
         outcome.columns = produced.columns;
         outcome.wrote = produced.wrote;
         Ok(Built {
@@ -175,11 +180,25 @@ impl Context<'_> {
             &self.project.query_limits,
         )
         .map_err(StageError::from)?;
+        let columns = table.columns();
+        let names: Vec<&String> = columns.iter().map(|c| &c.name).collect();
+        if let Some(missing) = model.key_columns.iter().find(|k| !names.contains(k)) {
+            return Err(StageError::KeyColumn {
+                model: model.name.clone(),
+                column: missing.clone(),
+                suggestion: crate::error::did_you_mean(
+                    missing,
+                    names.iter().copied(),
+                    format!("its columns: {}", crate::text::quoted_list(&names)),
+                ),
+            }
+            .into());
+        }
         let bytes = table.to_parquet().map_err(|e| encode_error(&e))?;
         Ok(Produced {
             bytes,
             rows: table.num_rows() as u64,
-            columns: table.columns(),
+            columns,
             wrote: None,
             table: Some(table),
             warnings: Vec::new(),
@@ -229,10 +248,15 @@ impl Context<'_> {
         self.store
             .remember_hash(Watched::Source(&path), stat, &hash, started);
         let display = self.project.relative(&path).display().to_string();
-        Ok(
-            sources::read_source(def, &display, bytes, &self.project.limits)
-                .map_err(StageError::from)?,
-        )
+        match sources::read_source(def, &display, bytes, &self.project.limits) {
+            Ok(read) => Ok(read),
+            // A file written moments ago that is not a whole workbook yet may still be being
+            // copied: worth another try, as a file that cannot be opened is.
+            Err(error @ SourceError::Open { .. }) if just_written(stat) => {
+                Err(RunError::Unreadable(error))
+            }
+            Err(error) => Err(StageError::from(error).into()),
+        }
     }
 
     /// The decoded output of each input of `id`, read from the store when not already in memory.
@@ -324,6 +348,13 @@ impl Context<'_> {
             }
         }
     }
+}
+
+/// How recently a file must have changed to be taken for one still being written.
+const STILL_WRITING: i128 = 10_000_000_000;
+
+fn just_written(stat: FileStat) -> bool {
+    now_ns() - stat.mtime_ns.max(stat.ctime_ns) < STILL_WRITING
 }
 
 fn encode_error(error: &parquet::errors::ParquetError) -> StageError {

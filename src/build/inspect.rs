@@ -20,12 +20,13 @@ use crate::project::Project;
 use crate::store::Store;
 use crate::table::Table;
 
-/// The output of `stage` from the last build of `month` (default: the latest month).
+/// The output of `stage` from the last build of `month` (default: the latest month), and the
+/// month.
 pub(crate) fn current_output(
     project: &Project,
     month: Option<&str>,
     stage: &str,
-) -> Result<Table, BuildError> {
+) -> Result<(Month, Table), BuildError> {
     let choice = MonthChoice::parse(month).map_err(|e| BuildError::Month(e.into()))?;
     let month = project.resolve_month(choice)?;
     if let Some(export) = project.exports.get(stage) {
@@ -60,7 +61,8 @@ pub(crate) fn current_output(
     let bytes = store
         .read_object(&entry.object)
         .map_err(|e| output_error(e.to_string()))?;
-    Table::from_parquet(bytes).map_err(|e| output_error(e.to_string()))
+    let table = Table::from_parquet(bytes).map_err(|e| output_error(e.to_string()))?;
+    Ok((month, table))
 }
 
 /// The result of `winebuild test`: every check of the selected models on the month's current
@@ -70,6 +72,41 @@ pub(crate) struct TestReport {
     pub(crate) month: Month,
     pub(crate) status: BuildStatus,
     pub(crate) checks: Vec<CheckResult>,
+    /// Checked models whose output is out of date: the next build would change it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) stale: Vec<Stale>,
+}
+
+/// A stage whose current output is not what a build would give now, and why.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Stale {
+    pub(crate) stage: String,
+    pub(crate) reason: String,
+}
+
+/// The stages of the month whose current output a build would not keep as it is: each one the
+/// plan would run, or would run if what it reads changes.
+pub(crate) fn stale_stages(
+    project: &Project,
+    options: &BuildOptions,
+) -> Result<Vec<Stale>, BuildError> {
+    let plan = super::plan(
+        project,
+        &BuildOptions {
+            select: Vec::new(),
+            force: false,
+            ..options.clone()
+        },
+    )?;
+    Ok(plan
+        .stages
+        .into_iter()
+        .filter(|s| s.action != super::PlanAction::Reuse)
+        .map(|s| Stale {
+            stage: s.stage,
+            reason: s.reason,
+        })
+        .collect())
 }
 
 impl TestReport {
@@ -81,6 +118,7 @@ impl TestReport {
 /// Runs the checks of the selected models on the outputs of the month's last build, reading
 /// results from the check cache when their inputs did not change. Builds nothing.
 pub(crate) fn test(project: &Project, options: &BuildOptions) -> Result<TestReport, BuildError> {
+    let stale = stale_stages(project, options)?;
     let store = Store::open(&project.root)?;
     let ctx = Context::new(project, options, &store)?;
     let current = current_outputs(&ctx);
@@ -116,10 +154,15 @@ pub(crate) fn test(project: &Project, options: &BuildOptions) -> Result<TestRepo
     }
     store.save_statcache()?;
     let status = ExitStatus::of(false, checked.iter()).build_status();
+    let stale = stale
+        .into_iter()
+        .filter(|s| checked.iter().any(|c| c.model == s.stage))
+        .collect();
     Ok(TestReport {
         month: ctx.month,
         status,
         checks: checked,
+        stale,
     })
 }
 

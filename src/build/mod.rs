@@ -28,6 +28,7 @@ mod decide;
 mod execute;
 mod inspect;
 mod month_state;
+mod out_folder;
 mod outcome;
 mod plan;
 mod runner;
@@ -46,7 +47,7 @@ use crate::project::{MonthError, Project};
 use crate::sources::SourceError;
 use crate::store::{Fingerprint, ObjectHash, StageRecord, Store, StoreError};
 use context::{CheckIndex, Context};
-pub(crate) use inspect::{TestReport, current_output, test};
+pub(crate) use inspect::{Stale, TestReport, current_output, stale_stages, test};
 pub(crate) use outcome::{Action, BuildReport, BuildStatus, ExitStatus, StageOutcome};
 pub(crate) use plan::{PlanAction, PlanReport, plan};
 use runner::READ_ATTEMPTS;
@@ -119,6 +120,12 @@ pub(crate) enum StageError {
     NotSelected { stage: String, month: Month },
     #[error("internal error while building `{stage}`: {message}")]
     Internal { stage: String, message: String },
+    #[error("model `{model}` declares the key column `{column}`, which its output does not have")]
+    KeyColumn {
+        model: String,
+        column: String,
+        suggestion: String,
+    },
 }
 
 impl Hint for StageError {
@@ -141,6 +148,9 @@ impl Hint for StageError {
                 "`--select +<model>` also builds everything <model> reads; or build without --select"
                     .into(),
             ),
+            StageError::KeyColumn { suggestion, model, .. } => Some(format!(
+                "{suggestion}; fix `key = [...]` in models/{model}.sql"
+            )),
             StageError::Internal { .. } => Some(
                 "this is a bug in winebuild; the store is intact and nothing of this stage was kept"
                     .into(),
@@ -229,7 +239,12 @@ pub(crate) fn build(
         duration_ms: ctx.elapsed_ms(),
         stages,
         archived: None,
+        removed: Vec::new(),
     };
+    report.removed = out_folder::settle(&ctx, &report.stages, &report.started_at)
+        .into_iter()
+        .map(|r| format!("{} ({})", r.file, r.why))
+        .collect();
     let state = month_state::next(&ctx, &built);
     store.put_month_state(ctx.month, &state, &ctx.previous)?;
     store.save_statcache()?;
@@ -253,6 +268,12 @@ pub(crate) fn build(
         Some(error) => Err(error.into()),
         None => Ok(report),
     }
+}
+
+/// The note that says which reports of the month's output folder are missing, and why.
+pub(crate) fn out_note(project: &Project, month: Month) -> String {
+    let note = project.out_dir(month).join(out_folder::NOTE);
+    project.relative(&note).display().to_string()
 }
 
 /// Runs the scheduler over the build's stages; reports each level once all of it is settled.

@@ -205,6 +205,10 @@ pub(crate) struct BuildReport {
     /// The archive revision this build created or matched; none for a failed or partial build.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) archived: Option<Archived>,
+    /// Reports removed from the output folder because this build did not produce them (each
+    /// with why), so no stale report looks current.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) removed: Vec<String>,
 }
 
 impl BuildReport {

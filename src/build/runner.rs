@@ -110,12 +110,18 @@ impl Context<'_> {
             };
         }
         let file = self.project.sources[self.name(id)].file.clone();
+        let tried = |message: String| format!("{message} (tried {READ_ATTEMPTS} times)");
         let error = match unreadable {
             Some(SourceError::Io { file, message }) => StageError::Source(SourceError::Io {
                 file,
-                message: format!("{message} (tried {READ_ATTEMPTS} times)"),
+                message: tried(message),
             }),
-            _ => StageError::Unstable { file },
+            Some(SourceError::Open { file, message }) => StageError::Source(SourceError::Open {
+                file,
+                message: tried(message),
+            }),
+            Some(other) => StageError::Source(other),
+            None => StageError::Unstable { file },
         };
         self.failure(id, &error, started_ms)
     }

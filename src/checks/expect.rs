@@ -58,18 +58,34 @@ pub(crate) struct Pinned {
     pub(crate) tolerance: Option<f64>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum PinnedEntry {
-    Value(f64),
-    Full(PinnedFull),
-}
-
+/// `{ value = 70568.60, tolerance = 0.01 }`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PinnedFull {
     value: f64,
     tolerance: Option<f64>,
+}
+
+/// A pinned figure as written: a number, or a table with its tolerance; the message names the
+/// check and says what a figure may be.
+fn pinned_of(name: &str, value: toml::Value) -> Result<Pinned, String> {
+    match value {
+        toml::Value::Integer(n) => Ok(Pinned {
+            value: n as f64,
+            tolerance: None,
+        }),
+        toml::Value::Float(value) => Ok(Pinned {
+            value,
+            tolerance: None,
+        }),
+        table @ toml::Value::Table(_) => PinnedFull::deserialize(table)
+            .map(|full| Pinned {
+                value: full.value,
+                tolerance: full.tolerance,
+            })
+            .map_err(|e| format!("`{name}`: {}", e.message())),
+        other => Err(format!("`{name}` is a {}, not a figure", other.type_str())),
+    }
 }
 
 /// The month's `expect.toml`: check name → pinned figure. Empty when the file does not exist.
@@ -100,11 +116,10 @@ impl Expectations {
                 });
             }
         };
-        let entries: BTreeMap<String, PinnedEntry> =
-            toml::from_str(&text).map_err(|e| ExpectError::Invalid {
-                file: file.clone(),
-                message: e.message().to_string() + &crate::project::toml_location(&text, e.span()),
-            })?;
+        let entries: toml::Table = toml::from_str(&text).map_err(|e| ExpectError::Invalid {
+            file: file.clone(),
+            message: e.message().to_string() + &crate::project::toml_location(&text, e.span()),
+        })?;
         let checks: BTreeMap<&String, &CheckSpec> =
             project.checks().map(|(_, c)| (&c.name, c)).collect();
         let mut pinned = BTreeMap::new();
@@ -120,16 +135,10 @@ impl Expectations {
                     name,
                 });
             };
-            let value = match entry {
-                PinnedEntry::Value(value) => Pinned {
-                    value,
-                    tolerance: None,
-                },
-                PinnedEntry::Full(full) => Pinned {
-                    value: full.value,
-                    tolerance: full.tolerance,
-                },
-            };
+            let value = pinned_of(&name, entry).map_err(|message| ExpectError::Invalid {
+                file: file.clone(),
+                message,
+            })?;
             validate(check, value).map_err(|message| ExpectError::NotPinnable {
                 file: file.clone(),
                 name: name.clone(),

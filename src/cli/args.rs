@@ -353,6 +353,10 @@ pub(crate) struct SampleArgs {
     /// Write only this month (one of the sample months)
     #[arg(long)]
     pub(crate) month: Option<String>,
+    /// Write over the folder's files (without it, only an empty folder, or new month folders
+    /// with --data-only)
+    #[arg(long)]
+    pub(crate) force: bool,
     #[command(flatten)]
     pub(crate) output: FormatArg,
 }

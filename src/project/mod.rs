@@ -420,15 +420,8 @@ impl Project {
             })?;
             exports.insert(name, spec);
         }
-        let notify = file
-            .notify
-            .map(raw::OneOrMany::into_vec)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|def| {
-                NotifyTarget::try_from(def).map_err(|message| ProjectError::BadNotify { message })
-            })
-            .collect::<Result<_, _>>()?;
+        let notify =
+            notify_targets(file.notify).map_err(|message| ProjectError::BadNotify { message })?;
         let project = Project {
             root: root.to_path_buf(),
             name: file.project.name,
@@ -552,6 +545,28 @@ impl Project {
             ),
         })
     }
+}
+
+/// The notifications `[notify]` asks for, or what is wrong with one of them.
+fn notify_targets(value: Option<toml::Value>) -> Result<Vec<NotifyTarget>, String> {
+    raw::notify_defs(value)?
+        .into_iter()
+        .map(NotifyTarget::try_from)
+        .collect()
+}
+
+/// The project's name and notifications, read from `winebuild.toml` alone even when the rest of
+/// the project does not load: a build that cannot even start is still worth telling someone of.
+pub(crate) fn notify_settings(root: &Path) -> Option<(String, Vec<NotifyTarget>)> {
+    let text = std::fs::read_to_string(root.join(PROJECT_FILE)).ok()?;
+    let mut table: toml::Table = toml::from_str(&text).ok()?;
+    let name = table
+        .get("project")?
+        .get("name")?
+        .as_str()
+        .map(str::to_string)?;
+    let targets = notify_targets(table.remove("notify")).ok()?;
+    Some((name, targets))
 }
 
 /// The query limits `[build]` sets, the defaults for what it leaves out.

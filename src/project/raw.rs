@@ -25,8 +25,10 @@ pub(crate) struct ProjectFile {
     pub(crate) exports: BTreeMap<String, ExportDef>,
     #[serde(default)]
     pub(crate) summary: SummaryDef,
+    /// `[notify]` (one table) or `[[notify]]` (several): read as a value, so that a mistake is
+    /// said of the entry it is in ([`notify_defs`]), not as serde's "did not match any variant".
     #[serde(default)]
-    pub(crate) notify: Option<OneOrMany<NotifyDef>>,
+    pub(crate) notify: Option<toml::Value>,
     #[serde(default)]
     pub(crate) limits: crate::sources::limits::LimitsDef,
     #[serde(default)]
@@ -66,21 +68,29 @@ fn default_out() -> String {
     "out/{month}".into()
 }
 
-/// `[notify]` or `[[notify]]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub(crate) enum OneOrMany<T> {
-    One(T),
-    Many(Vec<T>),
-}
-
-impl<T> OneOrMany<T> {
-    pub(crate) fn into_vec(self) -> Vec<T> {
-        match self {
-            OneOrMany::One(one) => vec![one],
-            OneOrMany::Many(many) => many,
+/// The entries of `[notify]` or `[[notify]]`, each read on its own so that an error names it.
+pub(crate) fn notify_defs(value: Option<toml::Value>) -> Result<Vec<NotifyDef>, String> {
+    let entries: Vec<(String, toml::Value)> = match value {
+        None => Vec::new(),
+        Some(table @ toml::Value::Table(_)) => vec![("[notify]".to_string(), table)],
+        Some(toml::Value::Array(entries)) => entries
+            .into_iter()
+            .enumerate()
+            .map(|(i, entry)| (format!("[[notify]] number {}", i + 1), entry))
+            .collect(),
+        Some(other) => {
+            return Err(format!(
+                "`notify` is a {}; write it as a [notify] table, or [[notify]] tables for several",
+                other.type_str()
+            ));
         }
-    }
+    };
+    entries
+        .into_iter()
+        .map(|(label, entry)| {
+            NotifyDef::deserialize(entry).map_err(|e| format!("{label}: {}", e.message()))
+        })
+        .collect()
 }
 
 /// The TOML header of a model file: its inputs and settings.

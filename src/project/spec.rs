@@ -412,6 +412,20 @@ fn check_sheet_names(sheets: &[SheetDef]) -> Result<(), String> {
     Ok(())
 }
 
+/// An `http://` or `https://` URL with a host, or why not.
+fn check_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or_default());
+    match host {
+        Some(host) if !host.is_empty() && !url.contains(char::is_whitespace) => Ok(()),
+        _ => Err(format!(
+            "`url` must be an http:// or https:// address with a host, not `{url}`"
+        )),
+    }
+}
+
 /// The Resend token's environment variable when `token_env` is not given.
 pub(crate) const DEFAULT_TOKEN_ENV: &str = "RESEND_API_KEY";
 /// Resend's endpoint when `url` is not given.
@@ -460,6 +474,9 @@ impl TryFrom<NotifyDef> for NotifyTarget {
                 "`token_env` names an environment variable; never put the token itself in the file"
                     .into(),
             );
+        }
+        if let Some(url) = &def.url {
+            check_url(url)?;
         }
         let channel = match def.kind {
             NotifyKind::Webhook => {

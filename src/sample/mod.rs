@@ -75,12 +75,23 @@ pub(crate) enum SampleError {
     Scale { scale: u32 },
     #[error("the generated reference month misses its figures: {message}")]
     Reference { message: String },
+    #[error("`{}` is not empty: a sample project would replace its files", dir.display())]
+    NotEmpty { dir: PathBuf },
+    #[error("`{}` exists: sample data would replace it", path.display())]
+    MonthExists { path: PathBuf },
 }
 
 impl Hint for SampleError {
     fn hint(&self) -> Option<String> {
         match self {
             SampleError::Write { .. } => Some("check that the folder is writable".into()),
+            SampleError::NotEmpty { .. } => Some(
+                "choose an empty or new folder; --force writes over winebuild.toml, models/ and data/"
+                    .into(),
+            ),
+            SampleError::MonthExists { .. } => Some(
+                "choose another --month, or pass --force to write over that month's files".into(),
+            ),
             _ => None,
         }
     }
@@ -91,6 +102,8 @@ pub(crate) struct SampleOptions {
     pub(crate) scale: u32,
     pub(crate) data_only: bool,
     pub(crate) month: Option<String>,
+    /// Write over what is there.
+    pub(crate) force: bool,
 }
 
 impl Default for SampleOptions {
@@ -99,6 +112,7 @@ impl Default for SampleOptions {
             scale: 1,
             data_only: false,
             month: None,
+            force: false,
         }
     }
 }
@@ -119,6 +133,9 @@ pub(crate) fn write_sample(
         return Err(SampleError::UnknownMonth {
             month: month.clone(),
         });
+    }
+    if !options.force {
+        refuse_to_overwrite(dir, options)?;
     }
     let mut written = Vec::new();
     if !options.data_only {
@@ -152,6 +169,28 @@ pub(crate) fn write_sample(
         }
     }
     Ok(written)
+}
+
+/// As `cargo new` does: a whole project goes only into an empty folder, and data only into
+/// month folders that do not exist yet.
+fn refuse_to_overwrite(dir: &Path, options: &SampleOptions) -> Result<(), SampleError> {
+    if !options.data_only {
+        let empty = std::fs::read_dir(dir).map_or(true, |mut entries| entries.next().is_none());
+        return if empty {
+            Ok(())
+        } else {
+            Err(SampleError::NotEmpty {
+                dir: dir.to_path_buf(),
+            })
+        };
+    }
+    for month in SAMPLE_MONTHS {
+        let path = dir.join("data").join(month);
+        if options.month.as_deref().is_none_or(|m| m == month) && path.exists() {
+            return Err(SampleError::MonthExists { path });
+        }
+    }
+    Ok(())
 }
 
 /// The month's pinned figures, computed from the generator's own products (not by running the

@@ -5,6 +5,7 @@ mod checks;
 mod history;
 mod hostile;
 mod inference;
+mod newuser;
 mod operations;
 mod pipeline;
 mod properties;

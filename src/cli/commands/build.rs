@@ -5,6 +5,7 @@ use crate::build::{self, BuildEvent, BuildOptions, BuildReport, ExitStatus};
 use crate::cli::Error;
 use crate::cli::args::BuildArgs;
 use crate::cli::printer::Printer;
+use crate::error::Hint;
 use crate::notify::{self, Delivery};
 use crate::project::Project;
 use crate::render;
@@ -30,7 +31,7 @@ pub(crate) fn run(
         lock_timeout,
         ..options(args)
     };
-    let report = build::build(
+    let built = build::build(
         project,
         &options,
         |holder| super::waiting(printer, holder),
@@ -60,7 +61,24 @@ pub(crate) fn run(
                 }
             }
         },
-    )?;
+    );
+    let report = match built {
+        Ok(report) => report,
+        Err(error) => {
+            if let Some(bar) = &bar {
+                bar.finish_and_clear();
+            }
+            let deliveries = notify::notify_error(
+                &project.name,
+                &project.notify,
+                options.month.as_deref(),
+                &error.to_string(),
+                error.hint().as_deref(),
+            );
+            print_deliveries(printer, &deliveries);
+            return Err(error.into());
+        }
+    };
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
@@ -104,6 +122,12 @@ fn progress_bar(printer: &Printer) -> Option<indicatif::ProgressBar> {
 
 fn print_summary(printer: &Printer, project: &Project, report: &BuildReport) {
     printer.log_line(&render::build::summary_line(report));
+    for removed in &report.removed {
+        printer.warning(&format!(
+            "removed {removed}: it is not current; see {}",
+            crate::build::out_note(project, report.month)
+        ));
+    }
     for stage in &report.stages {
         if let Some(wrote) = &stage.wrote {
             printer.info(&format!("wrote {wrote}"));
@@ -139,6 +163,27 @@ fn print_summary(printer: &Printer, project: &Project, report: &BuildReport) {
         let message = stage.error.as_deref().unwrap_or("failed");
         printer.problem(&render::build::error(message, stage.hint.as_deref()));
     }
+}
+
+/// A project that does not load fails its build before it starts: its notifications are read
+/// from `winebuild.toml` alone, when they can be, and told.
+pub(crate) fn notify_unloaded(
+    root: &std::path::Path,
+    args: &BuildArgs,
+    error: &crate::project::ProjectError,
+    printer: &Printer,
+) {
+    let Some((name, targets)) = crate::project::notify_settings(root) else {
+        return;
+    };
+    let deliveries = notify::notify_error(
+        &name,
+        &targets,
+        args.month().as_deref(),
+        &error.to_string(),
+        error.hint().as_deref(),
+    );
+    print_deliveries(printer, &deliveries);
 }
 
 fn print_deliveries(printer: &Printer, deliveries: &[Delivery]) {

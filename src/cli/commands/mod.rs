@@ -25,7 +25,13 @@ pub(crate) fn run(arguments: &Arguments, printer: &Printer) -> Result<ExitStatus
     let root = project_root(arguments.project.as_deref());
     let project = || Project::load(&root);
     match &arguments.command {
-        Command::Build(args) => build::run(&project()?, args, lock_timeout(arguments), printer),
+        Command::Build(args) => match project() {
+            Ok(project) => build::run(&project, args, lock_timeout(arguments), printer),
+            Err(error) => {
+                build::notify_unloaded(&root, args, &error, printer);
+                Err(error.into())
+            }
+        },
         Command::Plan(args) => plan::run(&project()?, args, printer),
         Command::Test(args) => test::run(&project()?, args, printer),
         Command::Clean(_) => store::clean(&project()?, lock_timeout(arguments), printer),
@@ -79,6 +85,15 @@ fn waiting(printer: &Printer, holder: Option<&crate::store::lock::Holder>) {
     printer.log_line(&format!(
         "waiting for another build of this project to finish{who}; lock: .winebuild/lock"
     ));
+}
+
+/// A warning that a stage's current output is out of date, and how to rebuild it.
+fn stale_words(stale: &crate::build::Stale, month: crate::month::Month) -> String {
+    format!(
+        "`{}` is out of date for {month} ({}): this is its output from the last build; \
+         `winebuild build {month}` rebuilds it",
+        stale.stage, stale.reason
+    )
 }
 
 /// The month's `expect.toml`, as a path relative to the project, for hints.

@@ -11,13 +11,15 @@ pub(crate) fn run(args: &SampleArgs, printer: &Printer) -> Result<ExitStatus, Er
         scale: args.scale,
         data_only: args.data_only,
         month: args.month.clone(),
+        force: args.force,
     };
     let written = sample::write_sample(&args.dir, &options)?;
     if printer.json {
         printer.json(&serde_json::json!({"status": "ok", "written": written}));
     } else {
+        // The files written are what the command produces: stdout, as `build`'s are.
         for path in &written {
-            printer.log_line(&format!("wrote {}", path.display()));
+            printer.info(&format!("wrote {}", path.display()));
         }
     }
     Ok(ExitStatus::Success)

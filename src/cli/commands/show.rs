@@ -11,7 +11,15 @@ pub(crate) fn run(
     args: &ShowArgs,
     printer: &Printer,
 ) -> Result<ExitStatus, Error> {
-    let table = build::current_output(project, args.month.as_deref(), &args.stage)?;
+    let (month, table) = build::current_output(project, args.month.as_deref(), &args.stage)?;
+    let options = build::BuildOptions {
+        month: Some(month.to_string()),
+        ..build::BuildOptions::default()
+    };
+    let stale = build::stale_stages(project, &options)?;
+    if let Some(stale) = stale.iter().find(|s| s.stage == args.stage) {
+        printer.warning(&super::stale_words(stale, month));
+    }
     let output_error = |message: String| Error::Output {
         stage: args.stage.clone(),
         message,

@@ -19,6 +19,9 @@ pub(crate) fn run(
         lock_timeout: None,
     };
     let report = build::test(project, &options)?;
+    for stale in &report.stale {
+        printer.warning(&super::stale_words(stale, report.month));
+    }
     if printer.json {
         printer.json(&report);
         return Ok(report.exit_status());
