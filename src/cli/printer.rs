@@ -6,13 +6,21 @@
 //! prints one document on stdout and no text.
 
 use std::cell::RefCell;
+use std::fmt::Write as _;
 use std::io::Write;
 
 /// How a command prints.
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "four independent switches of how to print, each read where it matters"
+)]
 pub(crate) struct Printer {
     pub(crate) json: bool,
     pub(crate) quiet: bool,
     pub(crate) verbose: bool,
+    /// Colour `error:`, `warning:`, `hint:` and failing statuses on stderr: on a terminal unless
+    /// `NO_COLOR` is set, or anywhere when `CLICOLOR_FORCE` is.
+    color: bool,
     /// The first failure to write to stdout (a closed pipe, a full disk), reported at the end.
     stdout_error: RefCell<Option<std::io::Error>>,
 }
@@ -23,6 +31,7 @@ impl Printer {
             json,
             quiet,
             verbose,
+            color: wants_color(),
             stdout_error: RefCell::new(None),
         }
     }
@@ -58,7 +67,7 @@ impl Printer {
     /// Progress and logs, on stderr; not with `-q` or `--format json`.
     pub(crate) fn log(&self, text: &str) {
         if self.text() && !self.quiet {
-            write_stderr(text);
+            self.write_stderr(text);
         }
     }
 
@@ -71,17 +80,13 @@ impl Printer {
     /// `--format json`, where the document says it.
     pub(crate) fn problem(&self, text: &str) {
         if self.text() {
-            write_stderr(text);
+            self.write_stderr(text);
         }
     }
 
     /// `warning: …` on stderr, in every format: a warning never changes a result.
-    #[expect(
-        clippy::unused_self,
-        reason = "a method, like every other line the printer prints, so callers need not know"
-    )]
     pub(crate) fn warning(&self, message: &str) {
-        write_stderr(&format!("warning: {message}\n"));
+        self.write_stderr(&format!("warning: {message}\n"));
     }
 
     /// An error ending the command: `error:` and `hint:` on stderr, or one JSON object on stdout.
@@ -90,7 +95,7 @@ impl Printer {
             let value = serde_json::json!({"status": "error", "error": message, "hint": hint});
             self.json(&value);
         } else {
-            write_stderr(&crate::render::build::error(message, hint));
+            self.write_stderr(&crate::render::build::error(message, hint));
         }
     }
 
@@ -98,8 +103,17 @@ impl Printer {
     pub(crate) fn json(&self, value: &impl serde::Serialize) {
         match serde_json::to_string_pretty(value) {
             Ok(text) => self.result_line(&text),
-            Err(e) => write_stderr(&format!("error: cannot print JSON: {e}\n")),
+            Err(e) => self.write_stderr(&format!("error: cannot print JSON: {e}\n")),
         }
+    }
+
+    fn write_stderr(&self, text: &str) {
+        let text = if self.color {
+            paint(text)
+        } else {
+            text.to_string()
+        };
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
 
     /// The first failure to write a result, if any.
@@ -108,6 +122,54 @@ impl Printer {
     }
 }
 
-fn write_stderr(text: &str) {
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+/// Colour on stderr: `CLICOLOR_FORCE` (set, not `0`) asks for it anywhere; `NO_COLOR` (set, not
+/// empty) refuses it; otherwise only on a terminal.
+fn wants_color() -> bool {
+    use std::io::IsTerminal;
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0");
+    if set("CLICOLOR_FORCE") {
+        return true;
+    }
+    !set("NO_COLOR") && std::io::stderr().is_terminal()
+}
+
+const RED: &str = "\x1b[1;31m";
+const YELLOW: &str = "\x1b[1;33m";
+const CYAN: &str = "\x1b[1;36m";
+const GREEN: &str = "\x1b[32m";
+const RESET: &str = "\x1b[0m";
+
+/// `text` with its line prefixes (`error:`, `warning:`, `hint:`) and status words (`failed`,
+/// `fail`, `warn`, `ran`) coloured, as cargo colours its own.
+fn paint(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 32);
+    for line in text.split_inclusive('\n') {
+        let colour = [("error:", RED), ("warning:", YELLOW), ("hint:", CYAN)]
+            .iter()
+            .find(|(prefix, _)| line.starts_with(prefix));
+        if let Some((prefix, colour)) = colour {
+            let _ = write!(out, "{colour}{prefix}{RESET}{}", &line[prefix.len()..]);
+            continue;
+        }
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        let word = trimmed.split(' ').next().unwrap_or_default();
+        let colour = match word {
+            "failed" | "fail" => Some(RED),
+            "warn" => Some(YELLOW),
+            "ran" => Some(GREEN),
+            _ => None,
+        };
+        match colour {
+            Some(colour) if !indent.is_empty() || word == "failed" => {
+                let _ = write!(
+                    out,
+                    "{indent}{colour}{word}{RESET}{}",
+                    &trimmed[word.len()..]
+                );
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out
 }

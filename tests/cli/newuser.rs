@@ -279,3 +279,27 @@ fn a_workbook_still_being_copied_is_tried_again() {
         String::from_utf8_lossy(&output.stdout)
     );
 }
+
+#[test]
+fn errors_and_warnings_are_coloured_unless_no_color() {
+    let project = Project::csv();
+    let coloured = project
+        .command(&["build", "--month", "2025-12"])
+        .env("CLICOLOR_FORCE", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&coloured.stderr);
+    assert!(
+        stderr.starts_with("\u{1b}[1;31merror:\u{1b}[0m no data for month `2025-12`"),
+        "{stderr:?}"
+    );
+    let plain = project
+        .command(&["build", "--month", "2025-12"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&plain.stderr).starts_with("error: no data for month"),
+        "piped, or NO_COLOR: no colour"
+    );
+}

@@ -180,6 +180,8 @@ model = "joined"
         let mut command = Command::new(BIN);
         command.current_dir(self.path()).args(args);
         command.env_remove("RUST_BACKTRACE");
+        // What people see, as a pipe sees it: no colour, whatever the environment asks.
+        command.env_remove("CLICOLOR_FORCE");
         command
     }
 
