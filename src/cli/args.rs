@@ -17,7 +17,7 @@ pub(crate) struct Arguments {
     /// that holds one)
     #[arg(short = 'C', long = "project", global = true)]
     pub(crate) project: Option<PathBuf>,
-    /// Print only errors
+    /// Print only warnings and errors
     #[arg(short, long, global = true)]
     pub(crate) quiet: bool,
     /// Print more: why reused stages were reused, every warning

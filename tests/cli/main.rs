@@ -9,5 +9,6 @@ mod newuser;
 mod operations;
 mod pipeline;
 mod properties;
+mod readme;
 mod support;
 mod workbooks;
