@@ -176,18 +176,7 @@ impl SparseSheet {
             .filter_map(|c| c.cells.last().map(|(row, _)| *row as usize + 1))
             .max()
             .unwrap_or(0);
-        let cells = rows as u64 * columns.len() as u64;
-        if cells > limits.cells {
-            return Err(SourceError::TooBig {
-                file: file.to_string(),
-                limit: Limit::Cells,
-                found: format!(
-                    "sheet `{sheet}` makes a table of {rows} rows × {} columns",
-                    columns.len()
-                ),
-                allowed: format!("{} cells", limits.cells),
-            });
-        }
+        check_table_size(file, sheet, rows, columns.len(), limits)?;
         // Columns convert independently (in parallel for big sheets), each with its own warnings,
         // gathered back in column order so messages stay deterministic.
         let convert = |column: ColumnCells| {
@@ -235,6 +224,26 @@ impl SparseSheet {
             warnings,
         })
     }
+}
+
+/// Refuses a sheet whose table (its last row × its columns) would hold more cells than
+/// `[limits] cells`, before the table is built.
+fn check_table_size(
+    file: &str,
+    sheet: &str,
+    rows: usize,
+    columns: usize,
+    limits: &Limits,
+) -> Result<(), SourceError> {
+    if rows as u64 * columns as u64 > limits.cells {
+        return Err(SourceError::TooBig {
+            file: file.to_string(),
+            limit: Limit::Cells,
+            found: format!("sheet `{sheet}` makes a table of {rows} rows × {columns} columns"),
+            allowed: format!("{} cells", limits.cells),
+        });
+    }
+    Ok(())
 }
 
 /// The columns with a header cell, named by it, their cells sorted by row and numbered from the
