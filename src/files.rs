@@ -8,6 +8,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
 
 use crate::error::{IoAction, IoError};
 
@@ -133,4 +134,56 @@ mod tests {
             assert_ne!(mode, 0o600, "written with a temp file's private mode");
         }
     }
+}
+
+/// What identifies one version of a file without reading it, as git's index keeps it: size,
+/// mtime, ctime and inode (see `store::statcache` for when it can be trusted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileStat {
+    pub(crate) size: u64,
+    pub(crate) mtime_ns: i128,
+    pub(crate) ctime_ns: i128,
+    pub(crate) inode: u64,
+}
+
+impl FileStat {
+    pub(crate) fn of(path: &Path) -> std::io::Result<FileStat> {
+        let metadata = std::fs::metadata(path)?;
+        let mtime_ns = metadata
+            .modified()?
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128);
+        Ok(FileStat {
+            size: metadata.len(),
+            mtime_ns,
+            ctime_ns: ctime_ns(&metadata),
+            inode: inode(&metadata),
+        })
+    }
+}
+
+#[cfg(unix)]
+fn inode(metadata: &std::fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(metadata)
+}
+
+#[cfg(not(unix))]
+fn inode(_: &std::fs::Metadata) -> u64 {
+    0
+}
+
+#[cfg(unix)]
+fn ctime_ns(metadata: &std::fs::Metadata) -> i128 {
+    use std::os::unix::fs::MetadataExt;
+    i128::from(metadata.ctime()) * 1_000_000_000 + i128::from(metadata.ctime_nsec())
+}
+
+/// Without a ctime, the creation time stands in (or nothing): the mtime rule still holds.
+#[cfg(not(unix))]
+fn ctime_ns(metadata: &std::fs::Metadata) -> i128 {
+    metadata
+        .created()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128)
 }

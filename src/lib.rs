@@ -15,6 +15,7 @@
 #[cfg(test)]
 mod alloc_meter;
 mod archive;
+mod blobs;
 mod build;
 mod checks;
 pub mod cli;
@@ -27,6 +28,7 @@ mod graph;
 mod month;
 mod notify;
 mod project;
+mod remote;
 mod render;
 mod runs;
 mod sample;

@@ -112,6 +112,7 @@ pub(crate) fn payload(project: &Project, report: &BuildReport) -> Value {
         "stages": {
             "ran": report.count(Action::Ran),
             "reused": report.count(Action::Reused),
+            "fetched": report.count(Action::Fetched),
             "failed": report.count(Action::Failed),
             "skipped": report.count(Action::Skipped),
         },
@@ -163,7 +164,7 @@ fn text(project: &Project, report: &BuildReport) -> String {
     lines.push(format!(
         "{} ran, {} reused, {} failed, {} skipped · run {}",
         report.count(Action::Ran),
-        report.count(Action::Reused),
+        report.count(Action::Reused) + report.count(Action::Fetched),
         report.count(Action::Failed),
         report.count(Action::Skipped),
         report.run_id

@@ -120,7 +120,7 @@ pub(crate) fn summarize(number: usize, run: &RunRecord) -> RunLine {
         month: run.month,
         status: run.status,
         ran: run.count(Action::Ran),
-        reused: run.count(Action::Reused),
+        reused: run.count(Action::Reused) + run.count(Action::Fetched),
         failed: run.count(Action::Failed),
         skipped: run.count(Action::Skipped),
         failed_checks: run

@@ -97,7 +97,12 @@ impl CheckEnv for BuildEnv<'_, '_> {
             .get(&self.own.stage)
             .and_then(|entry| entry.checks.get(key))
             .and_then(|value| serde_json::from_value(value.clone()).ok());
-        let result = indexed.or_else(|| self.ctx.store.check_result(key))?;
+        let result = indexed
+            .or_else(|| self.ctx.store.check_result(key))
+            .or_else(|| {
+                let body = self.ctx.store.fetch_check_result(key)?;
+                serde_json::from_slice(&body).ok()
+            })?;
         self.see(key, &result);
         Some(result)
     }
@@ -110,5 +115,6 @@ impl CheckEnv for BuildEnv<'_, '_> {
         self.see(key, result);
         // A result that cannot be cached is computed again next time; never worth failing for.
         let _ = self.ctx.store.put_check_result(key, result);
+        self.ctx.store.share_check_result(key, result);
     }
 }

@@ -89,7 +89,7 @@ impl<'a> Context<'a> {
         let graph = Graph::new(project)?;
         let selected = graph.select(&options.select)?;
         let previous = store.month_state(month);
-        let expectations = Expectations::load(project, &project.month_dir(month))?;
+        let expectations = Expectations::load(project, month)?;
         Ok(Context {
             expectations,
             project,
@@ -117,9 +117,9 @@ impl<'a> Context<'a> {
         self.graph.node(id).kind
     }
 
-    /// The path of a source file of the month.
-    pub(crate) fn source_path(&self, file: &str) -> PathBuf {
-        self.project.month_dir(self.month).join(file)
+    /// A source file of the month, on disk or on object storage.
+    pub(crate) fn source_file(&self, file: &str) -> crate::project::InputFile {
+        self.project.input_file(self.month, file)
     }
 
     /// The path of an export file of the month.
@@ -130,12 +130,8 @@ impl<'a> Context<'a> {
     /// The error for a source file that does not exist, listing what the month folder holds.
     pub(crate) fn missing_source(&self, file: &str) -> SourceError {
         SourceError::Missing {
-            file: self
-                .project
-                .relative(&self.source_path(file))
-                .display()
-                .to_string(),
-            available: crate::files::names_in(&self.project.month_dir(self.month), |_| true),
+            file: self.source_file(file).shown(&self.project.root),
+            available: self.project.data.files_of(self.month),
         }
     }
 

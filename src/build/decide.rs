@@ -16,7 +16,7 @@ use super::outcome::SkipReason;
 use crate::graph::{StageId, StageKind};
 use crate::month::Month;
 use crate::sources::SourceError;
-use crate::store::{Change, Fingerprint, ObjectHash, ObjectState, StageKey, StageRecord, Watched};
+use crate::store::{Change, Fingerprint, ObjectHash, ObjectState, StageKey, StageRecord};
 
 /// What one input of a stage stands as, for deciding the stage.
 pub(super) enum InputState {
@@ -97,11 +97,8 @@ impl InputView for super::scheduler::View<'_, Built> {
 impl Context<'_> {
     /// The content hash of a source's file, through the stat cache.
     pub(crate) fn source_hash(&self, file: &str) -> Result<ObjectHash, SourceError> {
-        let path = self.source_path(file);
-        if !path.exists() {
-            return Err(self.missing_source(file));
-        }
-        match self.store.hash_file(Watched::Source(&path), &path) {
+        let input = self.source_file(file);
+        match self.store.hash_input(&input) {
             Ok((hash, _)) => Ok(hash),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(self.missing_source(file)),
             Err(e) => Err(SourceError::Io {

@@ -138,6 +138,9 @@ impl Context<'_> {
         self.store
             .put_stage_record(&record)
             .map_err(StageError::from)?;
+        // Shared in the background while the build goes on; the remote reports its own faults.
+        self.store
+            .share_stage(&record, bytes::Bytes::from(produced.bytes));
         let mut outcome = self.outcome(id, Action::Ran, decision.reason.to_string());
         outcome.started_ms = started_ms;
         outcome.duration_ms = duration_ms;
@@ -229,11 +232,12 @@ impl Context<'_> {
         decision: &Decision,
     ) -> Result<sources::SourceRead, RunError> {
         let def = &self.project.sources[name];
-        let path = self.source_path(&def.file);
-        let stat =
-            FileStat::of(&path).map_err(|_| StageError::from(self.missing_source(&def.file)))?;
+        let input = self.source_file(&def.file);
+        let stat = input
+            .stat()
+            .map_err(|_| StageError::from(self.missing_source(&def.file)))?;
         let started = now_ns();
-        let bytes = std::fs::read(&path).map_err(|e| {
+        let bytes = input.read().map_err(|e| {
             RunError::Unreadable(SourceError::Io {
                 file: def.file.clone(),
                 message: e.to_string(),
@@ -241,13 +245,13 @@ impl Context<'_> {
         })?;
         let hash = ObjectHash::of(&bytes);
         if decision.fingerprint.inputs.get(&def.file) != Some(&hash)
-            || FileStat::of(&path).ok() != Some(stat)
+            || input.stat().ok() != Some(stat)
         {
             return Err(RunError::SourceChanged);
         }
         self.store
-            .remember_hash(Watched::Source(&path), stat, &hash, started);
-        let display = self.project.relative(&path).display().to_string();
+            .remember_hash(Watched::Input(&input), stat, &hash, started);
+        let display = input.shown(&self.project.root);
         match sources::read_source(def, &display, bytes, &self.project.limits) {
             Ok(read) => Ok(read),
             // A file written moments ago that is not a whole workbook yet may still be being

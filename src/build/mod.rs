@@ -213,7 +213,12 @@ pub(crate) fn build(
     on_wait: impl FnOnce(Option<&crate::store::lock::Holder>),
     mut on_event: impl FnMut(BuildEvent<'_>),
 ) -> Result<BuildReport, BuildError> {
-    let store = Store::open(&project.root)?;
+    let mut store = Store::open(&project.root)?;
+    if let Some(settings) = &project.remote {
+        store.set_remote(std::sync::Arc::new(crate::remote::Remote::new(
+            settings.clone(),
+        )));
+    }
     let lock = store.lock(options.lock_timeout, on_wait)?;
     store.sweep_tmp();
     let started_at = chrono::Utc::now();
@@ -240,6 +245,7 @@ pub(crate) fn build(
         stages,
         archived: None,
         removed: Vec::new(),
+        remote: None,
     };
     report.removed = out_folder::settle(&ctx, &report.stages, &report.started_at)
         .into_iter()
@@ -261,6 +267,10 @@ pub(crate) fn build(
                 archive_error = Some(error);
             }
         }
+    }
+    if let Some(remote) = store.remote() {
+        store.share_month_state(ctx.month, &state, &ctx.previous);
+        report.remote = Some(remote.finish());
     }
     store.append_run(&serde_json::to_string(&report).unwrap_or_default())?;
     drop(lock);
@@ -323,7 +333,7 @@ fn to_archive<'r>(
                     sources.push(SourceFile {
                         source: name.to_string(),
                         file: file.clone(),
-                        bytes: std::fs::metadata(ctx.source_path(file)).map_or(0, |m| m.len()),
+                        bytes: ctx.source_file(file).stat().map_or(0, |s| s.size),
                         blake3: hash.clone(),
                     });
                 }

@@ -23,6 +23,8 @@ use crate::table::ColumnInfo;
 pub(crate) enum Action {
     Ran,
     Reused,
+    /// Reused from the remote store: another machine built it.
+    Fetched,
     Failed,
     Skipped,
 }
@@ -30,7 +32,7 @@ pub(crate) enum Action {
 impl Action {
     /// Whether dependents can be built on a stage that ended so.
     pub(crate) fn is_usable(self) -> bool {
-        matches!(self, Action::Ran | Action::Reused)
+        matches!(self, Action::Ran | Action::Reused | Action::Fetched)
     }
 }
 
@@ -39,6 +41,7 @@ impl fmt::Display for Action {
         f.write_str(match self {
             Action::Ran => "ran",
             Action::Reused => "reused",
+            Action::Fetched => "fetched",
             Action::Failed => "failed",
             Action::Skipped => "skipped",
         })
@@ -209,6 +212,9 @@ pub(crate) struct BuildReport {
     /// with why), so no stale report looks current.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) removed: Vec<String>,
+    /// What the build fetched from and shared with the remote store, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) remote: Option<crate::remote::RemoteReport>,
 }
 
 impl BuildReport {

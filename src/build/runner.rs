@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::context::Context;
-use super::decide::{Decision, InputView, Inputs};
+use super::decide::{Decision, InputView, Inputs, Reason};
 use super::execute::RunError;
 use super::outcome::SkipReason;
 use super::scheduler::{Gate, Prepared, Stages, View};
@@ -16,6 +16,9 @@ use crate::sources::SourceError;
 
 /// The pause before the second read of a source; doubled before the third.
 const RETRY_BACKOFF: Duration = Duration::from_millis(200);
+
+/// The reason shown for a stage another machine built.
+pub(super) const FETCHED: &str = "fetched from the remote store";
 
 /// How many times a source is read when it changes while being read or cannot be opened.
 pub(super) const READ_ATTEMPTS: usize = 3;
@@ -76,6 +79,23 @@ impl Context<'_> {
         Prepared::Run(Attempt::Run(Box::new(decision)))
     }
 
+    /// The stage from the shared store, when it has this key: a local miss that another
+    /// machine built. Never for `--force`, which asks for a rerun.
+    fn fetch(&self, id: StageId, decision: &Decision, started_ms: f64) -> Option<Built> {
+        if decision.reason == Reason::Forced {
+            return None;
+        }
+        let record = self.store.fetch_stage(&decision.key)?;
+        let mut fetched = self.reuse(id, decision, &record, started_ms);
+        if fetched.outcome.action == super::Action::Reused {
+            fetched.outcome.action = super::Action::Fetched;
+            if fetched.outcome.wrote.is_none() {
+                fetched.outcome.reason = FETCHED.to_string();
+            }
+        }
+        Some(fetched)
+    }
+
     /// Runs a prepared stage, trying a source that cannot be read or changes while it is read
     /// again, up to [`READ_ATTEMPTS`] times in all.
     fn finish(
@@ -86,6 +106,15 @@ impl Context<'_> {
         publish: &dyn Fn(&Built) -> bool,
     ) -> Built {
         let started_ms = self.elapsed_ms();
+        if let Attempt::Run(decision) = &attempt
+            && let Some(fetched) = self.fetch(id, decision, started_ms)
+        {
+            return if publish(&fetched) {
+                self.with_checks(id, view, fetched)
+            } else {
+                fetched
+            };
+        }
         let mut unreadable = None;
         for tried in 1..=READ_ATTEMPTS {
             match attempt {
@@ -153,7 +182,12 @@ impl Stages for Context<'_> {
         match node.kind {
             StageKind::Source => {
                 let file = &self.project.sources[&node.name].file;
-                std::fs::metadata(self.source_path(file)).map_or(0, |m| m.len())
+                // Local files only: asking object storage would cost a request per source.
+                let input = self.source_file(file);
+                input
+                    .path()
+                    .and_then(|path| std::fs::metadata(path).ok())
+                    .map_or(0, |m| m.len())
             }
             _ => node
                 .inputs

@@ -5,7 +5,9 @@
 //! missing file pins nothing.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use crate::month::Month;
 
 use serde::{Deserialize, Serialize};
 
@@ -97,11 +99,15 @@ pub(crate) struct Expectations {
 }
 
 impl Expectations {
-    /// Reads `expect.toml` from `month_dir` and checks every name against the project's checks.
-    pub(crate) fn load(project: &Project, month_dir: &Path) -> Result<Expectations, ExpectError> {
-        let path = month_dir.join(EXPECT_FILE);
-        let file = project.relative(&path);
-        let text = match std::fs::read_to_string(&path) {
+    /// Reads the month's `expect.toml` and checks every name against the project's checks.
+    pub(crate) fn load(project: &Project, month: Month) -> Result<Expectations, ExpectError> {
+        let input = project.input_file(month, EXPECT_FILE);
+        let file = PathBuf::from(input.shown(&project.root));
+        let read = input.read().and_then(|bytes| {
+            String::from_utf8(bytes)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        });
+        let text = match read {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Expectations {

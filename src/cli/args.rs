@@ -107,8 +107,17 @@ pub(crate) enum Command {
     )]
     Clean(FormatArg),
     /// Remove stored objects that no month's current build nor any archive references
-    #[command(after_help = "Examples:\n  winebuild gc")]
-    Gc(FormatArg),
+    #[command(
+        after_help = "Examples:\n  winebuild gc\n  winebuild gc --remote                the shared store too"
+    )]
+    Gc(GcArgs),
+    /// The shared store on object storage: whether it answers, what it holds, and uploading
+    /// what this machine built
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  winebuild remote status\n  winebuild remote push\n  winebuild remote push --month 2026-09"
+    )]
+    Remote(RemoteCommand),
     /// Write a sample project: winebuild.toml, models/ and generated months of wine data
     #[command(
         after_help = "Examples:\n  winebuild sample /tmp/cave            a project with three sample months\n  winebuild sample . --data-only       only the data/ folders\n  winebuild sample /tmp/big --scale 100 --month 2026-09"
@@ -181,7 +190,9 @@ impl Command {
         match self {
             Command::Build(a) | Command::Plan(a) => a.output.is_json(),
             Command::Test(a) => a.output.is_json(),
-            Command::Clean(f) | Command::Gc(f) => f.is_json(),
+            Command::Clean(f) => f.is_json(),
+            Command::Gc(a) => a.output.is_json(),
+            Command::Remote(a) => a.output().is_json(),
             Command::Sample(a) => a.output.is_json(),
             Command::Show(a) => a.output.is_json(),
             Command::Diff(a) => a.format == DiffFormat::Json,
@@ -264,6 +275,41 @@ pub(crate) struct DiffArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
     pub(crate) format: DiffFormat,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GcArgs {
+    /// Also remove what the shared store holds that no month state nor archive there
+    /// references (objects younger than an hour are kept: a build may be about to name them)
+    #[arg(long)]
+    pub(crate) remote: bool,
+    /// With --remote: keep unreferenced objects younger than this many seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    pub(crate) grace: u64,
+    #[command(flatten)]
+    pub(crate) output: FormatArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RemoteCommand {
+    /// Whether the remote answers, and what it holds: objects, records, months, archives
+    Status(FormatArg),
+    /// Upload what this machine's store and archive hold that the remote lacks
+    Push {
+        /// Only this month's current build and its archive, YYYY-MM (default: everything)
+        #[arg(long)]
+        month: Option<String>,
+        #[command(flatten)]
+        output: FormatArg,
+    },
+}
+
+impl RemoteCommand {
+    pub(crate) fn output(&self) -> FormatArg {
+        match self {
+            RemoteCommand::Status(output) | RemoteCommand::Push { output, .. } => *output,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -58,6 +58,9 @@ pub(crate) enum Error {
     /// Writing results to stdout failed (a closed pipe, a full disk).
     #[error("cannot write to stdout: {0}")]
     Stdout(std::io::Error),
+    /// A command about the remote store found none, or could not reach it.
+    #[error("{message}")]
+    Remote { message: String, hint: String },
     /// A panic that nothing below caught: a bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -78,6 +81,7 @@ impl Hint for Error {
             Error::Schedule(e) => e.hint(),
             Error::Write(_) => Some("check the permissions and free space of that folder".into()),
             Error::Output { .. } | Error::Stdout(_) => None,
+            Error::Remote { hint, .. } => Some(hint.clone()),
             Error::Internal(_) => Some(
                 "this is a bug in winebuild or a library it uses, not in your project; the store \
                  trusts nothing half-written. Rerun with RUST_BACKTRACE=1 and report what it prints"

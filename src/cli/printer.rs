@@ -89,6 +89,11 @@ impl Printer {
         self.write_stderr(&format!("warning: {message}\n"));
     }
 
+    /// `warning: …` then `hint: …`, on stderr in every format.
+    pub(crate) fn warning_with_hint(&self, message: &str, hint: &str) {
+        self.write_stderr(&format!("warning: {message}\nhint: {hint}\n"));
+    }
+
     /// An error ending the command: `error:` and `hint:` on stderr, or one JSON object on stdout.
     pub(crate) fn error(&self, message: &str, hint: Option<&str>) {
         if self.json {

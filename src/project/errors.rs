@@ -59,6 +59,8 @@ pub(crate) enum ProjectError {
     BadNotify { message: String },
     #[error("[summary] `{label}`: {message}")]
     BadSummary { label: String, message: String },
+    #[error(transparent)]
+    Remote(#[from] crate::remote::SettingsError),
     #[error("[{section}] `{field}`: {message}")]
     BadSetting {
         section: &'static str,
@@ -100,6 +102,7 @@ impl Hint for ProjectError {
             ProjectError::ProjectName { .. } => {
                 Some("name the project in plain words on one line, e.g. name = \"cave\"".into())
             }
+            ProjectError::Remote(e) => Some(e.hint()),
             ProjectError::BadCheck { hint, .. } => hint.clone().or_else(|| {
                 Some("see the README's section on checks for each kind's fields".into())
             }),

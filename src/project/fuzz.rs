@@ -28,6 +28,10 @@ fn value() -> impl Strategy<Value = String> {
         Just("\"x.xlsx\"".to_string()),
         Just("\"r.csv\"".to_string()),
         Just("\"SELECT 1\"".to_string()),
+        Just("\"s3://bucket/exports/{month}\"".to_string()),
+        Just("\"s3://bucket/{month}x\"".to_string()),
+        Just("\"file:///tmp/winebuild-fuzz\"".to_string()),
+        Just("\"gs://\"".to_string()),
     ];
     let scalar = prop_oneof![
         4 => text,
@@ -76,6 +80,7 @@ const SHEET: &[&str] = &["name", "model", "total", "money"];
 const NOTIFY: &[&str] = &["kind", "url", "on_success", "from", "to", "token_env"];
 const LIMITS: &[&str] = &["rows", "columns", "cells", "inflated_mb", "ratio"];
 const BUILD: &[&str] = &["stage_timeout", "query_memory_mb"];
+const REMOTE: &[&str] = &["url", "write"];
 const HEADER: &[&str] = &["inputs", "key", "description"];
 const CHECK: &[&str] = &[
     "name",
@@ -105,25 +110,30 @@ fn project_file() -> impl Strategy<Value = String> {
         prop::collection::vec(("[a-c]{1,2}", section(EXPORT), section(SHEET)), 0..2),
         prop::option::of(section(NOTIFY)),
         section(LIMITS),
-        section(BUILD),
+        (section(BUILD), section(REMOTE)),
     )
-        .prop_map(|(project, sources, exports, notify, limits, build)| {
-            let mut text = format!("[project]\n{project}");
-            for (name, body) in sources {
-                let _ = write!(text, "\n[sources.{name}]\n{body}");
-            }
-            for (name, body, sheet) in exports {
+        .prop_map(
+            |(project, sources, exports, notify, limits, (build, remote))| {
+                let mut text = format!("[project]\n{project}");
+                for (name, body) in sources {
+                    let _ = write!(text, "\n[sources.{name}]\n{body}");
+                }
+                for (name, body, sheet) in exports {
+                    let _ = write!(
+                        text,
+                        "\n[exports.x{name}]\n{body}\n[[exports.x{name}.sheets]]\n{sheet}"
+                    );
+                }
+                if let Some(notify) = notify {
+                    let _ = write!(text, "\n[notify]\n{notify}");
+                }
                 let _ = write!(
                     text,
-                    "\n[exports.x{name}]\n{body}\n[[exports.x{name}.sheets]]\n{sheet}"
+                    "\n[limits]\n{limits}\n[build]\n{build}\n[remote]\n{remote}"
                 );
-            }
-            if let Some(notify) = notify {
-                let _ = write!(text, "\n[notify]\n{notify}");
-            }
-            let _ = write!(text, "\n[limits]\n{limits}\n[build]\n{build}");
-            text
-        })
+                text
+            },
+        )
 }
 
 fn model_file() -> impl Strategy<Value = String> {

@@ -10,6 +10,7 @@
 //! - nothing here reads data: loading a project reads only `winebuild.toml` and `models/`; month
 //!   folders are listed ([`Project::resolve_month`]), never opened.
 
+mod data;
 mod errors;
 #[cfg(test)]
 mod fuzz;
@@ -28,6 +29,7 @@ use crate::error::did_you_mean;
 use crate::files::{names_in, relative};
 use crate::month::{Month, MonthChoice};
 
+pub(crate) use data::{DataPlace, InputFile};
 pub(crate) use errors::{MonthError, OutProblem, ProjectError};
 pub(crate) use model_file::{ModelDef, parse_model};
 pub(crate) use raw::{NotifyKind, SheetDef};
@@ -208,8 +210,10 @@ fn default_top() -> usize {
 pub(crate) struct Project {
     pub(crate) root: PathBuf,
     pub(crate) name: String,
-    /// Month folder template relative to the root, containing `{month}`.
+    /// Month folder template relative to the root (or a URL), containing `{month}`.
     pub(crate) data_template: String,
+    /// Where the month folders are: the project's disk or object storage.
+    pub(crate) data: DataPlace,
     /// Output folder template relative to the root, containing `{month}`.
     pub(crate) out_template: String,
     /// Whether `out` may lead outside the project folder.
@@ -223,6 +227,8 @@ pub(crate) struct Project {
     pub(crate) limits: crate::sources::Limits,
     /// What one model or check query may take (`[build]`).
     pub(crate) query_limits: crate::engine::QueryLimits,
+    /// The shared store (`[remote]`, or `WINEBUILD_REMOTE`), if any.
+    pub(crate) remote: Option<crate::remote::RemoteSettings>,
 }
 
 impl Project {
@@ -254,6 +260,13 @@ impl Project {
         let project = Project {
             root: root.to_path_buf(),
             name: file.project.name,
+            data: DataPlace::new(root, &file.project.data).map_err(|message| {
+                ProjectError::BadSetting {
+                    section: "project",
+                    field: "data",
+                    message,
+                }
+            })?,
             data_template: file.project.data,
             out_template: file.project.out,
             out_elsewhere_allowed: file.project.out_outside_project,
@@ -264,27 +277,21 @@ impl Project {
             notify,
             limits: file.limits.limits(),
             query_limits: query_limits(&file.build)?,
+            remote: crate::remote::RemoteSettings::resolve(&file.remote)?,
         };
         project.validate()?;
         Ok(project)
     }
 
-    /// The folder holding one month's input files.
-    pub(crate) fn month_dir(&self, month: Month) -> PathBuf {
-        self.root
-            .join(self.data_template.replace("{month}", &month.to_string()))
+    /// A month's input file, wherever the data is.
+    pub(crate) fn input_file(&self, month: Month, file: &str) -> InputFile {
+        self.data.file(month, file)
     }
 
     /// The folder a month's exports are written to.
     pub(crate) fn out_dir(&self, month: Month) -> PathBuf {
         self.root
             .join(self.out_template.replace("{month}", &month.to_string()))
-    }
-
-    /// The folder whose sub-folders are the months (the part of the template before `{month}`).
-    pub(crate) fn months_parent(&self) -> PathBuf {
-        let prefix = self.data_template.split("{month}").next().unwrap_or("");
-        self.root.join(prefix)
     }
 
     /// `path` relative to the project root, for messages.
@@ -294,11 +301,7 @@ impl Project {
 
     /// Month folders that exist, oldest first.
     pub(crate) fn available_months(&self) -> Vec<Month> {
-        names_in(&self.months_parent(), |_| true)
-            .iter()
-            .filter_map(|name| Month::parse(name).ok())
-            .filter(|month| self.month_dir(*month).is_dir())
-            .collect()
+        self.data.months()
     }
 
     /// The month `--month` asks for: a month folder that exists, the month before today's, or the
@@ -308,20 +311,19 @@ impl Project {
             MonthChoice::Latest => {
                 return self.available_months().last().copied().ok_or_else(|| {
                     MonthError::NoMonths {
-                        dir: self.relative(&self.months_parent()),
+                        dir: PathBuf::from(self.data.shown_parent()),
                     }
                 });
             }
             MonthChoice::Previous => Month::before_today(),
             MonthChoice::Given(month) => month,
         };
-        let dir = self.month_dir(month);
-        if dir.is_dir() {
+        if self.data.has_month(month) {
             Ok(month)
         } else {
             Err(MonthError::NotFound {
                 month,
-                dir: self.relative(&dir),
+                dir: PathBuf::from(self.data.shown_month(month)),
                 available: self.available_months(),
             })
         }

@@ -33,6 +33,8 @@ pub(crate) struct ProjectFile {
     pub(crate) limits: crate::sources::limits::LimitsDef,
     #[serde(default)]
     pub(crate) build: BuildSection,
+    #[serde(default)]
+    pub(crate) remote: crate::remote::RemoteDef,
 }
 
 /// `[build]`: what a build may spend on one stage.

@@ -53,8 +53,9 @@ impl Project {
         if !out.starts_with(&root) && !self.out_elsewhere_allowed {
             return refuse(OutProblem::OutsideProject);
         }
+        // Data on object storage cannot be overwritten by a local `out`.
         let data = folder(&self.data_template);
-        if out.starts_with(&data) {
+        if matches!(self.data, super::DataPlace::Folder { .. }) && out.starts_with(&data) {
             return refuse(OutProblem::IntoData);
         }
         let own = [

@@ -37,11 +37,11 @@ pub(crate) fn error(message: &str, hint: Option<&str>) -> String {
 pub(crate) fn stage(outcome: &StageOutcome, width: usize, verbose: bool) -> String {
     let rows = outcome.rows.map(|r| plural(r, "row")).unwrap_or_default();
     let time = match outcome.action {
-        Action::Ran => duration(outcome.duration_ms),
+        Action::Ran | Action::Fetched => duration(outcome.duration_ms),
         _ => String::new(),
     };
     let reason = match outcome.action {
-        Action::Reused if !verbose && outcome.wrote.is_none() => "",
+        Action::Reused | Action::Fetched if !verbose && outcome.wrote.is_none() => "",
         // The whole error is printed after the summary; its first line is enough here.
         Action::Failed => outcome.reason.lines().next().unwrap_or_default(),
         _ => outcome.reason.as_str(),
@@ -98,13 +98,27 @@ pub(crate) fn summary_line(report: &BuildReport) -> String {
         n => format!(", {n} {word}"),
     };
     format!(
-        "{}: {} ran, {} reused{}{} in {}",
+        "{}: {} ran, {} reused{}{}{} in {}",
         report.month,
         report.count(Action::Ran),
         report.count(Action::Reused),
+        count(Action::Fetched, "fetched"),
         count(Action::Failed, "failed"),
         count(Action::Skipped, "skipped"),
         duration(report.duration_ms)
+    )
+}
+
+/// `remote s3://team/cave: fetched 16 object(s) (1.1 MiB), uploaded 2 (3.4 KiB)`.
+pub(crate) fn remote_line(remote: &crate::remote::RemoteReport) -> String {
+    let t = remote.traffic;
+    format!(
+        "remote {}: fetched {} ({}), uploaded {} ({})",
+        remote.url,
+        crate::text::plural(t.fetched, "object"),
+        crate::text::bytes(t.fetched_bytes),
+        crate::text::plural(t.uploaded, "blob"),
+        crate::text::bytes(t.uploaded_bytes),
     )
 }
 

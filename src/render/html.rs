@@ -317,7 +317,7 @@ fn diff_section(diff: &DiffReport) -> String {
     html
 }
 
-const LEGEND: &str = r#"<p class="legend"><span class="key status-ran">ran</span><span class="key status-reused">reused</span><span class="key status-failed">failed</span><span class="key status-skipped">skipped</span> · check dots: <span class="dot check-pass"></span>pass <span class="dot check-warn"></span>warn <span class="dot check-fail"></span>fail <span class="dot check-skipped"></span>skipped</p>
+const LEGEND: &str = r#"<p class="legend"><span class="key status-ran">ran</span><span class="key status-reused">reused</span><span class="key status-fetched">fetched</span><span class="key status-failed">failed</span><span class="key status-skipped">skipped</span> · check dots: <span class="dot check-pass"></span>pass <span class="dot check-warn"></span>warn <span class="dot check-fail"></span>fail <span class="dot check-skipped"></span>skipped</p>
 "#;
 
 const STYLE: &str = r#"
@@ -333,6 +333,7 @@ svg { display: block; max-width: 100%; height: auto; }
 .node.dim { opacity: 0.3; }
 .status-ran rect, .key.status-ran { fill: #1a7f37; background: #1a7f37; }
 .status-reused rect, .key.status-reused { fill: #0969da; background: #0969da; }
+.status-fetched rect, .key.status-fetched { fill: #8250df; background: #8250df; }
 .status-failed rect, .key.status-failed { fill: #cf222e; background: #cf222e; }
 .status-skipped rect, .status-absent rect, .key.status-skipped { fill: #8c959f; background: #8c959f; }
 .check { stroke: #fff; stroke-width: 1; }

@@ -24,10 +24,10 @@
 //! - the store is shared by the build's threads without a store-wide lock: the stat cache has its
 //!   own, held only to look up or record an entry, never while a file is read or hashed.
 
-pub(crate) mod backend;
 pub(crate) mod hash;
 pub(crate) mod key;
 pub(crate) mod lock;
+mod shared;
 pub(crate) mod statcache;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,15 +37,16 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
+use crate::blobs::{Backend, LocalDir};
 use crate::error::{Hint, IoAction, IoError};
 use crate::files::dir_size;
 use crate::graph::StageKind;
 use crate::month::Month;
 use crate::table::ColumnInfo;
-use backend::{Backend, LocalDir};
 pub(crate) use hash::{CheckKey, ObjectHash, StageKey};
 pub(crate) use key::{Change, Fingerprint, STORE_FORMAT, TOOL_VERSION};
 pub(crate) use lock::BuildLock;
+pub(crate) use shared::{RemoteGc, gc_remote, remote_contents, remote_name};
 use statcache::{FileStat, StatCache};
 
 /// The store folder at the project root.
@@ -137,7 +138,7 @@ pub(crate) struct Unusable {
 /// object of the store.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Watched<'a> {
-    Source(&'a Path),
+    Input(&'a crate::project::InputFile),
     Export(&'a Path),
     Archived(&'a Path),
     Object(&'a ObjectHash),
@@ -146,7 +147,7 @@ pub(crate) enum Watched<'a> {
 impl Watched<'_> {
     fn cache_key(&self) -> String {
         match self {
-            Watched::Source(path) => format!("source:{}", path.display()),
+            Watched::Input(input) => input.cache_key(),
             Watched::Export(path) => format!("export:{}", path.display()),
             Watched::Archived(path) => format!("archive:{}", path.display()),
             Watched::Object(object) => format!("object:{object}"),
@@ -159,6 +160,8 @@ pub(crate) struct Store {
     local: LocalDir,
     statcache: Mutex<StatCache>,
     writable: bool,
+    /// The shared second level, when the project has one ([`shared`]).
+    remote: Option<std::sync::Arc<crate::remote::Remote>>,
 }
 
 impl Store {
@@ -187,6 +190,7 @@ impl Store {
             local,
             statcache: Mutex::new(statcache),
             writable,
+            remote: None,
         }
     }
 
@@ -228,6 +232,28 @@ impl Store {
             self.statcache().record(&cache_key, stat, &hash, started);
         }
         Ok((hash, stat))
+    }
+
+    /// The content hash of a month's input file (on disk or object storage), through the stat
+    /// cache: read and hashed only when its stat changed. Returns the stat seen before hashing.
+    pub(crate) fn hash_input(
+        &self,
+        input: &crate::project::InputFile,
+    ) -> std::io::Result<(ObjectHash, FileStat)> {
+        let Some(path) = input.path() else {
+            let stat = input.stat()?;
+            let cache_key = input.cache_key();
+            if let Some(hash) = self.statcache().trusted_hash(&cache_key, &stat) {
+                return Ok((hash.clone(), stat));
+            }
+            let started = statcache::now_ns();
+            let hash = ObjectHash::of(&input.read()?);
+            if input.stat()? == stat {
+                self.statcache().record(&cache_key, stat, &hash, started);
+            }
+            return Ok((hash, stat));
+        };
+        self.hash_file(Watched::Input(input), path)
     }
 
     /// An archived file's size and hash, through the stat cache (for [`crate::archive::HashFile`]).

@@ -10,12 +10,12 @@
 //! mtime back: user space can set a file's mtime, never its ctime, which every write moves.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use super::hash::ObjectHash;
+pub(crate) use crate::files::FileStat;
 
 /// How close to its hashing time a file's mtime must be to be distrusted. Generous: file systems
 /// round mtimes (ext4 to a jiffy, FAT to 2 s), and a rehash is cheap next to a wrong build.
@@ -31,56 +31,6 @@ pub(crate) struct StatEntry {
     pub(crate) inode: u64,
     pub(crate) hash: ObjectHash,
     pub(crate) hashed_at_ns: i128,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct FileStat {
-    pub(crate) size: u64,
-    pub(crate) mtime_ns: i128,
-    pub(crate) ctime_ns: i128,
-    pub(crate) inode: u64,
-}
-
-impl FileStat {
-    pub(crate) fn of(path: &Path) -> std::io::Result<FileStat> {
-        let metadata = std::fs::metadata(path)?;
-        let mtime_ns = metadata
-            .modified()?
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as i128);
-        Ok(FileStat {
-            size: metadata.len(),
-            mtime_ns,
-            ctime_ns: ctime_ns(&metadata),
-            inode: inode(&metadata),
-        })
-    }
-}
-
-#[cfg(unix)]
-fn inode(metadata: &std::fs::Metadata) -> u64 {
-    std::os::unix::fs::MetadataExt::ino(metadata)
-}
-
-#[cfg(not(unix))]
-fn inode(_: &std::fs::Metadata) -> u64 {
-    0
-}
-
-#[cfg(unix)]
-fn ctime_ns(metadata: &std::fs::Metadata) -> i128 {
-    use std::os::unix::fs::MetadataExt;
-    i128::from(metadata.ctime()) * 1_000_000_000 + i128::from(metadata.ctime_nsec())
-}
-
-/// Without a ctime, the creation time stands in (or nothing): the mtime rule still holds.
-#[cfg(not(unix))]
-fn ctime_ns(metadata: &std::fs::Metadata) -> i128 {
-    metadata
-        .created()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as i128)
 }
 
 pub(crate) fn now_ns() -> i128 {

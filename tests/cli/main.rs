@@ -10,5 +10,7 @@ mod operations;
 mod pipeline;
 mod properties;
 mod readme;
+mod remote;
+mod s3server;
 mod support;
 mod workbooks;

@@ -122,6 +122,9 @@ fn progress_bar(printer: &Printer) -> Option<indicatif::ProgressBar> {
 
 fn print_summary(printer: &Printer, project: &Project, report: &BuildReport) {
     printer.log_line(&render::build::summary_line(report));
+    if let Some(remote) = &report.remote {
+        super::print_remote(printer, remote);
+    }
     for removed in &report.removed {
         printer.warning(&format!(
             "removed {removed}: it is not current; see {}",

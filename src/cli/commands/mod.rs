@@ -7,6 +7,7 @@ mod diff;
 mod log;
 mod parse_only;
 mod plan;
+mod remote;
 mod report;
 mod sample;
 mod schedule;
@@ -35,13 +36,28 @@ pub(crate) fn run(arguments: &Arguments, printer: &Printer) -> Result<ExitStatus
         Command::Plan(args) => plan::run(&project()?, args, printer),
         Command::Test(args) => test::run(&project()?, args, printer),
         Command::Clean(_) => store::clean(&project()?, lock_timeout(arguments), printer),
-        Command::Gc(_) => store::gc(&project()?, lock_timeout(arguments), printer),
+        Command::Gc(args) => store::gc(&project()?, args, lock_timeout(arguments), printer),
+        Command::Remote(command) => {
+            remote::run(&project()?, command, lock_timeout(arguments), printer)
+        }
         Command::Sample(args) => sample::run(args, printer),
         Command::Show(args) => show::run(&project()?, args, printer),
-        Command::Diff(args) => diff::run(&project()?, args, printer),
-        Command::Archive(command) => archive::run(&project()?, command, printer),
+        Command::Diff(args) => {
+            let project = project()?;
+            remote::fetch_archive(&project, lock_timeout(arguments), printer)?;
+            diff::run(&project, args, printer)
+        }
+        Command::Archive(command) => {
+            let project = project()?;
+            remote::fetch_archive(&project, lock_timeout(arguments), printer)?;
+            archive::run(&project, command, printer)
+        }
         Command::Log(args) => log::run(&project()?, args, printer),
-        Command::Report(args) => report::run(&project()?, args, printer),
+        Command::Report(args) => {
+            let project = project()?;
+            remote::fetch_archive(&project, lock_timeout(arguments), printer)?;
+            report::run(&project, args, printer)
+        }
         Command::Dag(args) => dag::run(&project()?, args, printer),
         Command::Schedule(args) => schedule::run(&project()?, args, printer),
         Command::ParseOnly { files } => parse_only::run(files, printer),
@@ -98,6 +114,23 @@ fn stale_words(stale: &crate::build::Stale, month: crate::month::Month) -> Strin
 
 /// The month's `expect.toml`, as a path relative to the project, for hints.
 fn expect_file(project: &Project, month: crate::month::Month) -> String {
-    let path = project.month_dir(month).join(crate::checks::EXPECT_FILE);
-    project.relative(&path).display().to_string()
+    project
+        .input_file(month, crate::checks::EXPECT_FILE)
+        .shown(&project.root)
+}
+
+/// What a command did with the remote store: its fault (once) and refused records as warnings,
+/// and the traffic when something crossed the network (always with `-v`).
+pub(crate) fn print_remote(printer: &Printer, remote: &crate::remote::RemoteReport) {
+    if let Some(fault) = &remote.fault {
+        let hint = remote.hint.as_deref().unwrap_or_default();
+        printer.warning_with_hint(fault, hint);
+    }
+    for warning in &remote.warnings {
+        printer.warning(warning);
+    }
+    let traffic = remote.traffic;
+    if traffic.fetched + traffic.uploaded > 0 || printer.verbose {
+        printer.log_line(&crate::render::build::remote_line(remote));
+    }
 }

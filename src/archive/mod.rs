@@ -14,6 +14,8 @@
 //! - a build whose sources and outputs equal the latest revision's creates nothing;
 //! - only a complete, successful build is archived (the caller decides; see `build`).
 
+pub(crate) mod shared;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -250,7 +252,29 @@ pub(crate) fn archive_build(
         // damaged one stays as evidence.
         repairs = Some(latest);
     }
-    let revision = revisions.last().map_or(1, |r| r + 1);
+    // The remote's numbers count too, so revisions stay one history across machines; and a
+    // build another machine archived already is mirrored, not archived twice.
+    let remote = store.remote().filter(|remote| remote.is_up());
+    let remote_revisions =
+        remote.map_or_else(Vec::new, |r| shared::remote_revisions(r, build.month));
+    if let Some(remote) = remote
+        && let Some(&theirs) = remote_revisions.last()
+        && revisions.last().is_none_or(|&ours| theirs > ours)
+        && shared::remote_manifest(remote, build.month, theirs)
+            .is_some_and(|m| m.content == content && same_keys(&m.stages, &build.stages))
+        && shared::mirror_revision(project, remote, build.month, theirs).is_ok()
+    {
+        return Ok(Archived::Unchanged {
+            path: shown(theirs),
+            revision: theirs,
+        });
+    }
+    let mut revision = revisions
+        .last()
+        .into_iter()
+        .chain(remote_revisions.last())
+        .max()
+        .map_or(1, |r| r + 1);
     let month_dir = month_dir(project, build.month);
     let write_error = |path: &Path, e: std::io::Error| ArchiveError::Write {
         path: project.relative(path),
@@ -264,7 +288,7 @@ pub(crate) fn archive_build(
         .map_err(|e| write_error(&month_dir, e))?;
     let files = copy_outputs(store, &build.stages, temp.path(), &write_error)?;
     let stages = build.stages;
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         project: project.name.clone(),
         month: build.month,
         revision,
@@ -277,6 +301,11 @@ pub(crate) fn archive_build(
         checks: build.checks,
         files,
     };
+    if let Some(remote) = remote
+        && let Some(claimed) = shared::claim(remote, &mut manifest, temp.path())
+    {
+        revision = claimed;
+    }
     let manifest_path = temp.path().join(MANIFEST);
     let bytes = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
     std::fs::write(&manifest_path, bytes).map_err(|e| write_error(&manifest_path, e))?;

@@ -4,7 +4,7 @@
 //! write (replace), write if absent, remove, list. The store's rules (objects named by their hash,
 //! records written after their objects, put-if-absent for what is shared) are written once against
 //! it, so a second level on object storage is another implementation, not another store.
-//! [`LocalDir`] is the one in `.winebuild/v1/`.
+//! [`LocalDir`] is the one in `.winebuild/v1/`; `remote::Remote` is the one on object storage.
 //!
 //! Rules every implementation keeps: a reader sees a whole blob or none (never half of one); a
 //! name is a relative path of `/`-separated parts that the store made itself, never one read from
@@ -28,6 +28,8 @@ pub(crate) enum Written {
 pub(crate) struct Listed {
     pub(crate) name: String,
     pub(crate) bytes: u64,
+    /// When it was last written, when the backend knows.
+    pub(crate) modified: Option<std::time::SystemTime>,
 }
 
 /// Where a store keeps its blobs.
@@ -137,6 +139,7 @@ impl Backend for LocalDir {
                     Ok(m) => listed.push(Listed {
                         name: child,
                         bytes: m.len(),
+                        modified: m.modified().ok(),
                     }),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(e) => return Err(IoError::read(&path, e)),
