@@ -82,3 +82,51 @@ bench:
     bench_project "100x month, scale 100" "$work/x100" 2026-09 3 100
     "$bin" sample "$work/x100" --scale 100 --month 2026-10 --data-only -q
     bench_diff "$work/x100" 5
+
+# The shared store's cost, against a local SeaweedFS (`weed` on the PATH, or WINEBUILD_WEED), in
+# interleaved triples on the sample month and the 100x month: a cold build without a remote, a
+# cold build that uploads everything (a new prefix each time), and a second machine's cold build
+# that fetches everything. Prints medians and the median per-triple ratios.
+bench-remote:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo build --release --quiet
+    bin="$PWD/target/release/winebuild"
+    weed="${WINEBUILD_WEED:-$(command -v weed)}"
+    work="$(mktemp -d)"
+    port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+    s3=$(port) filer=$(port)
+    "$weed" server -dir="$work" -ip=127.0.0.1 -master.telemetry=false -s3 -s3.port="$s3" \
+        -s3.port.iceberg=0 -s3.port.lance=0 -master.port="$(port)" -master.port.grpc="$(port)" \
+        -volume.port="$(port)" -volume.port.grpc="$(port)" -filer.port="$filer" \
+        -filer.port.grpc="$(port)" > "$work/weed.log" 2>&1 &
+    weed_pid=$!
+    trap 'kill $weed_pid; rm -rf "$work"' EXIT
+    until curl -s -o /dev/null "http://127.0.0.1:$s3/"; do sleep 0.2; done
+    curl -s -X PUT "http://127.0.0.1:$s3/bench" -o /dev/null
+    until [ "$(curl -s -o /dev/null -w '%{http_code}' -X PUT --data-binary x "http://127.0.0.1:$s3/bench/ready")" = 200 ]; do sleep 0.2; done
+    export AWS_ENDPOINT_URL="http://127.0.0.1:$s3" AWS_ALLOW_HTTP=true AWS_ACCESS_KEY_ID=bench \
+        AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1
+    cold() { rm -rf "$1/.winebuild" "$1/archive" "$1/out"; }
+    timed() { local s=${EPOCHREALTIME/./}; "$@" > /dev/null 2>&1; local e=${EPOCHREALTIME/./}; echo $((e - s)); }
+    median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+    bench() {
+        local label=$1 dir=$2 month=$3 runs=$4
+        local local_times=() upload_times=() fetch_times=() up_ratios=() fetch_ratios=()
+        for i in $(seq "$runs"); do
+            cold "$dir"; l=$(timed "$bin" -C "$dir" build -q --month "$month")
+            cold "$dir"; u=$(WINEBUILD_REMOTE="s3://bench/$label-$i" timed "$bin" -C "$dir" build -q --month "$month")
+            cold "$dir"; f=$(WINEBUILD_REMOTE="s3://bench/$label-$i" timed "$bin" -C "$dir" build -q --month "$month")
+            local_times+=("$l"); upload_times+=("$u"); fetch_times+=("$f")
+            up_ratios+=("$(awk -v a="$u" -v b="$l" 'BEGIN {printf "%.3f", a / b}')")
+            fetch_ratios+=("$(awk -v a="$f" -v b="$l" 'BEGIN {printf "%.3f", a / b}')")
+        done
+        echo "== $label ($month), $runs triples"
+        echo "cold build, no remote:      $(printf '%s\n' "${local_times[@]}" | median) us"
+        echo "cold build, uploading:      $(printf '%s\n' "${upload_times[@]}" | median) us  (median ratio $(printf '%s\n' "${up_ratios[@]}" | median))"
+        echo "second machine, fetching:   $(printf '%s\n' "${fetch_times[@]}" | median) us  (median ratio $(printf '%s\n' "${fetch_ratios[@]}" | median))"
+    }
+    "$bin" sample "$work/x1" --month 2026-09 -q
+    bench x1 "$work/x1" 2026-09 15
+    "$bin" sample "$work/x100" --scale 100 --month 2026-09 -q
+    bench x100 "$work/x100" 2026-09 5

@@ -102,6 +102,9 @@ pub(crate) struct Remote {
     warnings: Mutex<Vec<String>>,
     uploads: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     counters: Counters,
+    /// Blobs this command wrote or found written with put-if-absent: known to be there, so an
+    /// archive claim need not ask again.
+    present: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Remote {
@@ -116,6 +119,7 @@ impl Remote {
             warnings: Mutex::new(Vec::new()),
             uploads: Mutex::new(Vec::new()),
             counters: Counters::default(),
+            present: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -367,7 +371,20 @@ impl Remote {
             ..PutOptions::default()
         };
         let payload = PutPayload::from_bytes(blob.bytes.clone());
-        match client.store.put_opts(&path, payload, options).await {
+        let written = client.store.put_opts(&path, payload, options).await;
+        if matches!(
+            written,
+            Ok(_)
+                | Err(object_store::Error::AlreadyExists { .. }
+                    | object_store::Error::Precondition { .. })
+        ) && blob.mode == Mode::Create
+        {
+            self.present
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(blob.name.clone());
+        }
+        match written {
             Ok(_) => {
                 self.counters.uploaded.fetch_add(1, Ordering::Relaxed);
                 self.counters
@@ -455,8 +472,17 @@ impl Backend for Remote {
 }
 
 impl Remote {
-    /// Whether a blob exists (without fetching it).
+    /// Whether a blob exists (without fetching it): known when this command wrote it with
+    /// put-if-absent, else asked.
     pub(crate) fn exists(&self, name: &str) -> Result<bool, IoError> {
+        let known = self
+            .present
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(name);
+        if known {
+            return Ok(true);
+        }
         self.head(name).map(|found| found.is_some())
     }
 
