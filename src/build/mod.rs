@@ -253,7 +253,6 @@ pub(crate) fn build(
         .collect();
     let state = month_state::next(&ctx, &built);
     store.put_month_state(ctx.month, &state, &ctx.previous)?;
-    store.save_statcache()?;
     // Only a complete build that passed its checks is history worth keeping.
     let mut archive_error = None;
     let complete = ctx.selected.len() == ctx.graph.len();
@@ -268,6 +267,9 @@ pub(crate) fn build(
             }
         }
     }
+    // After archiving, which hashes the revision's files through the stat cache: saved, the next
+    // no-op build trusts those entries instead of reading the revision again.
+    store.save_statcache()?;
     if let Some(remote) = store.remote() {
         store.share_month_state(ctx.month, &state, &ctx.previous);
         report.remote = Some(remote.finish());
