@@ -1,4 +1,5 @@
 -- description = "Revenue (chiffre d'affaires) per product, largest first."
+-- tags = ["finance"]
 -- inputs = ["fusion"]
 -- key = ["product_id"]
 --

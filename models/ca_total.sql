@@ -1,4 +1,5 @@
 -- description = "Total revenue of the month, with the number of products and bottles sold."
+-- tags = ["finance"]
 -- inputs = ["ca"]
 -- key = []
 --

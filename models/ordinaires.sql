@@ -1,4 +1,5 @@
 -- description = "Every other wine: price z-score of 2 or less (or undefined)."
+-- tags = ["pricing"]
 -- inputs = ["price_zscore"]
 -- key = ["product_id"]
 

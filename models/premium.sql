@@ -1,4 +1,5 @@
 -- description = "Premium wines: price z-score above 2."
+-- tags = ["pricing"]
 -- inputs = ["price_zscore"]
 -- key = ["product_id"]
 --

@@ -1,5 +1,6 @@
 -- description = """
 -- Each wine's price z-score over the fusion rows: (price - mean) / sample standard deviation."""
+-- tags = ["pricing"]
 -- inputs = ["fusion"]
 -- key = ["product_id"]
 

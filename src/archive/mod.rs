@@ -412,6 +412,18 @@ pub(crate) fn read_manifest(
     })
 }
 
+/// Parses `2026-10` (the latest revision) or `2026-10@r2`.
+pub(crate) fn parse_revision_ref(given: &str) -> Option<(Month, Option<u32>)> {
+    let (month, revision) = match given.split_once('@') {
+        Some((month, revision)) => {
+            let number = revision.strip_prefix('r').unwrap_or(revision);
+            (month, Some(number.parse().ok()?))
+        }
+        None => (given, None),
+    };
+    Some((Month::parse(month).ok()?, revision))
+}
+
 /// The manifest of `month`'s latest revision, or of `revision` when given.
 pub(crate) fn manifest(
     project: &Project,

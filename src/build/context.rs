@@ -87,14 +87,13 @@ impl<'a> Context<'a> {
             .map_err(|e| BuildError::Month(e.into()))?;
         let month = project.resolve_month(choice)?;
         let graph = Graph::new(project)?;
-        let selected = graph.select(&options.select)?;
         let previous = store.month_state(month);
         let expectations = Expectations::load(project, month)?;
-        Ok(Context {
+        let mut ctx = Context {
             expectations,
             project,
             month,
-            selected,
+            selected: BTreeSet::new(),
             force: options.force,
             previous,
             store,
@@ -102,7 +101,9 @@ impl<'a> Context<'a> {
             stage_names: project.stage_names().cloned().collect(),
             graph,
             started: Instant::now(),
-        })
+        };
+        ctx.selected = super::selection::selected(&ctx, options)?;
+        Ok(ctx)
     }
 
     pub(crate) fn elapsed_ms(&self) -> f64 {

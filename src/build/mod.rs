@@ -33,6 +33,7 @@ mod outcome;
 mod plan;
 mod runner;
 pub(crate) mod scheduler;
+mod selection;
 
 use std::collections::BTreeMap;
 
@@ -66,6 +67,11 @@ pub(crate) enum BuildError {
     Output { stage: String, message: String },
     #[error(transparent)]
     Graph(#[from] GraphError),
+    #[error("{flag}: {source}")]
+    Select {
+        flag: &'static str,
+        source: crate::graph::SelectError,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -91,6 +97,7 @@ impl Hint for BuildError {
                 Some("build the month again: a damaged object is rebuilt".into())
             }
             BuildError::Graph(e) => e.hint(),
+            BuildError::Select { source, .. } => source.hint(),
             BuildError::Store(e) => e.hint(),
             BuildError::Expect(e) => e.hint(),
             BuildError::Check(e) => e.hint(),
@@ -163,7 +170,12 @@ impl Hint for StageError {
 pub(crate) struct BuildOptions {
     /// `--month`: `YYYY-MM`, `previous`, or none for the latest month folder.
     pub(crate) month: Option<String>,
+    /// `--select`: dbt's grammar ([`crate::graph::Selector`]); none selects every stage.
     pub(crate) select: Vec<String>,
+    /// `--exclude`: the same grammar, taken out of the selection.
+    pub(crate) exclude: Vec<String>,
+    /// `--state`: the archived build `state:` selectors compare with (`M` or `M@rN`).
+    pub(crate) state: Option<String>,
     pub(crate) force: bool,
     /// How long to wait for another build to release the lock (forever when `None`).
     pub(crate) lock_timeout: Option<std::time::Duration>,
@@ -196,8 +208,9 @@ pub(crate) struct StageState {
 
 /// What a build reports while it runs, for progress displays.
 pub(crate) enum BuildEvent<'a> {
-    /// The build holds the lock and is about to build this many stages.
-    Started { stages: usize },
+    /// The build holds the lock and is about to build this many stages, of which `selected`
+    /// are selected.
+    Started { stages: usize, selected: usize },
     /// These stages must run, and start now (in parallel, as threads free up).
     StagesStarted(&'a [&'a str]),
     /// The outcomes of one level of the graph (stages independent of one another), in name
@@ -225,6 +238,7 @@ pub(crate) fn build(
     let ctx = Context::new(project, options, &store)?;
     on_event(BuildEvent::Started {
         stages: ctx.graph.len(),
+        selected: ctx.selected.len(),
     });
     let built = run_stages(&ctx, &mut on_event);
     let levels = ctx.graph.in_order();
@@ -253,9 +267,10 @@ pub(crate) fn build(
         .collect();
     let state = month_state::next(&ctx, &built);
     store.put_month_state(ctx.month, &state, &ctx.previous)?;
-    // Only a complete build that passed its checks is history worth keeping.
+    // Only a complete build that passed its checks is history worth keeping. A selection that
+    // left nothing out of date (`--select state:modified`) is complete: every stage is current.
     let mut archive_error = None;
-    let complete = ctx.selected.len() == ctx.graph.len();
+    let complete = report.stages.iter().all(|s| s.action.is_usable());
     if report.exit_status() == ExitStatus::Success && complete {
         let to_archive = to_archive(&ctx, &report, &built);
         match archive::archive_build(project, &store, to_archive, &|p| store.hash_archived(p)) {

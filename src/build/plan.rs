@@ -96,6 +96,14 @@ impl Context<'_> {
             Inputs::Unreadable(error) => return (PlanAction::Blocked, error.to_string(), None),
             Inputs::Blocked(why) => return (PlanAction::Blocked, why.to_string(), None),
             Inputs::Pending(_) if forced => return (PlanAction::Run, "--force".into(), None),
+            Inputs::Pending(upstream) if !self.selected.contains(&id) => {
+                // Still `maybe` for what reads it: an identical output leaves it current.
+                let reason = format!(
+                    "not selected: left out of date if the output of {} changes",
+                    quoted_list(&upstream)
+                );
+                return (PlanAction::Maybe, reason, None);
+            }
             Inputs::Pending(upstream) => {
                 let reason = format!("runs if the output of {} changes", quoted_list(&upstream));
                 return (PlanAction::Maybe, reason, None);

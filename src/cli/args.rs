@@ -214,9 +214,8 @@ pub(crate) struct BuildArgs {
     /// The month, as with --month: `winebuild build 2026-10`
     #[arg(value_name = "MONTH", conflicts_with = "month")]
     pub(crate) month_given: Option<String>,
-    /// Stages to build: `name`, `name+` (and what depends on it), `+name` (and what it reads)
-    #[arg(long, short = 's', num_args = 1..)]
-    pub(crate) select: Vec<String>,
+    #[command(flatten)]
+    pub(crate) selection: SelectionArgs,
     /// Rerun the selected stages even when their outputs are stored
     #[arg(long)]
     pub(crate) force: bool,
@@ -233,11 +232,27 @@ pub(crate) struct TestArgs {
     #[arg(value_name = "MONTH", conflicts_with = "month")]
     pub(crate) month_given: Option<String>,
 
-    /// Models whose checks run: `name`, `name+`, `+name` (default: all)
-    #[arg(long, short = 's', num_args = 1..)]
-    pub(crate) select: Vec<String>,
+    #[command(flatten)]
+    pub(crate) selection: SelectionArgs,
     #[command(flatten)]
     pub(crate) output: FormatArg,
+}
+
+/// dbt's node selection: `--select`, `--exclude`, `--state`.
+#[derive(Debug, Args)]
+pub(crate) struct SelectionArgs {
+    /// Stages to take, in dbt's grammar: `name`, `+name` (and what it reads), `name+` (and what
+    /// reads it), `2+name`, `name+1`, `@name`, `tag:T`, `source:S`, `path:P`, `state:modified`,
+    /// `result:fail`; spaces (or several values) are a union, a comma intersects (default: all)
+    #[arg(long, short = 's', num_args = 1.., value_name = "SELECTOR")]
+    pub(crate) select: Vec<String>,
+    /// Stages to leave out, in the same grammar
+    #[arg(long, num_args = 1.., value_name = "SELECTOR")]
+    pub(crate) exclude: Vec<String>,
+    /// The archived build `state:` selectors compare with: YYYY-MM or YYYY-MM@rN (default: the
+    /// month's latest archived revision)
+    #[arg(long, value_name = "MONTH[@rN]")]
+    pub(crate) state: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -120,21 +120,9 @@ impl Side {
 
 /// Parses `2026-10` or `2026-10@r2`.
 fn parse_side(given: &str) -> Result<(Month, Option<u32>), DiffError> {
-    let bad = || DiffError::BadSide {
+    archive::parse_revision_ref(given).ok_or_else(|| DiffError::BadSide {
         given: given.to_string(),
-    };
-    let (month, revision) = match given.split_once('@') {
-        Some((month, revision)) => {
-            let number = revision
-                .trim_start_matches('r')
-                .parse()
-                .map_err(|_| bad())?;
-            (month, Some(number))
-        }
-        None => (given, None),
-    };
-    let month = Month::parse(month).map_err(|_| bad())?;
-    Ok((month, revision))
+    })
 }
 
 fn archived(project: &Project, given: &str) -> Result<Side, DiffError> {

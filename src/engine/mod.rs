@@ -216,6 +216,7 @@ mod tests {
             inputs: Vec::new(),
             key_columns: Vec::new(),
             description: None,
+            tags: Vec::new(),
             checks: Vec::new(),
             sql: sql.into(),
             sql_first_line: 3,

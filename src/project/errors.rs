@@ -39,6 +39,8 @@ pub(crate) enum ProjectError {
         input: String,
         suggestion: String,
     },
+    #[error("{stage}: `{tag}` is not a valid tag")]
+    BadTag { stage: String, tag: String },
     #[error("export `{export}`: {message}")]
     BadExport { export: String, message: String },
     #[error("source `{source_name}`: {message}")]
@@ -91,6 +93,9 @@ impl Hint for ProjectError {
                 Some("names use letters, digits and `_`, and start with a letter or `_`".into())
             }
             ProjectError::DuplicateName { .. } => Some("rename one of them".into()),
+            ProjectError::BadTag { .. } => Some(
+                "a tag is one word of letters, digits, `_`, `-`, `.` or `/` (no spaces, commas, `:`, `+`, `@` or `*`)".into(),
+            ),
             ProjectError::BadExport { .. } => {
                 Some("see the README's `winebuild.toml` section for what an export takes".into())
             }

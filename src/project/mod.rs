@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::did_you_mean;
-use crate::files::{names_in, relative};
+use crate::files::relative;
 use crate::month::{Month, MonthChoice};
 
 pub(crate) use data::{DataPlace, InputFile};
@@ -97,6 +97,19 @@ pub(crate) struct SourceDef {
     /// Declared column types; other columns are inferred.
     #[serde(default)]
     pub(crate) columns: BTreeMap<String, ColumnType>,
+    /// Labels for selection; never serialized, so the source's key does not hash them.
+    #[serde(default, skip_serializing)]
+    pub(crate) tags: Vec<String>,
+    /// Free text for people; never serialized, so the source's key does not hash it.
+    #[serde(default, skip_serializing)]
+    pub(crate) description: Option<String>,
+}
+
+/// What an export says of itself for people and selection: `tags` and `description`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct StageDoc {
+    pub(crate) tags: Vec<String>,
+    pub(crate) description: Option<String>,
 }
 
 impl SourceDef {
@@ -221,6 +234,8 @@ pub(crate) struct Project {
     pub(crate) sources: BTreeMap<String, SourceDef>,
     pub(crate) models: BTreeMap<String, ModelDef>,
     pub(crate) exports: BTreeMap<String, ExportSpec>,
+    /// Each export's tags and description (sources and models keep theirs in their specs).
+    pub(crate) export_docs: BTreeMap<String, StageDoc>,
     pub(crate) summary: SummaryDef,
     pub(crate) notify: Vec<NotifyTarget>,
     /// What reading one input file may cost (`[limits]`).
@@ -248,7 +263,15 @@ impl Project {
         }
         let models = load_models(root)?;
         let mut exports = BTreeMap::new();
-        for (name, def) in file.exports {
+        let mut export_docs = BTreeMap::new();
+        for (name, mut def) in file.exports {
+            export_docs.insert(
+                name.clone(),
+                StageDoc {
+                    tags: std::mem::take(&mut def.tags),
+                    description: def.description.take(),
+                },
+            );
             let spec = ExportSpec::try_from(def).map_err(|message| ProjectError::BadExport {
                 export: name.clone(),
                 message,
@@ -273,6 +296,7 @@ impl Project {
             sources: file.sources,
             models,
             exports,
+            export_docs,
             summary: file.summary,
             notify,
             limits: file.limits.limits(),
@@ -281,6 +305,26 @@ impl Project {
         };
         project.validate()?;
         Ok(project)
+    }
+
+    /// The stage's tags, whatever its kind (none for an unknown name).
+    pub(crate) fn tags(&self, stage: &str) -> &[String] {
+        if let Some(model) = self.models.get(stage) {
+            &model.tags
+        } else if let Some(source) = self.sources.get(stage) {
+            &source.tags
+        } else {
+            self.export_docs.get(stage).map_or(&[], |doc| &doc.tags)
+        }
+    }
+
+    /// The file a stage is defined in, relative to the root with `/` separators: a model's file,
+    /// `winebuild.toml` for sources and exports.
+    pub(crate) fn defined_in(&self, stage: &str) -> String {
+        match self.models.get(stage) {
+            Some(model) => model.path.to_string_lossy().replace('\\', "/"),
+            None => PROJECT_FILE.to_string(),
+        }
     }
 
     /// A month's input file, wherever the data is.
@@ -444,10 +488,17 @@ fn load_models(root: &Path) -> Result<BTreeMap<String, ModelDef>, ProjectError> 
         Err(source) => return Err(ProjectError::Read { path: dir, source }),
         Ok(_) => {}
     }
-    let mut models = BTreeMap::new();
-    let is_sql = |path: &Path| path.extension().is_some_and(|ext| ext == "sql");
-    for file in names_in(&dir, is_sql) {
-        let name = file.trim_end_matches(".sql").to_string();
+    let mut models: BTreeMap<String, ModelDef> = BTreeMap::new();
+    // Models may sit in subfolders, as dbt users keep them (`models/staging/web_clean.sql`); a
+    // model's name is its file's name, so it must be unique across folders. Hidden folders
+    // (an editor's or a notebook's) are not the project's.
+    let sql_files = crate::files::files_under(&dir).into_iter().filter(|file| {
+        Path::new(file).extension().is_some_and(|ext| ext == "sql")
+            && !file.split('/').any(|part| part.starts_with('.'))
+    });
+    for file in sql_files {
+        let stem = file.rsplit('/').next().unwrap_or(&file);
+        let name = stem.trim_end_matches(".sql").to_string();
         if !validate::is_identifier(&name) {
             return Err(ProjectError::BadName {
                 kind: "model",
@@ -455,7 +506,14 @@ fn load_models(root: &Path) -> Result<BTreeMap<String, ModelDef>, ProjectError> 
             });
         }
         let text = read_to_string(&dir.join(&file))?;
-        let relative = PathBuf::from(MODELS_DIR).join(&file);
+        let relative = PathBuf::from(format!("{MODELS_DIR}/{file}"));
+        if let Some(first) = models.get(&name) {
+            return Err(ProjectError::DuplicateName {
+                name,
+                first: format!("model `{}`", first.path.display()),
+                second: format!("model `{}`", relative.display()),
+            });
+        }
         models.insert(name.clone(), parse_model(&name, &relative, &text)?);
     }
     Ok(models)

@@ -24,6 +24,8 @@ pub(crate) struct ModelDef {
     pub(crate) key_columns: Vec<String>,
     /// Free text for people. Not part of the stage key: editing it reruns nothing.
     pub(crate) description: Option<String>,
+    /// Labels for selection (`--select tag:finance`). Not part of the stage key.
+    pub(crate) tags: Vec<String>,
     /// Data checks run on the model's output. Not part of the stage key: editing a check reruns
     /// that check, not the model.
     pub(crate) checks: Vec<CheckSpec>,
@@ -81,6 +83,7 @@ pub(crate) fn parse_model(name: &str, path: &Path, text: &str) -> Result<ModelDe
         inputs: raw.inputs,
         key_columns: raw.key,
         description: raw.description,
+        tags: raw.tags,
         checks,
         sql,
         sql_first_line: sql_start_line + 1,

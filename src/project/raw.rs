@@ -105,6 +105,9 @@ pub(crate) struct ModelHeader {
     pub(crate) key: Vec<String>,
     #[serde(default)]
     pub(crate) description: Option<String>,
+    /// Labels for selection (`--select tag:finance`); no part of any key.
+    #[serde(default)]
+    pub(crate) tags: Vec<String>,
     #[serde(default)]
     pub(crate) checks: Vec<CheckDef>,
 }
@@ -204,6 +207,12 @@ pub(crate) struct ExportDef {
     pub(crate) model: Option<String>,
     #[serde(default)]
     pub(crate) sheets: Vec<SheetDef>,
+    /// Labels for selection; never serialized, so no stage key hashes them.
+    #[serde(default, skip_serializing)]
+    pub(crate) tags: Vec<String>,
+    /// Free text for people; never serialized, so no stage key hashes it.
+    #[serde(default, skip_serializing)]
+    pub(crate) description: Option<String>,
 }
 
 /// A sheet of an xlsx export.

@@ -336,11 +336,15 @@ impl ExportSpec {
                 file: file.clone(),
                 model: Some(model.clone()),
                 sheets: Vec::new(),
+                tags: Vec::new(),
+                description: None,
             },
             ExportSpec::Xlsx { file, sheets } => ExportDef {
                 file: file.clone(),
                 model: None,
                 sheets: sheets.clone(),
+                tags: Vec::new(),
+                description: None,
             },
         };
         serde_json::to_value(def).unwrap_or_default()

@@ -85,6 +85,12 @@ impl Project {
                 });
             }
             let described = format!("{kind} `{name}`");
+            if let Some(tag) = self.tags(name).iter().find(|t| !is_tag(t)) {
+                return Err(ProjectError::BadTag {
+                    stage: described,
+                    tag: tag.clone(),
+                });
+            }
             if let Some(first) = seen.insert(name, described.clone()) {
                 return Err(ProjectError::DuplicateName {
                     name: name.clone(),
@@ -203,6 +209,14 @@ pub(crate) fn is_check_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+/// Tags must read as one word of the selection grammar (`tag:finance,ca+`).
+fn is_tag(tag: &str) -> bool {
+    !tag.is_empty()
+        && tag
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
 }
 
 /// Names must be usable unquoted in SQL and as file names.

@@ -213,6 +213,8 @@ fn read_within_bound(file: &str, bytes: Vec<u8>, declared: BTreeMap<String, Colu
         file: file.to_string(),
         sheet: None,
         columns: declared,
+        tags: Vec::new(),
+        description: None,
     };
     let (_result, peak) = crate::alloc_meter::measure(|| {
         super::read_source(&def, file, bytes, &LIMITS).map(|read| read.table.num_rows())
@@ -293,6 +295,8 @@ fn every_one_byte_damage_of_a_parquet_file_is_an_error_not_a_panic() {
         file: "items.parquet".into(),
         sheet: None,
         columns: BTreeMap::new(),
+        tags: Vec::new(),
+        description: None,
     };
     let mut failed_reading = 0;
     for at in 0..original.len() {

@@ -163,8 +163,13 @@ fn select_follows_dbt_syntax() {
         names(&["items", "items_clean", "sales", "joined"])
     );
     assert_eq!(
-        plan("items_clean,sales_count"),
+        plan("items_clean sales_count"),
         names(&["items_clean", "sales_count"])
+    );
+    // A comma intersects, as in dbt.
+    assert_eq!(
+        plan("items+,+total"),
+        names(&["items", "items_clean", "joined", "total"])
     );
 }
 

@@ -12,5 +12,6 @@ mod properties;
 mod readme;
 mod remote;
 mod s3server;
+mod selection;
 mod support;
 mod workbooks;

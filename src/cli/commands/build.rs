@@ -13,7 +13,9 @@ use crate::render;
 pub(crate) fn options(args: &BuildArgs) -> BuildOptions {
     BuildOptions {
         month: args.month(),
-        select: args.select.clone(),
+        select: args.selection.select.clone(),
+        exclude: args.selection.exclude.clone(),
+        state: args.selection.state.clone(),
         force: args.force,
         lock_timeout: None,
     }
@@ -36,7 +38,13 @@ pub(crate) fn run(
         &options,
         |holder| super::waiting(printer, holder),
         |event| match event {
-            BuildEvent::Started { stages } => {
+            BuildEvent::Started { stages, selected } => {
+                if selected == 0 {
+                    printer.warning_with_hint(
+                        "the selection matches no stage: nothing is built",
+                        "`winebuild plan --select …` shows what a selection takes",
+                    );
+                }
                 if let Some(bar) = &bar {
                     bar.set_length(stages as u64);
                 }

@@ -14,7 +14,9 @@ pub(crate) fn run(
 ) -> Result<ExitStatus, Error> {
     let options = BuildOptions {
         month: args.month(),
-        select: args.select.clone(),
+        select: args.selection.select.clone(),
+        exclude: args.selection.exclude.clone(),
+        state: args.selection.state.clone(),
         force: false,
         lock_timeout: None,
     };

@@ -1,17 +1,22 @@
-//! The stage graph: sources, models and exports as a DAG, its order and dbt-style selection.
+//! The stage graph: sources, models and exports as a DAG, its order, and dbt's selection
+//! grammar over it (`select`).
 //!
 //! Rules it keeps:
 //! - a cycle is an error that spells the whole cycle (`a → b → a`);
 //! - [`Graph::levels`] is deterministic: stages of one level are sorted by name, so printed output
 //!   and run records do not depend on hash order or thread timing;
-//! - selection never invents stages: an unknown name is an error with a suggestion.
+//! - selection never invents stages: an unknown name is an error with a suggestion ([`select`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Hint, did_you_mean};
+use crate::error::Hint;
 use crate::project::Project;
+
+mod select;
+
+pub(crate) use select::{Facts, RunResult, SelectError, Selector, StateMethod};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -35,12 +40,6 @@ impl std::fmt::Display for StageKind {
 pub(crate) enum GraphError {
     #[error("models form a cycle: {}", cycle.join(" → "))]
     Cycle { cycle: Vec<String> },
-    #[error("`--select {selector}`: no stage is named `{name}`")]
-    UnknownSelection {
-        selector: String,
-        name: String,
-        suggestion: String,
-    },
 }
 
 impl Hint for GraphError {
@@ -49,7 +48,6 @@ impl Hint for GraphError {
             GraphError::Cycle { .. } => {
                 Some("remove one of these inputs so that no model depends on itself".into())
             }
-            GraphError::UnknownSelection { suggestion, .. } => Some(suggestion.clone()),
         }
     }
 }
@@ -221,71 +219,6 @@ impl Graph {
             }
         }
         dependents
-    }
-
-    /// Every stage that reads `id`, directly or not.
-    pub(crate) fn descendants(&self, id: StageId) -> BTreeSet<StageId> {
-        let dependents = self.dependents();
-        let mut found = BTreeSet::new();
-        let mut frontier = vec![id];
-        while let Some(current) = frontier.pop() {
-            for &other in &dependents[current.0] {
-                if found.insert(other) {
-                    frontier.push(other);
-                }
-            }
-        }
-        found
-    }
-
-    /// Every stage `id` reads, directly or not.
-    pub(crate) fn ancestors(&self, id: StageId) -> BTreeSet<StageId> {
-        let mut found = BTreeSet::new();
-        let mut frontier = vec![id];
-        while let Some(current) = frontier.pop() {
-            for &input in &self.node(current).inputs {
-                if found.insert(input) {
-                    frontier.push(input);
-                }
-            }
-        }
-        found
-    }
-
-    /// Resolves dbt-style selectors: `name`, `name+` (and its dependents), `+name` (and what it
-    /// reads), `+name+`. Selectors may be separated by commas or spaces. No selector selects all.
-    pub(crate) fn select(&self, selectors: &[String]) -> Result<BTreeSet<StageId>, GraphError> {
-        let parts: Vec<&str> = selectors
-            .iter()
-            .flat_map(|s| s.split([',', ' ']))
-            .filter(|s| !s.is_empty())
-            .collect();
-        if parts.is_empty() {
-            return Ok(self.ids().collect());
-        }
-        let mut selected = BTreeSet::new();
-        for selector in parts {
-            let upstream = selector.starts_with('+');
-            let downstream = selector.ends_with('+') && selector.len() > 1;
-            let name = selector.trim_start_matches('+').trim_end_matches('+');
-            let id = self.id(name).ok_or_else(|| GraphError::UnknownSelection {
-                selector: selector.to_string(),
-                name: name.to_string(),
-                suggestion: did_you_mean(
-                    name,
-                    self.index.keys(),
-                    "`winebuild plan` lists every stage",
-                ),
-            })?;
-            selected.insert(id);
-            if upstream {
-                selected.extend(self.ancestors(id));
-            }
-            if downstream {
-                selected.extend(self.descendants(id));
-            }
-        }
-        Ok(selected)
     }
 
     /// Every `input → stage` edge, in level order, then by input name.
