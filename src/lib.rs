@@ -37,3 +37,4 @@ mod sources;
 mod store;
 mod table;
 mod text;
+mod unit;

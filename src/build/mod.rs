@@ -52,6 +52,7 @@ pub(crate) use inspect::{Stale, TestReport, current_output, stale_stages, test};
 pub(crate) use outcome::{Action, BuildReport, BuildStatus, ExitStatus, StageOutcome};
 pub(crate) use plan::{PlanAction, PlanReport, plan};
 use runner::READ_ATTEMPTS;
+pub(crate) use selection::selected_models;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum BuildError {

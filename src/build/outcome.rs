@@ -173,6 +173,15 @@ impl ExitStatus {
         }
     }
 
+    /// The graver of two statuses.
+    pub(crate) fn worst(self, other: ExitStatus) -> ExitStatus {
+        if other.code() > self.code() {
+            other
+        } else {
+            self
+        }
+    }
+
     /// `Error` when something could not run, `Problems` when an error-severity check failed.
     pub(crate) fn of<'a>(
         errors: bool,

@@ -18,19 +18,57 @@ use super::context::Context;
 use super::{Action, BuildError, BuildOptions};
 use crate::archive::{self, Manifest};
 use crate::checks::CheckStatus;
-use crate::graph::{Facts, RunResult, Selector, StageId, StageKind, StateMethod};
+use crate::graph::{
+    Facts, Graph, RunResult, SelectError, Selector, StageId, StageKind, StateMethod,
+};
 use crate::month::Month;
+use crate::project::{ModelDef, Project};
+use crate::store::Store;
 use crate::store::{Fingerprint, ObjectHash};
+
+/// The parsed `--select` and `--exclude`.
+struct Selectors {
+    select: Selector,
+    exclude: Selector,
+}
+
+fn flag(flag: &'static str) -> impl Fn(SelectError) -> BuildError {
+    move |source| BuildError::Select { flag, source }
+}
+
+impl Selectors {
+    fn parse(options: &BuildOptions) -> Result<Selectors, BuildError> {
+        Ok(Selectors {
+            select: Selector::parse(&options.select).map_err(flag("--select"))?,
+            exclude: Selector::parse(&options.exclude).map_err(flag("--exclude"))?,
+        })
+    }
+
+    fn resolve(&self, graph: &Graph, facts: &dyn Facts) -> Result<BTreeSet<StageId>, BuildError> {
+        let mut selected = self
+            .select
+            .resolve(graph, facts)
+            .map_err(flag("--select"))?;
+        if !self.exclude.is_empty() {
+            for id in self
+                .exclude
+                .resolve(graph, facts)
+                .map_err(flag("--exclude"))?
+            {
+                selected.remove(&id);
+            }
+        }
+        Ok(selected)
+    }
+}
 
 /// Resolves the build's `--select` and `--exclude` over the context's graph.
 pub(super) fn selected(
     ctx: &Context<'_>,
     options: &BuildOptions,
 ) -> Result<BTreeSet<StageId>, BuildError> {
-    let flag = |flag: &'static str| move |source| BuildError::Select { flag, source };
-    let select = Selector::parse(&options.select).map_err(flag("--select"))?;
-    let exclude = Selector::parse(&options.exclude).map_err(flag("--exclude"))?;
-    if select.is_empty() && exclude.is_empty() {
+    let selectors = Selectors::parse(options)?;
+    if selectors.select.is_empty() && selectors.exclude.is_empty() {
         return Ok(ctx.graph.ids().collect());
     }
     let facts = BuildFacts {
@@ -38,18 +76,66 @@ pub(super) fn selected(
         state: options.state.as_deref(),
         reference: OnceCell::new(),
     };
-    let mut selected = select
-        .resolve(&ctx.graph, &facts)
-        .map_err(flag("--select"))?;
-    if !exclude.is_empty() {
-        for id in exclude
-            .resolve(&ctx.graph, &facts)
-            .map_err(flag("--exclude"))?
-        {
-            selected.remove(&id);
-        }
+    selectors.resolve(&ctx.graph, &facts)
+}
+
+/// The models `--select` and `--exclude` take, for what needs no month (unit tests); a selector
+/// that asks about a month's builds (`state:`, `result:`) reads the month as a build would.
+pub(crate) fn selected_models<'p>(
+    project: &'p Project,
+    options: &BuildOptions,
+) -> Result<Vec<&'p ModelDef>, BuildError> {
+    let selectors = Selectors::parse(options)?;
+    let names: BTreeSet<String> =
+        if selectors.select.needs_month() || selectors.exclude.needs_month() {
+            let store = Store::open_read_only(&project.root);
+            let ctx = Context::new(project, options, &store)?;
+            ctx.selected
+                .iter()
+                .map(|&id| ctx.name(id).to_string())
+                .collect()
+        } else {
+            let graph = Graph::new(project)?;
+            let facts = ProjectFacts {
+                project,
+                graph: &graph,
+            };
+            selectors
+                .resolve(&graph, &facts)?
+                .into_iter()
+                .map(|id| graph.name(id).to_string())
+                .collect()
+        };
+    Ok(project
+        .models
+        .values()
+        .filter(|model| names.contains(&model.name))
+        .collect())
+}
+
+/// What a project alone tells selection.
+struct ProjectFacts<'p> {
+    project: &'p Project,
+    graph: &'p Graph,
+}
+
+impl Facts for ProjectFacts<'_> {
+    fn tags(&self, id: StageId) -> Vec<String> {
+        self.project.tags(self.graph.name(id)).to_vec()
     }
-    Ok(selected)
+
+    fn path(&self, id: StageId) -> String {
+        self.project.defined_in(self.graph.name(id))
+    }
+
+    // Selectors that need a month are resolved in a build's context instead.
+    fn state(&self, _: StateMethod) -> Result<BTreeSet<StageId>, String> {
+        Err("`state:` needs a month".into())
+    }
+
+    fn results(&self, _: RunResult) -> Result<BTreeSet<StageId>, String> {
+        Err("`result:` needs a month".into())
+    }
 }
 
 struct BuildFacts<'c, 'p> {

@@ -98,8 +98,11 @@ pub(crate) enum Command {
         after_help = "Examples:\n  winebuild plan\n  winebuild plan 2026-09 --select +ca  ca and what it reads"
     )]
     Plan(BuildArgs),
-    /// Run the checks of the month's current outputs (exit 1 when one fails)
-    #[command(after_help = "Examples:\n  winebuild test\n  winebuild test 2026-09 --select fusion")]
+    /// Run the models' unit tests, then the checks of the month's current outputs (exit 1 when one
+    /// fails)
+    #[command(
+        after_help = "Examples:\n  winebuild test\n  winebuild test 2026-09 --select fusion\n  winebuild test --unit               only the unit tests: no month needed\n  winebuild test --data               only the data checks"
+    )]
     Test(TestArgs),
     /// Empty the store (.winebuild/); the run history is kept
     #[command(
@@ -234,6 +237,12 @@ pub(crate) struct TestArgs {
 
     #[command(flatten)]
     pub(crate) selection: SelectionArgs,
+    /// Run only the models' unit tests (models/<name>.tests.toml): no month data is read
+    #[arg(long, conflicts_with = "data")]
+    pub(crate) unit: bool,
+    /// Run only the data checks on the month's outputs
+    #[arg(long)]
+    pub(crate) data: bool,
     #[command(flatten)]
     pub(crate) output: FormatArg,
 }

@@ -186,7 +186,7 @@ pub(crate) struct Mover {
     pub(crate) change: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum ModelStatus {
     Unchanged,
@@ -208,7 +208,7 @@ impl std::fmt::Display for ModelStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub(crate) struct ModelDiff {
     pub(crate) model: String,
     pub(crate) status: ModelStatus,
@@ -232,7 +232,7 @@ pub(crate) struct ModelDiff {
 }
 
 /// How rows of a model were matched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum ComparedAs {
     /// On the model's key.
@@ -241,14 +241,14 @@ pub(crate) enum ComparedAs {
     Multiset,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub(crate) struct Retyped {
     pub(crate) column: String,
     pub(crate) before: String,
     pub(crate) after: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub(crate) struct ChangeExample {
     pub(crate) key: String,
     pub(crate) column: String,
@@ -256,7 +256,7 @@ pub(crate) struct ChangeExample {
     pub(crate) after: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub(crate) struct SumChange {
     pub(crate) column: String,
     pub(crate) before: Option<f64>,
@@ -320,6 +320,34 @@ pub(crate) fn diff(project: &Project, options: &DiffOptions) -> Result<DiffRepor
         warnings,
     })
 }
+
+/// Compares two tables of one model as `diff` compares two builds of it: on `key` when it is
+/// unique on both sides (and not empty), else as multisets of rows. `before` is the expected side.
+pub(crate) fn compare_tables(
+    model: &str,
+    key: &[String],
+    before: &Table,
+    after: &Table,
+) -> Result<ModelDiff, DiffError> {
+    let info = |table: &Table| sides::ModelInfo {
+        output: crate::store::ObjectHash::of(b""),
+        rows: table.num_rows() as u64,
+        columns: table.columns(),
+        key_columns: key.to_vec(),
+    };
+    compare::compare(
+        model,
+        &info(before),
+        &info(after),
+        before,
+        after,
+        UNIT_TOLERANCE,
+    )
+}
+
+/// Floats closer than this are equal in a unit test: results of the same arithmetic in another
+/// order, not a different figure.
+const UNIT_TOLERANCE: f64 = 1e-9;
 
 pub(crate) fn empty_diff(name: &str, status: ModelStatus) -> ModelDiff {
     ModelDiff {

@@ -218,6 +218,7 @@ mod tests {
             description: None,
             tags: Vec::new(),
             checks: Vec::new(),
+            unit_tests: Vec::new(),
             sql: sql.into(),
             sql_first_line: 3,
         }

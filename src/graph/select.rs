@@ -173,6 +173,14 @@ impl Selector {
         self.terms.is_empty()
     }
 
+    /// Whether an atom asks about a month's builds (`state:`, `result:`).
+    pub(crate) fn needs_month(&self) -> bool {
+        self.terms
+            .iter()
+            .flatten()
+            .any(|atom| matches!(atom.method, Method::State(_) | Method::Result(_)))
+    }
+
     /// The stages selected: the union of each term's intersection; every stage when empty.
     pub(crate) fn resolve(
         &self,

@@ -39,6 +39,14 @@ pub(crate) enum ProjectError {
         input: String,
         suggestion: String,
     },
+    #[error("{}{}: {message}", path.display(), test.as_ref().map(|t| format!(", test `{t}`")).unwrap_or_default())]
+    BadUnitTest {
+        path: PathBuf,
+        test: Option<String>,
+        message: String,
+    },
+    #[error("`{path}` has no model beside it (`{model}`)")]
+    OrphanUnitTests { path: String, model: String },
     #[error("{stage}: `{tag}` is not a valid tag")]
     BadTag { stage: String, tag: String },
     #[error("export `{export}`: {message}")]
@@ -93,6 +101,12 @@ impl Hint for ProjectError {
                 Some("names use letters, digits and `_`, and start with a letter or `_`".into())
             }
             ProjectError::DuplicateName { .. } => Some("rename one of them".into()),
+            ProjectError::BadUnitTest { .. } => Some(
+                "a test is `[[tests]]` with `name`, `given.<input>` for every input and `expect`; rows are CSV text or an array of tables (README: Model unit tests)".into(),
+            ),
+            ProjectError::OrphanUnitTests { .. } => Some(
+                "name the file after its model: models/<name>.tests.toml beside models/<name>.sql".into(),
+            ),
             ProjectError::BadTag { .. } => Some(
                 "a tag is one word of letters, digits, `_`, `-`, `.` or `/` (no spaces, commas, `:`, `+`, `@` or `*`)".into(),
             ),

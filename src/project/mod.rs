@@ -17,6 +17,7 @@ mod fuzz;
 mod model_file;
 pub(crate) mod raw;
 pub(crate) mod spec;
+pub(crate) mod unit_file;
 mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -514,7 +515,24 @@ fn load_models(root: &Path) -> Result<BTreeMap<String, ModelDef>, ProjectError> 
                 second: format!("model `{}`", relative.display()),
             });
         }
-        models.insert(name.clone(), parse_model(&name, &relative, &text)?);
+        let mut model = parse_model(&name, &relative, &text)?;
+        let tests = dir.join(unit_file::tests_path(Path::new(&file)));
+        if tests.exists() {
+            model.unit_tests = unit_file::parse_tests(&model, &read_to_string(&tests)?)?;
+        }
+        models.insert(name.clone(), model);
+    }
+    for file in crate::files::files_under(&dir) {
+        let Some(stem) = file.strip_suffix(".tests.toml") else {
+            continue;
+        };
+        let model = format!("{MODELS_DIR}/{stem}.sql");
+        if !models.values().any(|m| m.path == Path::new(&model)) {
+            return Err(ProjectError::OrphanUnitTests {
+                path: format!("{MODELS_DIR}/{file}"),
+                model,
+            });
+        }
     }
     Ok(models)
 }

@@ -29,6 +29,8 @@ pub(crate) struct ModelDef {
     /// Data checks run on the model's output. Not part of the stage key: editing a check reruns
     /// that check, not the model.
     pub(crate) checks: Vec<CheckSpec>,
+    /// Unit tests from `models/<name>.tests.toml`, if the file exists. Not part of the stage key.
+    pub(crate) unit_tests: Vec<super::unit_file::UnitTest>,
     /// The query, without the header.
     pub(crate) sql: String,
     /// Line of the file where the query starts (1-based), to map SQL error positions.
@@ -85,6 +87,7 @@ pub(crate) fn parse_model(name: &str, path: &Path, text: &str) -> Result<ModelDe
         description: raw.description,
         tags: raw.tags,
         checks,
+        unit_tests: Vec::new(),
         sql,
         sql_first_line: sql_start_line + 1,
     })

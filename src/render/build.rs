@@ -9,6 +9,7 @@ use crate::checks::{CheckResult, CheckStatus};
 use crate::month::Month;
 use crate::project::Project;
 use crate::text::{duration, plural};
+use crate::unit::{UnitReport, UnitStatus};
 
 /// How many warnings of a stage are shown without `-v`.
 const WARNINGS_SHOWN: usize = 5;
@@ -240,4 +241,62 @@ pub(crate) fn test_results(report: &TestReport, model_width: usize, verbose: boo
         }
     }
     out
+}
+
+/// `winebuild test --unit`: a line per unit test; below a failed one, how the returned rows
+/// differ from the expected ones, as `diff` words it; below an errored one, why.
+pub(crate) fn unit_results(report: &UnitReport, model_width: usize, verbose: bool) -> String {
+    let width = report
+        .results
+        .iter()
+        .map(|r| r.test.len())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for result in &report.results {
+        let figure = match result.status {
+            UnitStatus::Error => String::new(),
+            _ => plural(result.rows, "row"),
+        };
+        let cached = if result.cached && verbose {
+            " (cached)"
+        } else {
+            ""
+        };
+        let line = format!(
+            "{:>7}  {:<model_width$}  {:<width$}  {figure}{cached}",
+            result.status.to_string(),
+            result.model,
+            result.test,
+        );
+        let _ = writeln!(out, "{}", line.trim_end());
+        if let Some(error) = &result.error {
+            let _ = writeln!(out, "{:>9}{error}", "");
+        }
+        if let Some(diff) = &result.diff {
+            let _ = writeln!(out, "{:>9}expected → returned: {}", "", diff.headline());
+            for line in diff.details() {
+                let _ = writeln!(out, "{:>9}{line}", "");
+            }
+        }
+    }
+    out
+}
+
+/// `unit tests: 9 passed, 1 failed`, or nothing when no test ran.
+pub(crate) fn unit_tally(report: &UnitReport) -> Option<String> {
+    if report.results.is_empty() {
+        return None;
+    }
+    let mut parts = vec![format!("{} passed", report.count(UnitStatus::Pass))];
+    for (status, word) in [
+        (UnitStatus::Fail, "failed"),
+        (UnitStatus::Error, "could not run"),
+    ] {
+        let count = report.count(status);
+        if count > 0 {
+            parts.push(format!("{count} {word}"));
+        }
+    }
+    Some(format!("unit tests: {}", parts.join(", ")))
 }

@@ -162,35 +162,43 @@ pub(crate) fn table(report: &DiffReport) -> String {
     for model in &report.models {
         let _ = writeln!(out, "  {:<width$}  {}", model.model, model.headline());
         let indent = " ".repeat(width + 4);
-        for line in model.schema_lines() {
+        for line in model.details() {
             let _ = writeln!(out, "{indent}{line}");
         }
-        if !model.column_changes.is_empty() {
-            let columns: Vec<String> = model
+    }
+    out
+}
+
+impl ModelDiff {
+    /// What changed, line by line, below the headline: schema, changed values with examples,
+    /// rows added (`+`) and removed (`-`), sums.
+    pub(crate) fn details(&self) -> Vec<String> {
+        let mut lines = self.schema_lines();
+        if !self.column_changes.is_empty() {
+            let columns: Vec<String> = self
                 .column_changes
                 .iter()
                 .map(|(c, n)| format!("{c} {n}"))
                 .collect();
-            let _ = writeln!(out, "{indent}changed values: {}", columns.join(", "));
+            lines.push(format!("changed values: {}", columns.join(", ")));
         }
-        for e in &model.examples {
-            let _ = writeln!(
-                out,
-                "{indent}  {}  {}: {} → {}",
+        for e in &self.examples {
+            lines.push(format!(
+                "  {}  {}: {} → {}",
                 e.key, e.column, e.before, e.after
-            );
+            ));
         }
-        for added in &model.added_examples {
-            let _ = writeln!(out, "{indent}  + {added}");
+        for added in &self.added_examples {
+            lines.push(format!("  + {added}"));
         }
-        for removed in &model.removed_examples {
-            let _ = writeln!(out, "{indent}  - {removed}");
+        for removed in &self.removed_examples {
+            lines.push(format!("  - {removed}"));
         }
-        if let Some(sums) = model.sums_text() {
-            let _ = writeln!(out, "{indent}sums: {sums}");
+        if let Some(sums) = self.sums_text() {
+            lines.push(format!("sums: {sums}"));
         }
+        lines
     }
-    out
 }
 
 fn md_escape(text: &str) -> String {

@@ -63,6 +63,30 @@ const PROJECT_FILES: &[(&str, &str)] = &[
         "models/ordinaires.sql",
         include_str!("../../models/ordinaires.sql"),
     ),
+    (
+        "models/web_clean.tests.toml",
+        include_str!("../../models/web_clean.tests.toml"),
+    ),
+    (
+        "models/web_dedup.tests.toml",
+        include_str!("../../models/web_dedup.tests.toml"),
+    ),
+    (
+        "models/fusion.tests.toml",
+        include_str!("../../models/fusion.tests.toml"),
+    ),
+    (
+        "models/ca.tests.toml",
+        include_str!("../../models/ca.tests.toml"),
+    ),
+    (
+        "models/price_zscore.tests.toml",
+        include_str!("../../models/price_zscore.tests.toml"),
+    ),
+    (
+        "models/premium.tests.toml",
+        include_str!("../../models/premium.tests.toml"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

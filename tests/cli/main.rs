@@ -14,4 +14,5 @@ mod remote;
 mod s3server;
 mod selection;
 mod support;
+mod unit_tests;
 mod workbooks;

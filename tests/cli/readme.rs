@@ -55,9 +55,11 @@ fn fenced(text: &str, info: &str) -> Vec<(usize, Vec<String>, Vec<String>)> {
             directives.clear();
             continue;
         }
-        if !line.trim().is_empty() {
-            directives.clear();
-        }
+        assert!(
+            line.trim().is_empty() || directives.is_empty(),
+            "README line {}: a readme-test directive must come right before a code block",
+            number + 1
+        );
     }
     blocks
 }
