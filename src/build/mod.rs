@@ -31,6 +31,7 @@ mod month_state;
 mod out_folder;
 mod outcome;
 mod plan;
+mod reproduce;
 mod runner;
 pub(crate) mod scheduler;
 mod selection;
@@ -51,6 +52,7 @@ use context::{CheckIndex, Context};
 pub(crate) use inspect::{Stale, TestReport, current_output, stale_stages, test};
 pub(crate) use outcome::{Action, BuildReport, BuildStatus, ExitStatus, StageOutcome};
 pub(crate) use plan::{PlanAction, PlanReport, plan};
+pub(crate) use reproduce::{Reproduction, Verdict, check_reproducible};
 use runner::READ_ATTEMPTS;
 pub(crate) use selection::selected_models;
 

@@ -90,7 +90,7 @@ fn parse_revision(text: &str) -> Result<u32, String> {
 pub(crate) enum Command {
     /// Build a month: run the stages whose inputs changed, reuse the rest, write the exports
     #[command(
-        after_help = "Examples:\n  winebuild build                      the latest month folder\n  winebuild build 2026-10              one month (or --month 2026-10)\n  winebuild build --month previous     the month before today's, as a schedule does\n  winebuild build --select fusion+     fusion and what depends on it\n  winebuild build --format json        one JSON report on stdout, for scripts"
+        after_help = "Examples:\n  winebuild build                      the latest month folder\n  winebuild build 2026-10              one month (or --month 2026-10)\n  winebuild build --month previous     the month before today's, as a schedule does\n  winebuild build --select fusion+     fusion and what depends on it\n  winebuild build --check              rerun everything apart from the cache: same bytes?\n  winebuild build --format json        one JSON report on stdout, for scripts"
     )]
     Build(BuildArgs),
     /// Show what the next build would run and why, running nothing
@@ -222,6 +222,10 @@ pub(crate) struct BuildArgs {
     /// Rerun the selected stages even when their outputs are stored
     #[arg(long)]
     pub(crate) force: bool,
+    /// Check the month's build is reproducible: rerun the selected stages in memory and compare
+    /// their bytes with the stored outputs (exit 1 naming each that differs); changes nothing
+    #[arg(long, conflicts_with = "force")]
+    pub(crate) check: bool,
     #[command(flatten)]
     pub(crate) output: FormatArg,
 }

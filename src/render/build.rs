@@ -4,7 +4,9 @@
 
 use std::fmt::Write as _;
 
-use crate::build::{Action, BuildReport, PlanAction, PlanReport, StageOutcome, TestReport};
+use crate::build::{
+    Action, BuildReport, PlanAction, PlanReport, Reproduction, StageOutcome, TestReport, Verdict,
+};
 use crate::checks::{CheckResult, CheckStatus};
 use crate::month::Month;
 use crate::project::Project;
@@ -299,4 +301,43 @@ pub(crate) fn unit_tally(report: &UnitReport) -> Option<String> {
         }
     }
     Some(format!("unit tests: {}", parts.join(", ")))
+}
+
+/// `winebuild build --check`: a line per stage; below one that differs, how.
+pub(crate) fn reproduction(report: &Reproduction, width: usize) -> String {
+    let mut out = String::new();
+    for stage in &report.stages {
+        let rows = stage.rows.map(|r| plural(r, "row")).unwrap_or_default();
+        let line = format!(
+            "{:>12}  {:<width$}  {rows}",
+            stage.verdict.to_string(),
+            stage.stage
+        );
+        let _ = writeln!(out, "{}", line.trim_end());
+        if let Some(detail) = &stage.detail {
+            let _ = writeln!(out, "{:>14}{detail}", "");
+        }
+        if let Some(diff) = &stage.diff {
+            let _ = writeln!(out, "{:>14}stored → rerun: {}", "", diff.headline());
+            for line in diff.details() {
+                let _ = writeln!(out, "{:>14}{line}", "");
+            }
+        }
+    }
+    out
+}
+
+/// `2026-09: 15 reproducible, 1 differs`.
+pub(crate) fn reproduction_tally(report: &Reproduction) -> String {
+    let mut parts = vec![format!(
+        "{} reproducible",
+        report.count(Verdict::Reproducible)
+    )];
+    for verdict in [Verdict::Differs, Verdict::NotBuilt, Verdict::Error] {
+        let count = report.count(verdict);
+        if count > 0 {
+            parts.push(format!("{count} {verdict}"));
+        }
+    }
+    format!("{}: {}", report.month, parts.join(", "))
 }

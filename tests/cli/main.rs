@@ -2,6 +2,7 @@
 
 mod build;
 mod checks;
+mod determinism;
 mod history;
 mod hostile;
 mod inference;

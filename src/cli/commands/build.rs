@@ -28,6 +28,9 @@ pub(crate) fn run(
     printer: &Printer,
 ) -> Result<ExitStatus, Error> {
     let width = render::build::name_width(project);
+    if args.check {
+        return check(project, &options(args), printer, width);
+    }
     let bar = progress_bar(printer);
     let options = BuildOptions {
         lock_timeout,
@@ -210,4 +213,29 @@ fn print_deliveries(printer: &Printer, deliveries: &[Delivery]) {
             )),
         }
     }
+}
+
+/// `build --check`: rerun the selected stages in memory, compare with the store, change nothing.
+fn check(
+    project: &Project,
+    options: &BuildOptions,
+    printer: &Printer,
+    width: usize,
+) -> Result<ExitStatus, Error> {
+    let report = build::check_reproducible(project, options)?;
+    if printer.json {
+        printer.json(&report);
+        return Ok(report.exit_status());
+    }
+    if !printer.quiet {
+        printer.result(&render::build::reproduction(&report, width));
+    }
+    printer.log_line(&render::build::reproduction_tally(&report));
+    if report.count(build::Verdict::NotBuilt) > 0 {
+        printer.problem(&format!(
+            "error: some stages have no current output to compare with\nhint: run `winebuild build {}` first\n",
+            report.month
+        ));
+    }
+    Ok(report.exit_status())
 }
