@@ -15,6 +15,7 @@
 #[cfg(test)]
 mod alloc_meter;
 mod archive;
+mod artifacts;
 mod blobs;
 mod build;
 mod checks;

@@ -18,7 +18,7 @@ use crate::month::Month;
 use crate::store::{ObjectHash, StageKey};
 use crate::table::ColumnInfo;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Action {
     Ran,
@@ -138,7 +138,7 @@ impl StageOutcome {
 }
 
 /// How a build (or a `test`) ended, as its record says it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum BuildStatus {
     Success,

@@ -31,7 +31,7 @@ pub(crate) use expect::{EXPECT_FILE, ExpectError, Expectations, Pinned};
 pub(crate) use judge::{not_built, render_message};
 use query::Plan;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum CheckStatus {
     Pass,

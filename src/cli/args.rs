@@ -166,6 +166,14 @@ pub(crate) enum Command {
         /// The shell
         shell: clap_complete::Shell,
     },
+    /// Print the JSON Schema of a build's artifact: manifest or run-results (.winebuild/artifacts/)
+    #[command(
+        after_help = "Examples:\n  winebuild schema manifest\n  winebuild schema run-results > run_results.schema.json"
+    )]
+    Schema {
+        /// The artifact
+        artifact: crate::artifacts::Artifact,
+    },
     /// Benchmark baseline: only parse workbooks with calamine (in parallel) and report the time
     #[command(hide = true)]
     ParseOnly {
@@ -203,7 +211,10 @@ impl Command {
             Command::Log(a) => a.output.is_json(),
             Command::Report(a) => a.output.is_json(),
             Command::Dag(a) => a.format == DagFormat::Json,
-            Command::Schedule(_) | Command::ParseOnly { .. } | Command::Completions { .. } => false,
+            Command::Schedule(_)
+            | Command::ParseOnly { .. }
+            | Command::Completions { .. }
+            | Command::Schema { .. } => false,
         }
     }
 }

@@ -129,7 +129,7 @@ impl SourceDef {
 }
 
 /// What a check verifies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum CheckKind {
     RowCount,
@@ -156,7 +156,9 @@ impl fmt::Display for CheckKind {
 }
 
 /// Whether a failing check fails its model (and so the build) or only warns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Severity {
     #[default]
@@ -316,6 +318,17 @@ impl Project {
             &source.tags
         } else {
             self.export_docs.get(stage).map_or(&[], |doc| &doc.tags)
+        }
+    }
+
+    /// The stage's description, whatever its kind.
+    pub(crate) fn description(&self, stage: &str) -> Option<&str> {
+        if let Some(model) = self.models.get(stage) {
+            model.description.as_deref()
+        } else if let Some(source) = self.sources.get(stage) {
+            source.description.as_deref()
+        } else {
+            self.export_docs.get(stage)?.description.as_deref()
         }
     }
 

@@ -1,5 +1,6 @@
 //! The one integration-test binary: the real `winebuild` on fixture projects in temp dirs.
 
+mod artifacts;
 mod build;
 mod checks;
 mod determinism;

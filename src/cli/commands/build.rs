@@ -93,6 +93,13 @@ pub(crate) fn run(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    // For other tools, as dbt's target/: never a reason to change the build's result.
+    if let Err(error) = crate::artifacts::write(project, &report) {
+        printer.warning(&format!(
+            "cannot write {}/: {error}",
+            crate::artifacts::ARTIFACTS_DIR
+        ));
+    }
     let deliveries = if project.notify.is_empty() {
         Vec::new()
     } else {

@@ -61,6 +61,11 @@ pub(crate) fn run(arguments: &Arguments, printer: &Printer) -> Result<ExitStatus
         Command::Dag(args) => dag::run(&project()?, args, printer),
         Command::Schedule(args) => schedule::run(&project()?, args, printer),
         Command::ParseOnly { files } => parse_only::run(files, printer),
+        Command::Schema { artifact } => {
+            let schema = serde_json::to_string_pretty(&artifact.schema()).unwrap_or_default();
+            printer.result(&(schema + "\n"));
+            Ok(ExitStatus::Success)
+        }
         Command::Completions { shell } => {
             let mut command = <Arguments as clap::CommandFactory>::command();
             let mut script = Vec::new();
