@@ -17,8 +17,10 @@ lint:
 sample dir scale="1":
     cargo run -- sample {{dir}} --scale {{scale}}
 
-# Benchmarks: cold build, no-op rebuild, rebuild after web.xlsx changed, calamine-only parse, peak
-# memory, and diff of two archived months; on the sample months and on 100x larger ones.
+# Benchmarks against the parse floor (calamine reading every cell of the month's workbooks on one
+# thread, nothing else: the program of ../shared/bench/parse-floor, built here from the same
+# source): cold build, no-op rebuild, rebuild after web.xlsx changed, peak memory, and diff of two
+# archived months; on the sample month and on a 100x larger one.
 bench:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -26,6 +28,27 @@ bench:
     bin="$PWD/target/release/winebuild"
     work="$(mktemp -d)"
     trap 'rm -rf "$work"' EXIT
+    floor_dir="${TMPDIR:-/tmp}/winebuild-parse-floor"
+    mkdir -p "$floor_dir/src"
+    printf '%s\n' '[package]' 'name = "parse-floor"' 'version = "0.1.0"' 'edition = "2024"' \
+        'publish = false' '[dependencies]' 'calamine = "=0.38.0"' '[profile.release]' 'debug = false' \
+        > "$floor_dir/Cargo.toml"
+    cat > "$floor_dir/src/main.rs" <<'FLOOR'
+    use calamine::{DataType, Reader, open_workbook_auto};
+    fn main() {
+        let mut cells = 0usize;
+        for path in std::env::args().skip(1) {
+            let mut workbook = open_workbook_auto(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            let sheet = workbook.sheet_names()[0].clone();
+            let range = workbook.worksheet_range(&sheet).unwrap_or_else(|e| panic!("{path}: {e}"));
+            cells += range.cells().filter(|(_, _, c)| !c.is_empty()).count();
+        }
+        println!("{cells} non-empty cells");
+    }
+    FLOOR
+    cargo build --release --quiet --manifest-path "$floor_dir/Cargo.toml"
+    floor="$floor_dir/target/release/parse-floor"
+    ratio() { awk -v a="${1% ms}" -v b="${2% ms}" 'BEGIN {printf "%.2fx", a / b}'; }
     # Times `measured` N times, running `prepare` (untimed) before each; prints the median.
     median() {
         local n=$1 prepare=$2 measured=$3
@@ -45,8 +68,12 @@ bench:
         local build="'$bin' -C '$dir' build -q --month $month"
         local files="$dir/data/$month/erp.xlsx $dir/data/$month/liaison.xlsx $dir/data/$month/web.xlsx"
         echo "== $label ($month)"
-        echo "calamine parse only:     $(median "$runs" true "'$bin' parse-only $files")"
-        echo "cold build:              $(median "$runs" "'$bin' -C '$dir' clean" "$build")"
+        local floor_all floor_web cold
+        floor_all=$(median "$runs" true "'$floor' $files")
+        floor_web=$(median "$runs" true "'$floor' '$dir/data/$month/web.xlsx'")
+        cold=$(median "$runs" "'$bin' -C '$dir' clean" "$build")
+        echo "parse floor:             $floor_all (web.xlsx alone: $floor_web)"
+        echo "cold build:              $cold ($(ratio "$cold" "$floor_all") the floor)"
         "$bin" -C "$dir" clean -q
         /usr/bin/time -f "peak memory (cold):      %M KiB" "$bin" -C "$dir" build -q --month "$month" 2>&1 | tail -1
         sleep 2.1 # past the stat cache's racy window, as for files that were not just written
@@ -64,7 +91,9 @@ bench:
     rm -rf '$dir/archive'
     '$bin' -C '$dir' gc -q
     SWAP
-        echo "rebuild after web.xlsx:  $(median "$runs" "bash '$work/swap'" "$build")"
+        local rebuild
+        rebuild=$(median "$runs" "bash '$work/swap'" "$build")
+        echo "rebuild after web.xlsx:  $rebuild ($(ratio "$rebuild" "$floor_web") the floor on web.xlsx)"
         cp "$work/web.a" "$dir/data/$month/web.xlsx"
         rm -rf "$work/other"
     }

@@ -174,12 +174,6 @@ pub(crate) enum Command {
         /// The artifact
         artifact: crate::artifacts::Artifact,
     },
-    /// Benchmark baseline: only parse workbooks with calamine (in parallel) and report the time
-    #[command(hide = true)]
-    ParseOnly {
-        /// The workbooks to parse
-        files: Vec<PathBuf>,
-    },
 }
 
 /// `--month M` or a month given as the first word after the command.
@@ -211,10 +205,7 @@ impl Command {
             Command::Log(a) => a.output.is_json(),
             Command::Report(a) => a.output.is_json(),
             Command::Dag(a) => a.format == DagFormat::Json,
-            Command::Schedule(_)
-            | Command::ParseOnly { .. }
-            | Command::Completions { .. }
-            | Command::Schema { .. } => false,
+            Command::Schedule(_) | Command::Completions { .. } | Command::Schema { .. } => false,
         }
     }
 }

@@ -15,7 +15,9 @@ mod sides;
 mod summary;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rayon::prelude::*;
 
 use serde::Serialize;
 
@@ -282,35 +284,55 @@ pub(crate) fn diff(project: &Project, options: &DiffOptions) -> Result<DiffRepor
             });
         }
     }
-    let mut tables: HashMap<(bool, String), Arc<Table>> = HashMap::new();
-    let mut load = |newer: bool, model: &str| -> Result<Arc<Table>, DiffError> {
-        if let Some(table) = tables.get(&(newer, model.to_string())) {
+    // Decoded once, whichever model comparison or summary line asks first.
+    let tables: Mutex<HashMap<(bool, String), Arc<Table>>> = Mutex::default();
+    let load = |newer: bool, model: &str| -> Result<Arc<Table>, DiffError> {
+        let key = (newer, model.to_string());
+        if let Some(table) = tables
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
             return Ok(table.clone());
         }
         let side = if newer { &after } else { &before };
         let table = Arc::new(side.table(project, model)?);
-        tables.insert((newer, model.to_string()), table.clone());
+        tables
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, table.clone());
         Ok(table)
     };
-    let mut models = Vec::new();
-    for name in all {
-        if !options.models.is_empty() && !options.models.contains(name) {
-            continue;
-        }
-        let diff = match (before_models.get(name), after_models.get(name)) {
-            (Some(old), Some(new)) if old.output == new.output => unchanged(name, old, new),
-            (Some(old), Some(new)) => {
-                let old_table = load(false, name)?;
-                let new_table = load(true, name)?;
-                compare::compare(name, old, new, &old_table, &new_table, options.tolerance)?
-            }
-            (Some(old), None) => one_sided(name, old, ModelStatus::Removed),
-            (None, Some(new)) => one_sided(name, new, ModelStatus::Added),
-            (None, None) => continue,
-        };
-        models.push(diff);
+    let names: Vec<&String> = all
+        .into_iter()
+        .filter(|name| options.models.is_empty() || options.models.contains(*name))
+        .collect();
+    // Models are compared side by side: each is a few DataFusion queries over its own tables.
+    let compared: Vec<Result<Option<ModelDiff>, DiffError>> = names
+        .par_iter()
+        .map(|name| {
+            Ok(Some(
+                match (before_models.get(*name), after_models.get(*name)) {
+                    (Some(old), Some(new)) if old.output == new.output => unchanged(name, old, new),
+                    (Some(old), Some(new)) => {
+                        let old_table = load(false, name)?;
+                        let new_table = load(true, name)?;
+                        compare::compare(name, old, new, &old_table, &new_table, options.tolerance)?
+                    }
+                    (Some(old), None) => one_sided(name, old, ModelStatus::Removed),
+                    (None, Some(new)) => one_sided(name, new, ModelStatus::Added),
+                    (None, None) => return Ok(None),
+                },
+            ))
+        })
+        .collect();
+    let mut models = Vec::with_capacity(compared.len());
+    for diff in compared {
+        models.extend(diff?);
     }
-    let summary = summary::summary(project, &before_models, &after_models, &mut load)?;
+    let summary = summary::summary(project, &before_models, &after_models, &mut |n, m| {
+        load(n, m)
+    })?;
     Ok(DiffReport {
         from: before.label(),
         to: after.label(),

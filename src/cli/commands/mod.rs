@@ -5,7 +5,6 @@ mod build;
 mod dag;
 mod diff;
 mod log;
-mod parse_only;
 mod plan;
 mod remote;
 mod report;
@@ -60,7 +59,6 @@ pub(crate) fn run(arguments: &Arguments, printer: &Printer) -> Result<ExitStatus
         }
         Command::Dag(args) => dag::run(&project()?, args, printer),
         Command::Schedule(args) => schedule::run(&project()?, args, printer),
-        Command::ParseOnly { files } => parse_only::run(files, printer),
         Command::Schema { artifact } => {
             let schema = serde_json::to_string_pretty(&artifact.schema()).unwrap_or_default();
             printer.result(&(schema + "\n"));
