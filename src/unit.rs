@@ -4,14 +4,15 @@
 //!
 //! Rules it keeps:
 //! - a test touches neither the month's data nor any stored output: its inputs are its fixtures;
-//! - fixtures in CSV are read by the csv source reader (the same inference as a csv source);
+//! - fixtures in CSV are read by the csv source reader (the same inference as a csv source, and
+//!   a source input's declared column types);
 //!   fixtures in TOML keep the types they are written with;
 //! - only the columns `expect` names are compared, each expected value read as the output
 //!   column's type (a value that cannot be is the test's error, naming the column);
 //! - a result is cached under the model's definition and the test's (`key = model SQL +
 //!   fixtures`), so an unchanged project reruns no test; a cached result says so.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::diff::ModelDiff;
 use crate::project::unit_file::{Rows, UnitTest};
-use crate::project::{ModelDef, Project, SourceDef};
+use crate::project::{ColumnType, ModelDef, Project, SourceDef};
 use crate::store::{CheckKey, Store};
 use crate::table::Table;
 
@@ -163,12 +164,14 @@ fn outcome(
 ) -> Result<(u64, ModelDiff), String> {
     let mut inputs = Vec::with_capacity(test.given.len());
     for (input, rows) in &test.given {
-        let table = table_of(rows, &format!("given.{input}"))?;
+        // A source's declared types apply to its CSV fixture, as to its real file.
+        let declared = project.sources.get(input).map(|s| &s.columns);
+        let table = table_of(rows, declared, &format!("given.{input}"))?;
         inputs.push((input.clone(), Arc::new(table)));
     }
     let actual = crate::engine::run_model(model, &inputs, stage_names, &project.query_limits)
         .map_err(|e| e.to_string())?;
-    let expected = table_of(&test.expect, "expect")?;
+    let expected = table_of(&test.expect, None, "expect")?;
     let (expected, actual_compared) = comparable(&expected, &actual)?;
     let key: Vec<String> = if model
         .key_columns
@@ -231,25 +234,37 @@ fn comparable(expected: &Table, actual: &Table) -> Result<(Table, Table), String
     Ok((batch(expected_columns)?, batch(actual_columns)?))
 }
 
-/// A fixture's rows as a table.
-fn table_of(rows: &Rows, field: &str) -> Result<Table, String> {
+/// A fixture's rows as a table; `declared`: the source's declared column types, if it is one.
+fn table_of(
+    rows: &Rows,
+    declared: Option<&BTreeMap<String, ColumnType>>,
+    field: &str,
+) -> Result<Table, String> {
     match rows {
-        Rows::Csv(text) => csv_table(text).map_err(|e| format!("`{field}`: {e}")),
+        Rows::Csv(text) => csv_table(text, declared).map_err(|e| format!("`{field}`: {e}")),
         Rows::Toml(rows) => toml_table(rows).map_err(|e| format!("`{field}`: {e}")),
     }
 }
 
-/// Inline CSV, each line trimmed (the text is indented in its TOML file), read as a csv source.
-fn csv_table(text: &str) -> Result<Table, String> {
+/// Inline CSV, each line trimmed (the text is indented in its TOML file), read as a csv source
+/// with the declared types of the columns it has.
+fn csv_table(text: &str, declared: Option<&BTreeMap<String, ColumnType>>) -> Result<Table, String> {
     let mut csv = String::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
         csv.push_str(line);
         csv.push('\n');
     }
+    let header: Vec<&str> = csv.lines().next().unwrap_or_default().split(',').collect();
+    let columns = declared
+        .into_iter()
+        .flatten()
+        .filter(|(name, _)| header.contains(&name.as_str()))
+        .map(|(name, ty)| (name.clone(), *ty))
+        .collect();
     let def = SourceDef {
         file: "fixture.csv".into(),
         sheet: None,
-        columns: std::collections::BTreeMap::new(),
+        columns,
         tags: Vec::new(),
         description: None,
     };
@@ -390,8 +405,23 @@ mod tests {
 
     #[test]
     fn csv_fixtures_are_dedented_and_read_as_csv_sources() {
-        let table = csv_table("\n    sku,total_sales\n    A1,3\n    ,5\n").unwrap();
+        let table = csv_table("\n    sku,total_sales\n    A1,3\n    ,5\n", None).unwrap();
         assert_eq!(table.num_rows(), 2);
+        let types: Vec<String> = table
+            .columns()
+            .iter()
+            .map(|c| c.data_type.clone())
+            .collect();
+        assert_eq!(types, vec!["Utf8", "Int64"]);
+    }
+
+    #[test]
+    fn a_sources_declared_types_apply_to_its_csv_fixture() {
+        let declared = BTreeMap::from([
+            ("sku".to_string(), ColumnType::String),
+            ("absent".to_string(), ColumnType::Int64),
+        ]);
+        let table = csv_table("sku,total_sales\n15298,3\n", Some(&declared)).unwrap();
         let types: Vec<String> = table
             .columns()
             .iter()
