@@ -9,8 +9,9 @@
 //!   fixtures in TOML keep the types they are written with;
 //! - only the columns `expect` names are compared, each expected value read as the output
 //!   column's type (a value that cannot be is the test's error, naming the column);
-//! - a result is cached under the model's definition and the test's (`key = model SQL +
-//!   fixtures`), so an unchanged project reruns no test; a cached result says so.
+//! - a result is cached under the model's definition, the test's and the declared types of the
+//!   sources its fixtures stand for (`key = model SQL + fixtures`), so an unchanged project reruns
+//!   no test; a cached result says so.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -95,7 +96,7 @@ pub(crate) fn run_unit_tests(
     let results = tests
         .par_iter()
         .map(|(model, test)| {
-            let key = cache_key(model, test);
+            let key = cache_key(project, model, test);
             if let Some(mut cached) = store.and_then(|s| s.check_result::<UnitResult>(&key)) {
                 cached.cached = true;
                 return cached;
@@ -111,12 +112,20 @@ pub(crate) fn run_unit_tests(
     UnitReport { results }
 }
 
-fn cache_key(model: &ModelDef, test: &UnitTest) -> CheckKey {
+/// What decides a test's result: the model, the test, and the declared types of the sources its
+/// CSV fixtures stand for.
+fn cache_key(project: &Project, model: &ModelDef, test: &UnitTest) -> CheckKey {
+    let declared: BTreeMap<&String, &BTreeMap<String, ColumnType>> = test
+        .given
+        .keys()
+        .filter_map(|input| Some((input, &project.sources.get(input)?.columns)))
+        .collect();
     let definition = serde_json::json!({
         "kind": "unit_test",
         "tool_version": env!("CARGO_PKG_VERSION"),
         "model": model.definition(),
         "test": test.definition(),
+        "declared": declared,
     });
     CheckKey::of_encoded(definition.to_string().as_bytes())
 }

@@ -62,6 +62,19 @@ fn the_wine_models_ship_unit_tests_that_pass_and_are_cached() {
         fresh,
         vec!["ca/ca-is-price-times-sales-rounded-to-cents".to_string()]
     );
+    // A source's declared types shape its CSV fixtures: changing them reruns what reads it.
+    let toml = project.read("winebuild.toml").replace(
+        "columns = { sku = \"string\", total_sales = \"int64\" }",
+        "columns = { sku = \"string\" }",
+    );
+    project.write("winebuild.toml", &toml);
+    let retyped = project.run(&["test", "--unit", "--format", "json"]);
+    let fresh: Vec<String> = statuses(&retyped)
+        .into_iter()
+        .filter(|t| !t.2)
+        .map(|t| t.0)
+        .collect();
+    assert_eq!(fresh, vec!["web_clean/drops-rows-without-sku".to_string()]);
 }
 
 #[test]
