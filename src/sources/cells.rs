@@ -8,6 +8,7 @@
 //! - empty cells → null; a column with no value at all → string (all null);
 //! - error cells (#N/A, #DIV/0!) → null with a warning naming the cell, an error if declared.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -19,12 +20,14 @@ use chrono::{NaiveDate, NaiveDateTime};
 
 use crate::project::ColumnType;
 
-/// One cell value, owned, as read from a workbook.
+/// One cell value as read from a workbook. Text borrows the workbook's shared strings where it
+/// can: a web export repeats the same long texts on thousands of rows, and a copy per cell
+/// doubled what reading it held.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Cell {
+pub(crate) enum Cell<'a> {
     Empty,
     Number(f64),
-    Text(String),
+    Text(Cow<'a, str>),
     Bool(bool),
     /// A date-time, already converted from the workbook's epoch.
     DateTime(NaiveDateTime),
@@ -36,7 +39,7 @@ pub(crate) enum Cell {
 }
 
 /// The value of every cell the sheet does not list.
-static EMPTY: Cell = Cell::Empty;
+static EMPTY: Cell<'static> = Cell::Empty;
 
 /// A cell that cannot become a value of its column's declared type.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,19 +50,19 @@ pub(crate) struct CellError {
 
 /// The values of one column, with the header it came from.
 #[derive(Debug, Default)]
-pub(crate) struct ColumnCells {
+pub(crate) struct ColumnCells<'a> {
     pub(crate) name: String,
     /// 0-based column index in the sheet, for cell addresses.
     pub(crate) index: u32,
     /// The cells with a value, sorted by row, each with its row counted from the first data row
     /// (sheet row `first_row`); the rows between hold nothing.
-    pub(crate) cells: Vec<(u32, Cell)>,
+    pub(crate) cells: Vec<(u32, Cell<'a>)>,
 }
 
-impl ColumnCells {
+#[cfg(test)]
+impl<'a> ColumnCells<'a> {
     /// A column whose cells are given row after row, from the first data row.
-    #[cfg(test)]
-    pub(crate) fn dense(name: &str, index: u32, cells: Vec<Cell>) -> ColumnCells {
+    pub(crate) fn dense(name: &str, index: u32, cells: Vec<Cell<'a>>) -> ColumnCells<'a> {
         ColumnCells {
             name: name.to_string(),
             index,
@@ -69,7 +72,10 @@ impl ColumnCells {
 }
 
 /// Every row's cell, `rows` of them: the listed cells, and [`EMPTY`] between them.
-fn dense(cells: &[(u32, Cell)], rows: usize) -> impl Iterator<Item = &Cell> + Clone {
+fn dense<'c, 'a>(
+    cells: &'c [(u32, Cell<'a>)],
+    rows: usize,
+) -> impl Iterator<Item = &'c Cell<'a>> + Clone {
     let mut listed = cells.iter().peekable();
     (0..rows as u32).map(move |row| match listed.peek() {
         Some((at, cell)) if *at == row => {
@@ -98,7 +104,7 @@ pub(crate) fn cell_address(column: u32, row: u32) -> String {
 }
 
 /// The type an undeclared column gets from its values.
-pub(crate) fn infer_type<'a>(cells: impl IntoIterator<Item = &'a Cell>) -> ColumnType {
+pub(crate) fn infer_type<'c, 'a: 'c>(cells: impl IntoIterator<Item = &'c Cell<'a>>) -> ColumnType {
     let mut numbers = false;
     let mut fractional = false;
     let mut texts = false;
@@ -223,10 +229,10 @@ fn uncached_warning(column: &str, cells: &[String]) -> String {
 }
 
 /// Converts every cell with `value`; the first cell it rejects becomes the error.
-fn convert<'a, A, T>(
-    cells: impl Iterator<Item = &'a Cell>,
-    value: impl Fn(&Cell) -> Result<Option<T>, ()>,
-    error: impl Fn(usize, &Cell) -> CellError,
+fn convert<'c, 's: 'c, A, T>(
+    cells: impl Iterator<Item = &'c Cell<'s>>,
+    value: impl Fn(&Cell<'s>) -> Result<Option<T>, ()>,
+    error: impl Fn(usize, &Cell<'s>) -> CellError,
 ) -> Result<ArrayRef, CellError>
 where
     A: FromIterator<Option<T>> + Array + 'static,
@@ -259,17 +265,30 @@ pub(crate) fn format_number(n: f64) -> String {
     }
 }
 
-/// Frees a big column's cells on another thread: deallocating millions of strings is work the
-/// build need not wait for.
-fn release(cells: Vec<(u32, Cell)>) {
-    if cells.len() >= 10_000 {
-        std::thread::spawn(move || drop(cells));
+/// Frees a big column's owned strings on another thread: deallocating millions of strings is work
+/// the build need not wait for. Text borrowed from the workbook costs nothing to drop.
+fn release(cells: Vec<(u32, Cell<'_>)>) {
+    if cells.len() < 10_000 {
+        return;
+    }
+    let owned: Vec<String> = cells
+        .into_iter()
+        .filter_map(|(_, cell)| match cell {
+            Cell::Text(Cow::Owned(text)) | Cell::Error(text) => Some(text),
+            _ => None,
+        })
+        .collect();
+    if !owned.is_empty() {
+        std::thread::spawn(move || drop(owned));
     }
 }
 
 /// A text column, built straight from the cells' strings: no per-cell copy before the one into
 /// the array (web exports carry millions of text cells).
-fn text_array<'a>(cells: impl Iterator<Item = &'a Cell> + Clone, rows: usize) -> StringArray {
+fn text_array<'c, 'a: 'c>(
+    cells: impl Iterator<Item = &'c Cell<'a>> + Clone,
+    rows: usize,
+) -> StringArray {
     let bytes: usize = cells
         .clone()
         .map(|cell| match cell {
@@ -291,7 +310,7 @@ fn as_text(cell: &Cell) -> Option<String> {
     match cell {
         Cell::Empty | Cell::Error(_) | Cell::Uncached => None,
         Cell::Number(n) => Some(format_number(*n)),
-        Cell::Text(t) => Some(t.clone()),
+        Cell::Text(t) => Some(t.to_string()),
         Cell::Bool(b) => Some(b.to_string()),
         Cell::DateTime(d) => Some(d.format("%Y-%m-%d %H:%M:%S").to_string()),
     }

@@ -11,6 +11,7 @@
 //!   Excel) is an error in a declared column and a warning naming the cells otherwise, never a
 //!   silent null; cells under no header are ignored with a warning.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Cursor;
 
@@ -49,7 +50,7 @@ pub(crate) fn read_xlsx(
     let mut cells = SparseSheet::default();
     while let Some(record) = reader.next_cell_with_formula_metadata().map_err(located)? {
         let (row, column) = record.pos;
-        let cell = match to_cell(&record.value) {
+        let cell = match to_cell(record.value) {
             Cell::Empty if record.formula.is_some() => Cell::Uncached,
             Cell::Empty => continue,
             cell => cell,
@@ -58,7 +59,10 @@ pub(crate) fn read_xlsx(
         cells.push(row, column, cell);
     }
     drop(reader);
-    cells.into_table(file, &sheet_name, declared, limits)
+    let read = cells.into_table(file, &sheet_name, declared, limits);
+    // The shared strings the cells borrowed go with the workbook: freed off the build's path.
+    std::thread::spawn(move || drop(workbook));
+    read
 }
 
 fn sheet_to_read(
@@ -97,47 +101,48 @@ fn check_position(file: &str, row: u32, column: u32, limits: &Limits) -> Result<
     })
 }
 
-fn to_cell(value: &DataRef<'_>) -> Cell {
+/// The cell of a value: shared strings stay borrowed from the workbook, inline ones are moved.
+fn to_cell(value: DataRef<'_>) -> Cell<'_> {
     match value {
         DataRef::Empty => Cell::Empty,
-        DataRef::Int(i) => Cell::Number(*i as f64),
-        DataRef::Float(f) => Cell::Number(*f),
-        DataRef::String(s) => text_cell(s),
-        DataRef::SharedString(s) => text_cell(s),
-        DataRef::Bool(b) => Cell::Bool(*b),
+        DataRef::Int(i) => Cell::Number(i as f64),
+        DataRef::Float(f) => Cell::Number(f),
+        DataRef::String(s) => text_cell(Cow::Owned(s)),
+        DataRef::SharedString(s) => text_cell(Cow::Borrowed(s)),
+        DataRef::Bool(b) => Cell::Bool(b),
         DataRef::DateTime(d) => match d.as_datetime() {
             Some(datetime) if d.is_datetime() => Cell::DateTime(datetime),
             _ => Cell::Number(d.as_f64()),
         },
-        DataRef::DateTimeIso(s) => match super::cells::parse_datetime_text(s) {
+        DataRef::DateTimeIso(s) => match super::cells::parse_datetime_text(&s) {
             Some(datetime) => Cell::DateTime(datetime),
-            None => Cell::Text(s.clone()),
+            None => Cell::Text(Cow::Owned(s)),
         },
-        DataRef::DurationIso(s) => Cell::Text(s.clone()),
+        DataRef::DurationIso(s) => Cell::Text(Cow::Owned(s)),
         DataRef::Error(e) => Cell::Error(e.to_string()),
     }
 }
 
 /// An empty string cell is an empty cell: Excel shows no difference, and pandas reads both as NaN.
-fn text_cell(text: &str) -> Cell {
+fn text_cell(text: Cow<'_, str>) -> Cell<'_> {
     if text.is_empty() {
         Cell::Empty
     } else {
-        Cell::Text(text.to_string())
+        Cell::Text(text)
     }
 }
 
 /// The sheet's cells with a value, by column, each with its row, in the order the XML gave them.
 #[derive(Default)]
-struct SparseSheet {
+struct SparseSheet<'a> {
     /// Indexed by column number (at most [`Limits::columns`] of them).
-    columns: Vec<Vec<(u32, Cell)>>,
+    columns: Vec<Vec<(u32, Cell<'a>)>>,
     /// The first row holding a value: the header.
     first_row: Option<u32>,
 }
 
-impl SparseSheet {
-    fn push(&mut self, row: u32, column: u32, cell: Cell) {
+impl<'a> SparseSheet<'a> {
+    fn push(&mut self, row: u32, column: u32, cell: Cell<'a>) {
         let column = column as usize;
         if self.columns.len() <= column {
             self.columns.resize_with(column + 1, Vec::new);
