@@ -48,6 +48,15 @@ impl TableCache {
         slot.get_or_init(|| load().map(Arc::new)).clone()
     }
 
+    /// Forgets `object`'s table: its last reader has it (or never will). A stage still holding it
+    /// keeps it alive; one that asks again decodes it from the store.
+    pub(crate) fn remove(&self, object: &ObjectHash) {
+        self.slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(object);
+    }
+
     /// Keeps a table a stage just produced, so dependents read it from memory.
     pub(crate) fn insert(&self, object: &ObjectHash, table: Table) {
         let slot = Arc::new(OnceLock::new());

@@ -310,6 +310,8 @@ pub(crate) fn out_note(project: &Project, month: Month) -> String {
 fn run_stages(ctx: &Context<'_>, on_event: &mut impl FnMut(BuildEvent<'_>)) -> Vec<Built> {
     let levels = ctx.graph.levels();
     let mut settled: Vec<Option<StageOutcome>> = vec![None; ctx.graph.len()];
+    // How many stages have yet to settle before each stage's table can go: itself and its readers.
+    let mut readers: Vec<usize> = ctx.graph.dependents().iter().map(|d| d.len() + 1).collect();
     let mut reported = 0;
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     scheduler::run(ctx, threads, &mut |event| match event {
@@ -319,6 +321,19 @@ fn run_stages(ctx: &Context<'_>, on_event: &mut impl FnMut(BuildEvent<'_>)) -> V
         }
         scheduler::Event::Settled(id, built) => {
             settled[id.index()] = Some(built.outcome.clone());
+            // A table is freed once the stage that made it (its checks read it) and every stage
+            // that reads it have settled: the 100x month no longer holds web, web_clean and
+            // web_dedup all at once.
+            for stage in std::iter::once(id).chain(ctx.graph.node(id).inputs.iter().copied()) {
+                readers[stage.index()] = readers[stage.index()].saturating_sub(1);
+                if readers[stage.index()] == 0
+                    && let Some(object) = settled[stage.index()]
+                        .as_ref()
+                        .and_then(|outcome| outcome.object.as_ref())
+                {
+                    ctx.tables.remove(object);
+                }
+            }
             while let Some(level) = levels.get(reported)
                 && level.iter().all(|id| settled[id.index()].is_some())
             {
