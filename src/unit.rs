@@ -387,6 +387,10 @@ fn toml_column(data_type: &DataType, values: &[Option<&toml::Value>]) -> ArrayRe
 mod tests {
     use super::*;
 
+    fn types_of(table: &Table) -> Vec<String> {
+        table.columns().into_iter().map(|c| c.data_type).collect()
+    }
+
     #[test]
     fn toml_rows_keep_their_types_and_widen_integers_among_floats() {
         let rows: Vec<toml::Table> = toml::from_str::<toml::Table>(
@@ -404,11 +408,7 @@ mod tests {
             "column `id` mixes Int64 and Utf8 values; quote numbers meant as text"
         );
         let table = toml_table(&rows[1..]).unwrap();
-        let types: Vec<String> = table
-            .columns()
-            .iter()
-            .map(|c| c.data_type.clone())
-            .collect();
+        let types = types_of(&table);
         assert_eq!(types, vec!["Utf8", "Float64"]);
     }
 
@@ -416,11 +416,7 @@ mod tests {
     fn csv_fixtures_are_dedented_and_read_as_csv_sources() {
         let table = csv_table("\n    sku,total_sales\n    A1,3\n    ,5\n", None).unwrap();
         assert_eq!(table.num_rows(), 2);
-        let types: Vec<String> = table
-            .columns()
-            .iter()
-            .map(|c| c.data_type.clone())
-            .collect();
+        let types = types_of(&table);
         assert_eq!(types, vec!["Utf8", "Int64"]);
     }
 
@@ -431,11 +427,7 @@ mod tests {
             ("absent".to_string(), ColumnType::Int64),
         ]);
         let table = csv_table("sku,total_sales\n15298,3\n", Some(&declared)).unwrap();
-        let types: Vec<String> = table
-            .columns()
-            .iter()
-            .map(|c| c.data_type.clone())
-            .collect();
+        let types = types_of(&table);
         assert_eq!(types, vec!["Utf8", "Int64"]);
     }
 }
