@@ -108,6 +108,20 @@ impl Context<'_> {
         }
     }
 
+    /// A source's one input: its file and the file's content hash, through the stat cache.
+    pub(crate) fn source_input(
+        &self,
+        id: StageId,
+    ) -> Result<BTreeMap<String, ObjectHash>, SourceError> {
+        let file = &self.project.sources[self.name(id)].file;
+        Ok(BTreeMap::from([(file.clone(), self.source_hash(file)?)]))
+    }
+
+    /// The key `id` has over `inputs` with its definition as the project states it now.
+    pub(crate) fn key_over(&self, id: StageId, inputs: BTreeMap<String, ObjectHash>) -> StageKey {
+        Fingerprint::new(self.name(id), self.kind(id), self.definition(id), inputs).key()
+    }
+
     /// The content hashes of `id`'s inputs, each input's state given by `state_of`.
     pub(crate) fn resolve_inputs(
         &self,
@@ -116,9 +130,8 @@ impl Context<'_> {
     ) -> Inputs {
         let node = self.graph.node(id);
         if node.kind == StageKind::Source {
-            let file = &self.project.sources[&node.name].file;
-            return match self.source_hash(file) {
-                Ok(hash) => Inputs::Ready(BTreeMap::from([(file.clone(), hash)])),
+            return match self.source_input(id) {
+                Ok(inputs) => Inputs::Ready(inputs),
                 Err(e) => Inputs::Unreadable(e),
             };
         }

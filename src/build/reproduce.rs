@@ -12,7 +12,6 @@
 //!   not one carried from upstream;
 //! - a stage whose bytes differ is shown with its first differing rows, as `diff` shows them.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -24,7 +23,7 @@ use crate::diff::ModelDiff;
 use crate::graph::{StageId, StageKind};
 use crate::month::Month;
 use crate::project::Project;
-use crate::store::{Fingerprint, MonthEntry, ObjectHash, Store};
+use crate::store::{MonthEntry, ObjectHash, Store};
 use crate::table::Table;
 
 /// What rerunning a stage showed.
@@ -147,13 +146,9 @@ impl Context<'_> {
             .get(name)
             .ok_or_else(|| not_built(format!("no build of {} has an output for it", self.month)))?;
         let inputs = match self.kind(id) {
-            StageKind::Source => {
-                let file = &self.project.sources[name].file;
-                let hash = self
-                    .source_hash(file)
-                    .map_err(|e| NotCompared(Verdict::Error, e.to_string()))?;
-                BTreeMap::from([(file.clone(), hash)])
-            }
+            StageKind::Source => self
+                .source_input(id)
+                .map_err(|e| NotCompared(Verdict::Error, e.to_string()))?,
             _ => self
                 .graph
                 .node(id)
@@ -168,8 +163,7 @@ impl Context<'_> {
                 })
                 .collect::<Result<_, _>>()?,
         };
-        let key = Fingerprint::new(name, self.kind(id), self.definition(id), inputs).key();
-        if key != entry.key {
+        if self.key_over(id, inputs) != entry.key {
             return Err(not_built("its stored output is out of date".into()));
         }
         Ok(entry)

@@ -23,8 +23,8 @@ use crate::graph::{
 };
 use crate::month::Month;
 use crate::project::{ModelDef, Project};
+use crate::store::ObjectHash;
 use crate::store::Store;
-use crate::store::{Fingerprint, ObjectHash};
 
 /// The parsed `--select` and `--exclude`.
 struct Selectors {
@@ -75,6 +75,7 @@ pub(super) fn selected(
         ctx,
         state: options.state.as_deref(),
         reference: OnceCell::new(),
+        results: OnceCell::new(),
     };
     selectors.resolve(&ctx.graph, &facts)
 }
@@ -143,9 +144,19 @@ struct BuildFacts<'c, 'p> {
     /// `--state`: the build `state:` compares with.
     state: Option<&'c str>,
     reference: OnceCell<Result<Manifest, String>>,
+    /// How each stage ended in the month's last build, read once.
+    results: OnceCell<Result<BTreeMap<String, RunResult>, String>>,
 }
 
 impl BuildFacts<'_, '_> {
+    /// What the project alone tells: tags and paths.
+    fn project_facts(&self) -> ProjectFacts<'_> {
+        ProjectFacts {
+            project: self.ctx.project,
+            graph: &self.ctx.graph,
+        }
+    }
+
     /// The archived build `state:` compares with, read once.
     fn reference(&self) -> Result<&Manifest, String> {
         self.reference
@@ -190,9 +201,9 @@ impl BuildFacts<'_, '_> {
                 modified.insert(id);
                 continue;
             }
-            let key = self.inputs_as_in(reference, id).map(|inputs| {
-                Fingerprint::new(name, ctx.kind(id), ctx.definition(id), inputs).key()
-            });
+            let key = self
+                .inputs_as_in(reference, id)
+                .map(|inputs| ctx.key_over(id, inputs));
             if key.is_none_or(|key| key != was.key) {
                 modified.insert(id);
             }
@@ -209,9 +220,7 @@ impl BuildFacts<'_, '_> {
         let ctx = self.ctx;
         let node = ctx.graph.node(id);
         if node.kind == StageKind::Source {
-            let file = &ctx.project.sources[&node.name].file;
-            let hash = ctx.source_hash(file).ok()?;
-            return Some(BTreeMap::from([(file.clone(), hash)]));
+            return ctx.source_input(id).ok();
         }
         node.inputs
             .iter()
@@ -222,8 +231,15 @@ impl BuildFacts<'_, '_> {
             .collect()
     }
 
-    /// How each stage ended in the month's last recorded build.
-    fn last_results(&self) -> Result<BTreeMap<String, RunResult>, String> {
+    /// How each stage ended in the month's last recorded build, read once.
+    fn last_results(&self) -> Result<&BTreeMap<String, RunResult>, String> {
+        self.results
+            .get_or_init(|| self.read_last_results())
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    fn read_last_results(&self) -> Result<BTreeMap<String, RunResult>, String> {
         let month: Month = self.ctx.month;
         let (runs, _) = crate::runs::read_runs(self.ctx.project).map_err(|e| e.to_string())?;
         let last = runs
@@ -253,11 +269,11 @@ fn result_of(stage: &super::StageOutcome) -> RunResult {
 
 impl Facts for BuildFacts<'_, '_> {
     fn tags(&self, id: StageId) -> Vec<String> {
-        self.ctx.project.tags(self.ctx.name(id)).to_vec()
+        self.project_facts().tags(id)
     }
 
     fn path(&self, id: StageId) -> String {
-        self.ctx.project.defined_in(self.ctx.name(id))
+        self.project_facts().path(id)
     }
 
     fn state(&self, method: StateMethod) -> Result<BTreeSet<StageId>, String> {

@@ -506,12 +506,17 @@ fn load_models(root: &Path) -> Result<BTreeMap<String, ModelDef>, ProjectError> 
     // Models may sit in subfolders, as dbt users keep them (`models/staging/web_clean.sql`); a
     // model's name is its file's name, so it must be unique across folders. Hidden folders
     // (an editor's or a notebook's) are not the project's.
-    let sql_files = crate::files::files_under(&dir).into_iter().filter(|file| {
-        Path::new(file).extension().is_some_and(|ext| ext == "sql")
-            && !file.split('/').any(|part| part.starts_with('.'))
-    });
-    for file in sql_files {
-        let stem = file.rsplit('/').next().unwrap_or(&file);
+    let files: BTreeSet<String> = crate::files::files_under(&dir)
+        .into_iter()
+        .filter(|file| !file.split('/').any(|part| part.starts_with('.')))
+        .collect();
+    let is_sql = |file: &&String| {
+        Path::new(file.as_str())
+            .extension()
+            .is_some_and(|e| e == "sql")
+    };
+    for file in files.iter().filter(is_sql) {
+        let stem = file.rsplit('/').next().unwrap_or(file);
         let name = stem.trim_end_matches(".sql").to_string();
         if !validate::is_identifier(&name) {
             return Err(ProjectError::BadName {
@@ -519,7 +524,7 @@ fn load_models(root: &Path) -> Result<BTreeMap<String, ModelDef>, ProjectError> 
                 name,
             });
         }
-        let text = read_to_string(&dir.join(&file))?;
+        let text = read_to_string(&dir.join(file))?;
         let relative = PathBuf::from(format!("{MODELS_DIR}/{file}"));
         if let Some(first) = models.get(&name) {
             return Err(ProjectError::DuplicateName {
@@ -529,18 +534,19 @@ fn load_models(root: &Path) -> Result<BTreeMap<String, ModelDef>, ProjectError> 
             });
         }
         let mut model = parse_model(&name, &relative, &text)?;
-        let tests = dir.join(unit_file::tests_path(Path::new(&file)));
-        if tests.exists() {
-            model.unit_tests = unit_file::parse_tests(&model, &read_to_string(&tests)?)?;
+        // Beside the model: `models/<folder>/<name>.tests.toml`.
+        let tests = format!("{}.tests.toml", file.trim_end_matches(".sql"));
+        if files.contains(&tests) {
+            model.unit_tests = unit_file::parse_tests(&model, &read_to_string(&dir.join(&tests))?)?;
         }
         models.insert(name.clone(), model);
     }
-    for file in crate::files::files_under(&dir) {
+    for file in &files {
         let Some(stem) = file.strip_suffix(".tests.toml") else {
             continue;
         };
-        let model = format!("{MODELS_DIR}/{stem}.sql");
-        if !models.values().any(|m| m.path == Path::new(&model)) {
+        if !files.contains(&format!("{stem}.sql")) {
+            let model = format!("{MODELS_DIR}/{stem}.sql");
             return Err(ProjectError::OrphanUnitTests {
                 path: format!("{MODELS_DIR}/{file}"),
                 model,

@@ -276,13 +276,20 @@ pub(crate) fn unit_results(report: &UnitReport, model_width: usize, verbose: boo
             let _ = writeln!(out, "{:>9}{error}", "");
         }
         if let Some(diff) = &result.diff {
-            let _ = writeln!(out, "{:>9}expected → returned: {}", "", diff.headline());
-            for line in diff.details() {
-                let _ = writeln!(out, "{:>9}{line}", "");
-            }
+            write_diff(&mut out, 9, "expected → returned", diff);
         }
     }
     out
+}
+
+/// Two versions of a table's rows as `diff` words them: `label: headline`, then the details,
+/// each line indented by `indent`.
+fn write_diff(out: &mut String, indent: usize, label: &str, diff: &crate::diff::ModelDiff) {
+    let pad = " ".repeat(indent);
+    let _ = writeln!(out, "{pad}{label}: {}", diff.headline());
+    for line in diff.details() {
+        let _ = writeln!(out, "{pad}{line}");
+    }
 }
 
 /// `unit tests: 9 passed, 1 failed`, or nothing when no test ran.
@@ -318,10 +325,7 @@ pub(crate) fn reproduction(report: &Reproduction, width: usize) -> String {
             let _ = writeln!(out, "{:>14}{detail}", "");
         }
         if let Some(diff) = &stage.diff {
-            let _ = writeln!(out, "{:>14}stored → rerun: {}", "", diff.headline());
-            for line in diff.details() {
-                let _ = writeln!(out, "{:>14}{line}", "");
-            }
+            write_diff(&mut out, 14, "stored → rerun", diff);
         }
     }
     out
