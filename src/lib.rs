@@ -7,10 +7,10 @@
 //! it keeps.
 //!
 //! Modules, in the direction data flows (a module uses only those before it):
-//! [`error`], [`text`], [`files`], [`month`] (shared vocabulary) → [`project`] → [`graph`] →
-//! [`table`] → [`sources`] → [`store`] → [`engine`] → [`checks`] → [`export`] → [`archive`] →
-//! [`build`] → [`runs`] → [`diff`] → [`render`] → [`notify`] → [`schedule`] → [`sample`] →
-//! [`cli`].
+//! [`error`], [`text`], [`files`], [`month`] (shared vocabulary) → [`cluster`] → [`project`] →
+//! [`graph`] → [`table`] → [`sources`] → [`store`] → [`engine`] → [`checks`] → [`export`] →
+//! [`archive`] → [`build`] → [`runs`] → [`diff`] → [`render`] → [`notify`] → [`schedule`] →
+//! [`sample`] → [`cli`].
 
 #[cfg(test)]
 mod alloc_meter;
@@ -20,6 +20,7 @@ mod blobs;
 mod build;
 mod checks;
 pub mod cli;
+mod cluster;
 mod diff;
 mod engine;
 mod error;

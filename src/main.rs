@@ -7,8 +7,18 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    restore_sigpipe();
+    if !serves_a_cluster() {
+        restore_sigpipe();
+    }
     std::process::exit(winebuild::cli::main());
+}
+
+/// Whether this process is a cluster's scheduler or executor: a server that writes to sockets
+/// its peers may close at any moment (vectored writes raise SIGPIPE), and must live on.
+fn serves_a_cluster() -> bool {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    args.windows(2)
+        .any(|pair| pair[0] == "cluster" && matches!(pair[1].as_str(), "scheduler" | "executor"))
 }
 
 /// Rust ignores SIGPIPE, so printing into a closed pipe (`winebuild diff | head`) would panic;

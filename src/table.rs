@@ -2,12 +2,13 @@
 //!
 //! Every stage output travels as a [`Table`]; the store keeps it as Parquet bytes. Rules it keeps:
 //! - encoding is deterministic: the same table always gives the same bytes (fixed writer settings,
-//!   no timestamps), so content hashes are stable and early cutoff works;
+//!   no timestamps), whatever batches its rows come in (a local query, a cluster's result and a
+//!   decoded object cut them differently), so content hashes are stable and early cutoff works;
 //! - decoding never trusts the bytes' origin: errors are returned, never panics.
 
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{Array, RecordBatch};
 use arrow::datatypes::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -17,6 +18,13 @@ use serde::{Deserialize, Serialize};
 
 /// `ArrowWriter`'s default row group size: up to it, the parallel encoder writes the same bytes.
 const MAX_ROW_GROUP_ROWS: usize = 1024 * 1024;
+
+/// Rows are handed to the Parquet writer in windows of this many, whatever batches they come in:
+/// the writer cuts pages at the end of its mini-batches, which start with each write and are
+/// 1,024 rows long for a column with a validity bitmap, 20,000 without one. Fixed windows
+/// (a multiple of both), with a bitmap exactly when a window holds a null, make the bytes depend
+/// on the rows alone.
+const WRITE_ROWS: usize = 8 * 1024;
 
 /// From this many rows, work split by column (encoding, converting cells, checks) goes to the
 /// rayon pool; below, handing a few kilobytes to other threads costs more than doing it here, and
@@ -33,6 +41,32 @@ fn writer_properties() -> WriterProperties {
         .set_statistics_enabled(EnabledStatistics::None)
         .set_created_by("winebuild".to_string())
         .build()
+}
+
+/// `batch` with the validity bitmap of each column that holds no null dropped: a query, a
+/// concatenation and a decoder keep or drop such bitmaps as they please, and the Parquet writer
+/// cuts pages differently with one.
+fn without_empty_bitmaps(batch: RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
+    if !batch
+        .columns()
+        .iter()
+        .any(|c| c.nulls().is_some() && c.null_count() == 0)
+    {
+        return Ok(batch);
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|column| {
+            if column.nulls().is_some() && column.null_count() == 0 {
+                let data = column.to_data().into_builder().nulls(None).build()?;
+                Ok(arrow::array::make_array(data))
+            } else {
+                Ok(column.clone())
+            }
+        })
+        .collect::<Result<Vec<_>, arrow::error::ArrowError>>()?;
+    RecordBatch::try_new(batch.schema(), columns)
 }
 
 /// A schema and its record batches.
@@ -83,6 +117,42 @@ impl Table {
         arrow::compute::concat_batches(&self.schema, &self.batches)
     }
 
+    /// The rows in windows of [`WRITE_ROWS`] (the last one shorter): slices of the batches, joined
+    /// only where a window spans two of them.
+    fn in_windows(&self) -> Result<Vec<RecordBatch>, arrow::error::ArrowError> {
+        let mut windows = Vec::with_capacity(self.num_rows().div_ceil(WRITE_ROWS));
+        let mut pending: Vec<RecordBatch> = Vec::new();
+        let mut pending_rows = 0;
+        let mut close = |pending: &mut Vec<RecordBatch>| -> Result<(), arrow::error::ArrowError> {
+            let window = match pending.len() {
+                1 => pending
+                    .pop()
+                    .unwrap_or_else(|| RecordBatch::new_empty(self.schema.clone())),
+                _ => arrow::compute::concat_batches(&self.schema, pending.iter())?,
+            };
+            pending.clear();
+            windows.push(without_empty_bitmaps(window)?);
+            Ok(())
+        };
+        for batch in &self.batches {
+            let mut offset = 0;
+            while offset < batch.num_rows() {
+                let take = (WRITE_ROWS - pending_rows).min(batch.num_rows() - offset);
+                pending.push(batch.slice(offset, take));
+                pending_rows += take;
+                offset += take;
+                if pending_rows == WRITE_ROWS {
+                    close(&mut pending)?;
+                    pending_rows = 0;
+                }
+            }
+        }
+        if pending_rows > 0 {
+            close(&mut pending)?;
+        }
+        Ok(windows)
+    }
+
     /// Encodes the table as Parquet with fixed settings, so equal tables give equal bytes.
     ///
     /// Columns of big tables are encoded in parallel (rayon), then appended in order to one row group: the
@@ -115,9 +185,10 @@ impl Table {
                 drop(writer);
                 return self.to_parquet_sequentially();
             }
+            let windows = self.in_windows()?;
             let encode = |(i, mut column_writer): (usize, ArrowColumnWriter)| {
                 let field = self.schema.field(i);
-                for batch in self.batches.iter().filter(|b| b.num_rows() > 0) {
+                for batch in &windows {
                     for leaf in compute_leaves(field, batch.column(i))? {
                         column_writer.write(&leaf)?;
                     }
@@ -156,10 +227,8 @@ impl Table {
         let mut bytes = Vec::new();
         let mut writer =
             ArrowWriter::try_new(&mut bytes, self.schema.clone(), Some(writer_properties()))?;
-        for batch in &self.batches {
-            if batch.num_rows() > 0 {
-                writer.write(batch)?;
-            }
+        for batch in &self.in_windows()? {
+            writer.write(batch)?;
         }
         writer.close()?;
         Ok(bytes)
@@ -167,6 +236,17 @@ impl Table {
 
     pub(crate) fn from_parquet(bytes: Vec<u8>) -> Result<Table, parquet::errors::ParquetError> {
         Table::from_parquet_in_batches_of(bytes, 64 * 1024)
+    }
+
+    /// The schema of a Parquet object, from its footer alone.
+    pub(crate) fn parquet_schema(
+        bytes: Vec<u8>,
+    ) -> Result<SchemaRef, parquet::errors::ParquetError> {
+        Ok(
+            ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))?
+                .schema()
+                .clone(),
+        )
     }
 
     /// Like [`Table::from_parquet`], with batches of up to `rows` rows (one batch per row group
@@ -239,6 +319,39 @@ mod tests {
             empty.to_parquet().unwrap(),
             empty.to_parquet_sequentially().unwrap()
         );
+    }
+
+    #[test]
+    fn the_bytes_depend_on_the_rows_not_on_how_batches_cut_them() {
+        // A cluster's result and a local one cut the same rows differently; pages must not move.
+        let total = 3 * WRITE_ROWS as i64 + 2_500;
+        let reference = table_of(1, total).to_parquet().unwrap();
+        for first in [777, 8_191, 8_192, 20_000, total - 1] {
+            assert!(
+                table_of(first, total).to_parquet().unwrap() == reference,
+                "split at {first}"
+            );
+        }
+        let whole = table_of(total, total);
+        let one_batch = Table::new(whole.schema.clone(), vec![whole.concat().unwrap()]);
+        assert!(one_batch.to_parquet().unwrap() == reference);
+        // A validity bitmap with no null in it (what a concatenation or a decoder may leave).
+        let batch = one_batch.batches[0].clone();
+        let price = batch
+            .column(2)
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap();
+        let with_bitmap = Float64Array::new(
+            price.values().clone(),
+            Some(arrow::buffer::NullBuffer::new_valid(price.len())),
+        );
+        let mut columns = batch.columns().to_vec();
+        columns[2] = Arc::new(with_bitmap);
+        let bitmapped = RecordBatch::try_new(batch.schema(), columns).unwrap();
+        assert!(bitmapped.column(2).nulls().is_some());
+        let table = Table::new(whole.schema.clone(), vec![bitmapped]);
+        assert!(table.to_parquet().unwrap() == reference);
     }
 
     #[test]

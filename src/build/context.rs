@@ -84,6 +84,8 @@ pub(super) struct Context<'a> {
     /// The month's pinned figures (`expect.toml`).
     pub(crate) expectations: Expectations,
     pub(crate) started: Instant,
+    /// Whether the project's cluster can take work, asked once per build.
+    pub(crate) cluster: super::placement::ClusterCheck,
 }
 
 impl<'a> Context<'a> {
@@ -110,6 +112,7 @@ impl<'a> Context<'a> {
             stage_names: project.stage_names().cloned().collect(),
             graph,
             started: Instant::now(),
+            cluster: super::placement::ClusterCheck::default(),
         };
         ctx.selected = super::selection::selected(&ctx, options)?;
         Ok(ctx)

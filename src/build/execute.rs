@@ -17,7 +17,7 @@ use super::decide::{Decision, InputView, Reason};
 use super::outcome::Action;
 use super::{Built, StageError, StageState};
 use crate::checks::{self, CheckStatus};
-use crate::engine;
+use crate::cluster::Engine;
 use crate::export;
 use crate::files::write_atomic;
 use crate::graph::{StageId, StageKind};
@@ -51,6 +51,9 @@ struct Produced {
     /// Kept in memory for dependents (sources and models).
     table: Option<Table>,
     warnings: Vec<String>,
+    /// What this run alone warns about (a cluster that was down): said now, never replayed.
+    notes: Vec<String>,
+    engine: Engine,
 }
 
 impl Context<'_> {
@@ -70,6 +73,7 @@ impl Context<'_> {
         outcome.columns.clone_from(&record.columns);
         // As cargo replays a crate's warnings: what the data warned about is said every build.
         outcome.warnings.clone_from(&record.warnings);
+        outcome.engine = record.engine;
         if self.kind(id) == StageKind::Export {
             match self.restore_export(id, &record.object) {
                 Ok(Some(wrote)) => {
@@ -114,6 +118,7 @@ impl Context<'_> {
                 format!("stored output {object} did not match its hash; deleted and rebuilt")
             })
             .collect();
+        said.extend(produced.notes);
         said.extend(warnings.iter().cloned());
         let object = self
             .store
@@ -134,6 +139,7 @@ impl Context<'_> {
             columns: produced.columns.clone(),
             duration_ms,
             warnings: warnings.clone(),
+            engine: produced.engine,
         };
         self.store
             .put_stage_record(&record)
@@ -148,6 +154,7 @@ impl Context<'_> {
         outcome.object = Some(object);
         outcome.rows = Some(produced.rows);
         outcome.warnings = said;
+        outcome.engine = produced.engine;
         outcome.columns = produced.columns;
         outcome.wrote = produced.wrote;
         Ok(Built {
@@ -170,19 +177,15 @@ impl Context<'_> {
             wrote: None,
             table: Some(read.table),
             warnings: read.warnings,
+            notes: Vec::new(),
+            engine: Engine::Local,
         })
     }
 
     fn produce_model(&self, id: StageId, view: &dyn InputView) -> Result<Produced, RunError> {
         let model = &self.project.models[self.name(id)];
-        let inputs = self.input_tables(id, view)?;
-        let table = engine::run_model(
-            model,
-            &inputs,
-            &self.stage_names,
-            &self.project.query_limits,
-        )
-        .map_err(StageError::from)?;
+        let ran = self.run_model_query(id, model, view)?;
+        let table = ran.table;
         let columns = table.columns();
         let names: Vec<&String> = columns.iter().map(|c| &c.name).collect();
         if let Some(missing) = model.key_columns.iter().find(|k| !names.contains(k)) {
@@ -205,6 +208,8 @@ impl Context<'_> {
             wrote: None,
             table: Some(table),
             warnings: Vec::new(),
+            notes: ran.notes,
+            engine: ran.engine,
         })
     }
 
@@ -221,6 +226,8 @@ impl Context<'_> {
             wrote: Some(wrote),
             table: None,
             warnings: Vec::new(),
+            notes: Vec::new(),
+            engine: Engine::Local,
         })
     }
 
@@ -264,7 +271,7 @@ impl Context<'_> {
     }
 
     /// The decoded output of each input of `id`, read from the store when not already in memory.
-    fn input_tables(
+    pub(super) fn input_tables(
         &self,
         id: StageId,
         view: &dyn InputView,

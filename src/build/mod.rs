@@ -30,6 +30,7 @@ mod inspect;
 mod month_state;
 mod out_folder;
 mod outcome;
+mod placement;
 mod plan;
 mod reproduce;
 mod runner;
@@ -130,6 +131,8 @@ pub(crate) enum StageError {
     NotSelected { stage: String, month: Month },
     #[error("internal error while building `{stage}`: {message}")]
     Internal { stage: String, message: String },
+    #[error("{0}")]
+    Cluster(crate::cluster::ClusterFault),
     #[error("model `{model}` declares the key column `{column}`, which its output does not have")]
     KeyColumn {
         model: String,
@@ -158,6 +161,7 @@ impl Hint for StageError {
                 "`--select +<model>` also builds everything <model> reads; or build without --select"
                     .into(),
             ),
+            StageError::Cluster(fault) => Some(fault.hint()),
             StageError::KeyColumn { suggestion, model, .. } => Some(format!(
                 "{suggestion}; fix `key = [...]` in models/{model}.sql"
             )),

@@ -93,6 +93,9 @@ pub(crate) struct StageOutcome {
     pub(crate) duration_ms: f64,
     #[serde(default)]
     pub(crate) warnings: Vec<String>,
+    /// Where its output was built: `cluster` for a model a cluster ran, else `local`.
+    #[serde(default)]
+    pub(crate) engine: crate::cluster::Engine,
     /// The output's columns and their Arrow types (sources and models).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) columns: Vec<ColumnInfo>,
@@ -128,6 +131,7 @@ impl StageOutcome {
             started_ms: 0.0,
             duration_ms: 0.0,
             warnings: Vec::new(),
+            engine: crate::cluster::Engine::Local,
             columns: Vec::new(),
             wrote: None,
             error: None,

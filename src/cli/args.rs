@@ -121,6 +121,13 @@ pub(crate) enum Command {
         after_help = "Examples:\n  winebuild remote status\n  winebuild remote push\n  winebuild remote push --month 2026-09"
     )]
     Remote(RemoteCommand),
+    /// A Ballista cluster for months that outgrow one machine: its scheduler and executors run
+    /// from this binary; `status` lists the executors
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  winebuild cluster scheduler --bind 0.0.0.0:50050\n  winebuild cluster executor --scheduler df://scheduler-host:50050 --bind 0.0.0.0:50051\n  winebuild cluster status\n\nA build sends models to it with `cluster = \"df://host:50050\"` under [engine] in winebuild.toml,\nor WINEBUILD_CLUSTER; executors read inputs from the shared store ([remote]) with their own\nAWS_* (or GOOGLE_*, AZURE_*) variables."
+    )]
+    Cluster(ClusterCommand),
     /// Write a sample project: winebuild.toml, models/ and generated months of wine data
     #[command(
         after_help = "Examples:\n  winebuild sample /tmp/cave            a project with three sample months\n  winebuild sample . --data-only       only the data/ folders\n  winebuild sample /tmp/big --scale 100 --month 2026-09"
@@ -198,6 +205,7 @@ impl Command {
             Command::Clean(f) => f.is_json(),
             Command::Gc(a) => a.output.is_json(),
             Command::Remote(a) => a.output().is_json(),
+            Command::Cluster(ClusterCommand::Status { output, .. }) => output.is_json(),
             Command::Sample(a) => a.output.is_json(),
             Command::Show(a) => a.output.is_json(),
             Command::Diff(a) => a.format == DiffFormat::Json,
@@ -205,7 +213,10 @@ impl Command {
             Command::Log(a) => a.output.is_json(),
             Command::Report(a) => a.output.is_json(),
             Command::Dag(a) => a.format == DagFormat::Json,
-            Command::Schedule(_) | Command::Completions { .. } | Command::Schema { .. } => false,
+            Command::Cluster(_)
+            | Command::Schedule(_)
+            | Command::Completions { .. }
+            | Command::Schema { .. } => false,
         }
     }
 }
@@ -340,6 +351,43 @@ impl RemoteCommand {
             RemoteCommand::Status(output) | RemoteCommand::Push { output, .. } => *output,
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClusterCommand {
+    /// Run Ballista's scheduler here until stopped (Ctrl-C)
+    Scheduler {
+        /// Where it listens (gRPC for executors and builds, and its REST API)
+        #[arg(long, default_value = "127.0.0.1:50050", value_name = "ADDR")]
+        bind: std::net::SocketAddr,
+        /// An executor silent this long is taken for dead and its tasks run elsewhere
+        #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+        executor_timeout: u64,
+    },
+    /// Run a Ballista executor here until stopped (Ctrl-C)
+    Executor {
+        /// The scheduler to register with: df://host:port (or host:port)
+        #[arg(long, value_name = "ADDR")]
+        scheduler: String,
+        /// Where it serves results and shuffle data (Arrow Flight)
+        #[arg(long, default_value = "127.0.0.1:50051", value_name = "ADDR")]
+        bind: std::net::SocketAddr,
+        /// Where the scheduler sends it tasks (default: the --bind port + 1)
+        #[arg(long, value_name = "PORT")]
+        grpc_port: Option<u16>,
+        /// How many tasks it runs at once (default: this machine's cores)
+        #[arg(long, value_name = "N")]
+        slots: Option<usize>,
+    },
+    /// List the executors registered with the scheduler
+    Status {
+        /// The scheduler: df://host:port (default: the project's [engine] cluster or
+        /// `WINEBUILD_CLUSTER`)
+        #[arg(long, value_name = "ADDR")]
+        scheduler: Option<String>,
+        #[command(flatten)]
+        output: FormatArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -61,6 +61,12 @@ pub(crate) enum Error {
     /// A command about the remote store found none, or could not reach it.
     #[error("{message}")]
     Remote { message: String, hint: String },
+    /// A cluster command could not reach its scheduler, or was given a bad address.
+    #[error("{message}")]
+    Cluster { message: String, hint: String },
+    /// A scheduler or executor could not start, or stopped.
+    #[error(transparent)]
+    Serve(#[from] crate::cluster::serve::ServeError),
     /// A panic that nothing below caught: a bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -81,7 +87,8 @@ impl Hint for Error {
             Error::Schedule(e) => e.hint(),
             Error::Write(_) => Some("check the permissions and free space of that folder".into()),
             Error::Output { .. } | Error::Stdout(_) => None,
-            Error::Remote { hint, .. } => Some(hint.clone()),
+            Error::Remote { hint, .. } | Error::Cluster { hint, .. } => Some(hint.clone()),
+            Error::Serve(e) => e.hint(),
             Error::Internal(_) => Some(
                 "this is a bug in winebuild or a library it uses, not in your project; the store \
                  trusts nothing half-written. Rerun with RUST_BACKTRACE=1 and report what it prints"

@@ -1,7 +1,6 @@
 //! Where a model's SQL went wrong, in the model file's own lines, and which tables it reads.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SessionContext;
@@ -11,12 +10,11 @@ use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use super::EngineError;
 use crate::error::closest;
 use crate::project::ModelDef;
-use crate::table::Table;
 
 pub(super) fn check_table_references(
     ctx: &SessionContext,
     model: &ModelDef,
-    inputs: &[(String, Arc<Table>)],
+    inputs: &[&str],
     stage_names: &BTreeSet<String>,
 ) -> Result<(), EngineError> {
     let state = ctx.state();
@@ -37,14 +35,14 @@ pub(super) fn check_table_references(
     for reference in references {
         let table = reference.table().to_string();
         let qualified = reference.schema().is_some();
-        if !qualified && inputs.iter().any(|(name, _)| *name == table) {
+        if !qualified && inputs.contains(&table.as_str()) {
             continue;
         }
         return Err(EngineError::UndeclaredInput {
             model: model.name.clone(),
             table: reference.to_string(),
             known_stage: !qualified && stage_names.contains(&table),
-            suggestion: closest(&table, inputs.iter().map(|(name, _)| name)),
+            suggestion: closest(&table, inputs.iter()),
         });
     }
     Ok(())

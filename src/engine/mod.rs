@@ -9,8 +9,11 @@
 //!   model cannot create, write or read files;
 //! - one partition per query: results keep a deterministic row order, so equal inputs give
 //!   byte-identical outputs (the store relies on it for early cutoff). Parallelism comes from
-//!   running independent stages at once.
+//!   running independent stages at once;
+//! - on a cluster ([`cluster`]), the same session settings and the same plan: the output is
+//!   byte-identical to a local run's, so no key depends on the engine.
 
+pub(crate) mod cluster;
 mod located;
 mod query;
 
@@ -23,7 +26,7 @@ use crate::project::ModelDef;
 use crate::table::Table;
 use located::{check_table_references, is_query, sql_error, tidy_parser_message};
 pub(crate) use query::QueryLimits;
-use query::{Failure, collect, register, session, within_limits};
+use query::{Failure, Io, collect, register, session, within_limits};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum EngineError {
@@ -54,6 +57,12 @@ pub(crate) enum EngineError {
     OutOfMemory { query: String, limit: usize },
     #[error("{query}: DataFusion failed on it: {message}")]
     Crashed { query: String, message: String },
+    #[error("model `{model}` failed on the cluster {url}: {message}")]
+    Cluster {
+        model: String,
+        url: String,
+        message: String,
+    },
 }
 
 impl Hint for EngineError {
@@ -93,6 +102,11 @@ impl Hint for EngineError {
                  `query_memory_mb` under [build] in winebuild.toml"
                     .into(),
             ),
+            EngineError::Cluster { .. } => Some(
+                "nothing of this stage was kept; `winebuild cluster status` lists the executors, \
+                 and the scheduler's and executors' output says more"
+                    .into(),
+            ),
             EngineError::Crashed { .. } => Some(
                 "a bug in DataFusion, not in your data: the store is intact; writing the query \
                  another way usually avoids it"
@@ -124,9 +138,10 @@ pub(crate) fn run_model(
     stage_names: &BTreeSet<String>,
     limits: &QueryLimits,
 ) -> Result<Table, EngineError> {
-    let ran = within_limits(limits, async {
+    let ran = within_limits(limits, Io::None, async {
         let ctx = session(limits).map_err(Failure::DataFusion)?;
-        check_table_references(&ctx, model, inputs, stage_names)
+        let names: Vec<&str> = inputs.iter().map(|(name, _)| name.as_str()).collect();
+        check_table_references(&ctx, model, &names, stage_names)
             .map_err(|e| Failure::Refused(Box::new(e)))?;
         register(&ctx, inputs).map_err(Failure::DataFusion)?;
         collect(&ctx, &model.sql, limits).await
@@ -167,7 +182,7 @@ pub(crate) fn run_check_query(
     tables: &[(String, Arc<Table>)],
     limits: &QueryLimits,
 ) -> Result<Table, EngineError> {
-    let ran = within_limits(limits, async {
+    let ran = within_limits(limits, Io::None, async {
         let ctx = session(limits).map_err(Failure::DataFusion)?;
         register(&ctx, tables).map_err(Failure::DataFusion)?;
         collect(&ctx, sql, limits).await
@@ -217,6 +232,7 @@ mod tests {
             key_columns: Vec::new(),
             description: None,
             tags: Vec::new(),
+            engine: crate::project::EngineChoice::Auto,
             checks: Vec::new(),
             unit_tests: Vec::new(),
             sql: sql.into(),

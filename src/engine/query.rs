@@ -80,13 +80,24 @@ pub(super) fn register(
     Ok(())
 }
 
+/// Whether a query's runtime talks to the network (a cluster's scheduler and executors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Io {
+    None,
+    Network,
+}
+
 /// Runs `run` on a runtime of its own, within the time limit; a panic inside is caught.
-pub(super) fn within_limits<F>(limits: &QueryLimits, run: F) -> Result<Table, Failure>
+pub(super) fn within_limits<F>(limits: &QueryLimits, io: Io, run: F) -> Result<Table, Failure>
 where
     F: Future<Output = Result<Table, Failure>>,
 {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    match io {
+        Io::None => builder.enable_time(),
+        Io::Network => builder.enable_all(),
+    };
+    let runtime = builder
         .build()
         .map_err(|e| Failure::DataFusion(DataFusionError::External(Box::new(e))))?;
     let timeout = limits.timeout;

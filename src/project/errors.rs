@@ -71,6 +71,8 @@ pub(crate) enum ProjectError {
     BadSummary { label: String, message: String },
     #[error(transparent)]
     Remote(#[from] crate::remote::SettingsError),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterSettingsError),
     #[error("[{section}] `{field}`: {message}")]
     BadSetting {
         section: &'static str,
@@ -122,6 +124,7 @@ impl Hint for ProjectError {
                 Some("name the project in plain words on one line, e.g. name = \"cave\"".into())
             }
             ProjectError::Remote(e) => Some(e.hint()),
+            ProjectError::Cluster(e) => Some(e.hint()),
             ProjectError::BadCheck { hint, .. } => hint.clone().or_else(|| {
                 Some("see the README's section on checks for each kind's fields".into())
             }),

@@ -32,7 +32,7 @@ use crate::month::{Month, MonthChoice};
 
 pub(crate) use data::{DataPlace, InputFile};
 pub(crate) use errors::{MonthError, OutProblem, ProjectError};
-pub(crate) use model_file::{ModelDef, parse_model};
+pub(crate) use model_file::{EngineChoice, ModelDef, parse_model};
 pub(crate) use raw::{NotifyKind, SheetDef};
 pub(crate) use spec::{CheckRule, CheckSpec, Expected, ExportSpec, NotifyTarget, RowCount};
 
@@ -247,6 +247,8 @@ pub(crate) struct Project {
     pub(crate) query_limits: crate::engine::QueryLimits,
     /// The shared store (`[remote]`, or `WINEBUILD_REMOTE`), if any.
     pub(crate) remote: Option<crate::remote::RemoteSettings>,
+    /// The cluster models go to (`[engine]`, or `WINEBUILD_CLUSTER`), if any.
+    pub(crate) cluster: Option<crate::cluster::ClusterSettings>,
 }
 
 impl Project {
@@ -283,6 +285,8 @@ impl Project {
         }
         let notify =
             notify_targets(file.notify).map_err(|message| ProjectError::BadNotify { message })?;
+        let remote = crate::remote::RemoteSettings::resolve(&file.remote)?;
+        let cluster = crate::cluster::ClusterSettings::resolve(&file.engine, remote.is_some())?;
         let project = Project {
             root: root.to_path_buf(),
             name: file.project.name,
@@ -304,7 +308,8 @@ impl Project {
             notify,
             limits: file.limits.limits(),
             query_limits: query_limits(&file.build)?,
-            remote: crate::remote::RemoteSettings::resolve(&file.remote)?,
+            remote,
+            cluster,
         };
         project.validate()?;
         Ok(project)

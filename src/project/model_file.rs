@@ -11,6 +11,19 @@ use super::ProjectError;
 use super::raw::ModelHeader;
 use super::spec::CheckSpec;
 
+/// Where a model's query runs when the project has a cluster (`engine` in its header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum EngineChoice {
+    /// On the cluster, unless its inputs hold fewer rows than `cluster_min_rows`.
+    #[default]
+    Auto,
+    /// Always here: a small model, or one the cluster cannot run.
+    Local,
+    /// Always on the cluster, whatever `cluster_min_rows` says.
+    Cluster,
+}
+
 /// A loaded model.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ModelDef {
@@ -26,6 +39,9 @@ pub(crate) struct ModelDef {
     pub(crate) description: Option<String>,
     /// Labels for selection (`--select tag:finance`). Not part of the stage key.
     pub(crate) tags: Vec<String>,
+    /// `engine = "local"` or `"cluster"` in the header. Not part of the stage key: both engines
+    /// give the same bytes.
+    pub(crate) engine: EngineChoice,
     /// Data checks run on the model's output. Not part of the stage key: editing a check reruns
     /// that check, not the model.
     pub(crate) checks: Vec<CheckSpec>,
@@ -86,6 +102,7 @@ pub(crate) fn parse_model(name: &str, path: &Path, text: &str) -> Result<ModelDe
         key_columns: raw.key,
         description: raw.description,
         tags: raw.tags,
+        engine: raw.engine,
         checks,
         unit_tests: Vec::new(),
         sql,

@@ -35,6 +35,8 @@ pub(crate) struct ProjectFile {
     pub(crate) build: BuildSection,
     #[serde(default)]
     pub(crate) remote: crate::remote::RemoteDef,
+    #[serde(default)]
+    pub(crate) engine: crate::cluster::EngineDef,
 }
 
 /// `[build]`: what a build may spend on one stage.
@@ -108,6 +110,10 @@ pub(crate) struct ModelHeader {
     /// Labels for selection (`--select tag:finance`); no part of any key.
     #[serde(default)]
     pub(crate) tags: Vec<String>,
+    /// Where the query runs when a cluster is configured; no part of any key (both engines give
+    /// the same bytes).
+    #[serde(default)]
+    pub(crate) engine: super::EngineChoice,
     #[serde(default)]
     pub(crate) checks: Vec<CheckDef>,
 }

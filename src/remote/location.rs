@@ -124,6 +124,17 @@ impl RemoteUrl {
         }
     }
 
+    /// The URL of `name` on this remote, as another process (a cluster's executor) names it.
+    pub(crate) fn object_url(&self, name: &str) -> String {
+        let scheme = match self.scheme {
+            Scheme::S3 => "s3",
+            Scheme::Gcs => "gs",
+            Scheme::Azure => "az",
+            Scheme::File => "file",
+        };
+        format!("{scheme}://{}/{}", self.bucket, self.path(name))
+    }
+
     /// The name a store path stands for, relative to the prefix.
     pub(crate) fn name_of<'a>(&self, path: &'a str) -> Option<&'a str> {
         if self.prefix.is_empty() {
@@ -268,6 +279,20 @@ mod tests {
         assert_eq!(bare.path("v1/x").as_ref(), "v1/x");
         let folder = RemoteUrl::parse("file:///srv/shared").unwrap();
         assert_eq!(folder.bucket(), "/srv/shared");
+    }
+
+    #[test]
+    fn objects_have_urls_another_process_can_read() {
+        let url = RemoteUrl::parse("s3://bucket/team/store/").unwrap();
+        assert_eq!(
+            url.object_url("v1/objects/ab/abc"),
+            "s3://bucket/team/store/v1/objects/ab/abc"
+        );
+        let url = RemoteUrl::parse("file:///srv/winebuild").unwrap();
+        assert_eq!(
+            url.object_url("v1/objects/ab/abc"),
+            "file:///srv/winebuild/v1/objects/ab/abc"
+        );
     }
 
     #[test]

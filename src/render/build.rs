@@ -26,6 +26,14 @@ pub(crate) fn name_width(project: &Project) -> usize {
         .max(8)
 }
 
+/// ` [cluster]` after a stage a cluster built; nothing for one built here, the usual case.
+pub(crate) fn engine_tag(engine: crate::cluster::Engine) -> &'static str {
+    match engine {
+        crate::cluster::Engine::Cluster => " [cluster]",
+        crate::cluster::Engine::Local => "",
+    }
+}
+
 /// `error: …` and `hint: …` lines.
 pub(crate) fn error(message: &str, hint: Option<&str>) -> String {
     let mut out = format!("error: {message}\n");
@@ -50,12 +58,13 @@ pub(crate) fn stage(outcome: &StageOutcome, width: usize, verbose: bool) -> Stri
         _ => outcome.reason.as_str(),
     };
     let line = format!(
-        "{:>7}  {:<width$}  {:>11}  {:>7}  {}",
+        "{:>7}  {:<width$}  {:>11}  {:>7}  {}{}",
         outcome.action.to_string(),
         outcome.stage,
         rows,
         time,
-        reason
+        reason,
+        engine_tag(outcome.engine),
     );
     let mut out = format!("{}\n", line.trim_end());
     for check in &outcome.checks {

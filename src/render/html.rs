@@ -151,10 +151,14 @@ fn dag_svg(graph: &Graph, stages: &BTreeMap<&str, &StageOutcome>) -> String {
             .map(|r| format!("{r} rows"))
             .unwrap_or_default();
         let reason = stage.map_or("not in this build", |s| s.reason.as_str());
+        let on_cluster = stage.is_some_and(|s| s.engine == crate::cluster::Engine::Cluster);
         let _ = write!(
             svg,
-            r#"<g class="node {kind} status-{action}" data-stage="{name}" transform="translate({x} {y})"><title>{name} ({kind}): {action}, {rows} — {reason}</title><rect width="{NODE_WIDTH}" height="{NODE_HEIGHT}" rx="{rx}"/><text x="8" y="16">{name}</text><text class="sub" x="8" y="31">{kind} · {action}</text>"#,
+            r#"<g class="node {kind} status-{action}{engine_class}" data-stage="{name}" transform="translate({x} {y})"><title>{name} ({kind}): {action}, {rows} — {reason}{engine}</title><rect width="{NODE_WIDTH}" height="{NODE_HEIGHT}" rx="{rx}"/><text x="8" y="16">{name}</text><text class="sub" x="8" y="31">{kind} · {action}{engine_sub}</text>"#,
             kind = node.kind,
+            engine = stage.map_or("", |s| super::build::engine_tag(s.engine)),
+            engine_class = if on_cluster { " engine-cluster" } else { "" },
+            engine_sub = if on_cluster { " · cluster" } else { "" },
             rx = if node.kind == StageKind::Source {
                 14
             } else {
@@ -217,7 +221,8 @@ fn gantt_svg(stages: &BTreeMap<&str, &StageOutcome>, total_ms: f64) -> String {
         let action = stage.action;
         let _ = writeln!(
             svg,
-            r#"<g class="bar status-{action}" data-stage="{name}"><title>{name}: {action}, starts at {start_text}, takes {duration_text}</title><text class="label" x="{lx}" y="{ty}" text-anchor="end">{name}</text><rect x="{x}" y="{y}" width="{w}" height="{bar}" rx="3"/><text class="axis" x="{tx}" y="{ty}">{duration_text}</text></g>"#,
+            r#"<g class="bar status-{action}" data-stage="{name}"><title>{name}: {action}{engine}, starts at {start_text}, takes {duration_text}</title><text class="label" x="{lx}" y="{ty}" text-anchor="end">{name}</text><rect x="{x}" y="{y}" width="{w}" height="{bar}" rx="3"/><text class="axis" x="{tx}" y="{ty}">{duration_text}</text></g>"#,
+            engine = super::build::engine_tag(stage.engine),
             start_text = duration(start),
             duration_text = duration(took),
             lx = label - 8.0,

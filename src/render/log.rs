@@ -43,13 +43,14 @@ pub(crate) fn run(run: &RunRecord) -> String {
     for stage in &run.stages {
         let rows = stage.rows.map(|r| plural(r, "row")).unwrap_or_default();
         let line = format!(
-            "{:>7}  {:<16}  {:>11}  at {:>7}  {:>7}  {}",
+            "{:>7}  {:<16}  {:>11}  at {:>7}  {:>7}  {}{}",
             stage.action.to_string(),
             stage.stage,
             rows,
             duration(stage.started_ms),
             duration(stage.duration_ms),
-            stage.reason
+            stage.reason,
+            super::build::engine_tag(stage.engine),
         );
         let _ = writeln!(out, "{}", line.trim_end());
         for check in &stage.checks {

@@ -98,6 +98,9 @@ pub(crate) struct StageRecord {
     pub(crate) duration_ms: f64,
     #[serde(default)]
     pub(crate) warnings: Vec<String>,
+    /// Where it ran (absent: here). Not part of the key: both engines give the same bytes.
+    #[serde(default, skip_serializing_if = "crate::cluster::Engine::is_local")]
+    pub(crate) engine: crate::cluster::Engine,
 }
 
 /// The last successful state of one stage for one month.

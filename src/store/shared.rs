@@ -99,6 +99,27 @@ impl Store {
         ]);
     }
 
+    /// Puts `object` on the remote now unless it is there already (a cluster's executors are
+    /// about to read it from there), and gives its URL on the remote.
+    pub(crate) fn object_on_remote(&self, object: &ObjectHash) -> Result<String, IoError> {
+        let name = remote_name(&Store::object_name(object));
+        let Some(remote) = &self.remote else {
+            return Err(IoError::new(
+                crate::error::IoAction::Write,
+                std::path::Path::new(&name),
+                std::io::Error::other("the project has no shared store"),
+            ));
+        };
+        if !remote.exists(&name)? {
+            let path = self.local.path(&Store::object_name(object));
+            let bytes = self
+                .read_object(object)
+                .map_err(|_| IoError::read(&path, std::io::Error::other("damaged or missing")))?;
+            remote.write_if_absent(&name, &bytes)?;
+        }
+        Ok(remote.url().object_url(&name))
+    }
+
     /// A check result the remote holds under `key`, kept locally too.
     pub(crate) fn fetch_check_result(&self, key: &CheckKey) -> Option<Vec<u8>> {
         let remote = self.remote.as_ref()?;

@@ -3,6 +3,7 @@
 mod artifacts;
 mod build;
 mod checks;
+mod cluster;
 mod determinism;
 mod history;
 mod hostile;

@@ -187,6 +187,7 @@ model = "joined"
             "WINEBUILD_REMOTE",
             "WINEBUILD_REMOTE_WRITE",
             "WINEBUILD_REMOTE_KEY",
+            "WINEBUILD_CLUSTER",
             "AWS_ENDPOINT_URL",
             "AWS_ACCESS_KEY_ID",
             "AWS_SECRET_ACCESS_KEY",

@@ -2,6 +2,7 @@
 
 mod archive;
 mod build;
+mod cluster;
 mod dag;
 mod diff;
 mod log;
@@ -39,6 +40,7 @@ pub(crate) fn run(arguments: &Arguments, printer: &Printer) -> Result<ExitStatus
         Command::Remote(command) => {
             remote::run(&project()?, command, lock_timeout(arguments), printer)
         }
+        Command::Cluster(command) => cluster::run(&root, command, printer),
         Command::Sample(args) => sample::run(args, printer),
         Command::Show(args) => show::run(&project()?, args, printer),
         Command::Diff(args) => {
