@@ -238,15 +238,14 @@ impl Table {
         Table::from_parquet_in_batches_of(bytes, 64 * 1024)
     }
 
-    /// The schema of a Parquet object, from its footer alone.
+    /// The schema of a Parquet file, from its footer alone.
     pub(crate) fn parquet_schema(
-        bytes: Vec<u8>,
+        path: &std::path::Path,
     ) -> Result<SchemaRef, parquet::errors::ParquetError> {
-        Ok(
-            ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))?
-                .schema()
-                .clone(),
-        )
+        let file = std::fs::File::open(path)?;
+        Ok(ParquetRecordBatchReaderBuilder::try_new(file)?
+            .schema()
+            .clone())
     }
 
     /// Like [`Table::from_parquet`], with batches of up to `rows` rows (one batch per row group

@@ -154,6 +154,9 @@ pub(crate) struct StageResult {
     pub(crate) key: Option<String>,
     /// The blake3 of its output object.
     pub(crate) output: Option<String>,
+    /// Where its output was built: `cluster` for a model a Ballista cluster ran.
+    #[serde(default)]
+    pub(crate) engine: crate::cluster::Engine,
     pub(crate) error: Option<String>,
     pub(crate) warnings: Vec<String>,
     pub(crate) checks: Vec<CheckOutcome>,
@@ -258,6 +261,7 @@ pub(crate) fn run_results(report: &BuildReport) -> RunResults {
             rows: s.rows,
             key: s.key.as_ref().map(ToString::to_string),
             output: s.object.as_ref().map(ToString::to_string),
+            engine: s.engine,
             error: s.error.clone(),
             warnings: s.warnings.clone(),
             checks: s

@@ -136,12 +136,8 @@ impl Context<'_> {
                 .store
                 .object_on_remote(&object)
                 .map_err(|e| unavailable(e.to_string()))?;
-            let schema = self
-                .store
-                .read_object(&object)
-                .ok()
-                .and_then(|bytes| Table::parquet_schema(bytes).ok())
-                .ok_or_else(|| unavailable(format!("the stored output of `{name}` is damaged")))?;
+            let schema = Table::parquet_schema(&self.store.object_path(&object))
+                .map_err(|e| unavailable(format!("the stored output of `{name}`: {e}")))?;
             inputs.push(ClusterInput { name, url, schema });
         }
         Ok(inputs)

@@ -129,13 +129,29 @@ pub(super) async fn collect(
     let mut held = 0usize;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(failure)?;
-        held = held.saturating_add(batch.get_array_memory_size());
+        held = held.saturating_add(held_bytes(&batch));
         if held > limits.memory_bytes {
             return Err(Failure::OutOfMemory(limits.memory_bytes));
         }
         batches.push(batch);
     }
     Ok(Table::new(schema, batches))
+}
+
+/// The bytes `batch`'s rows take. Not `get_array_memory_size`, which counts a slice's whole
+/// buffers: DataFusion hands a big result out as slices of one array, and counting each slice as
+/// the whole would take a 1 GB result for a 100 GB one.
+fn held_bytes(batch: &arrow::array::RecordBatch) -> usize {
+    batch
+        .columns()
+        .iter()
+        .map(|column| {
+            column
+                .to_data()
+                .get_slice_memory_size()
+                .unwrap_or_else(|_| column.get_array_memory_size())
+        })
+        .sum()
 }
 
 impl Failure {
@@ -145,5 +161,46 @@ impl Failure {
             DataFusionError::ResourcesExhausted(_) => Failure::OutOfMemory(limits.memory_bytes),
             _ => Failure::DataFusion(error),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::held_bytes;
+
+    #[test]
+    fn a_result_handed_out_in_slices_counts_once() {
+        let rows = 100_000;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("text", DataType::Utf8, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..rows)),
+                Arc::new(StringArray::from_iter_values(
+                    (0..rows).map(|i| format!("vin {i:>20}")),
+                )),
+            ],
+        )
+        .unwrap();
+        let whole = held_bytes(&batch);
+        let slices: usize = (0..10)
+            .map(|i| held_bytes(&batch.slice(i * 10_000, 10_000)))
+            .sum();
+        assert!(whole > 3_000_000, "{whole}");
+        // Each slice counts its own rows (and a few offsets), not the arrays it is cut from.
+        assert!(slices <= whole + 1_000, "{slices} for {whole}");
+        // What get_array_memory_size says of the same slices: the whole arrays, ten times.
+        let counted_whole: usize = (0..10)
+            .map(|i| batch.slice(i * 10_000, 10_000).get_array_memory_size())
+            .sum();
+        assert!(counted_whole > 9 * whole, "{counted_whole} for {whole}");
     }
 }

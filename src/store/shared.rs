@@ -110,7 +110,9 @@ impl Store {
                 std::io::Error::other("the project has no shared store"),
             ));
         };
-        if !remote.exists(&name)? {
+        // The build shares every output in the background: wait for that before uploading it
+        // a second time.
+        if !remote.exists(&name)? && !(remote.wait_uploads_then(|| remote.exists(&name)))? {
             let path = self.local.path(&Store::object_name(object));
             let bytes = self
                 .read_object(object)
@@ -118,6 +120,11 @@ impl Store {
             remote.write_if_absent(&name, &bytes)?;
         }
         Ok(remote.url().object_url(&name))
+    }
+
+    /// Where `object` is in the local store, to read a part of it (a Parquet footer).
+    pub(crate) fn object_path(&self, object: &ObjectHash) -> std::path::PathBuf {
+        self.local.path(&Store::object_name(object))
     }
 
     /// A check result the remote holds under `key`, kept locally too.

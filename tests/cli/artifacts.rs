@@ -13,7 +13,8 @@ fn violation(root: &Value, schema: &Value, value: &Value, at: &str) -> Option<St
     };
     for (keyword, rule) in rules {
         let problem = match keyword.as_str() {
-            "$schema" | "title" | "description" | "$defs" | "format" => None,
+            // Annotations: they describe, they do not constrain.
+            "$schema" | "title" | "description" | "$defs" | "format" | "default" => None,
             "$ref" => {
                 let name = rule.as_str()?.strip_prefix("#/$defs/")?;
                 violation(root, &root["$defs"][name], value, at)

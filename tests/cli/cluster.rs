@@ -244,6 +244,18 @@ fn the_sample_month_built_on_a_cluster_equals_a_local_build_and_a_laptop_reuses_
         );
     }
     assert_eq!(exports(&project), exports(&local));
+    let results: serde_json::Value =
+        serde_json::from_str(&project.read(".winebuild/artifacts/run_results.json")).unwrap();
+    let engine_of = |name: &str| {
+        results["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["stage"] == name)
+            .map(|s| s["engine"].clone())
+    };
+    assert_eq!(engine_of("fusion"), Some("cluster".into()));
+    assert_eq!(engine_of("web"), Some("local".into()));
 
     // What people see: the models a cluster built are marked, in the build and in the log.
     let text = project.run_env(
