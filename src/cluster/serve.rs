@@ -24,22 +24,43 @@ use datafusion::prelude::SessionConfig;
 use super::settings::ClusterUrl;
 use super::stores::EnvStores;
 
+/// Which of the two processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Scheduler,
+    Executor,
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Scheduler => "scheduler",
+            Role::Executor => "executor",
+        })
+    }
+}
+
 /// Why a scheduler or an executor stopped.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ServeError {
     #[error("cannot start the {role}: {message}")]
-    Start { role: &'static str, message: String },
+    Start { role: Role, message: String },
     #[error("the {role} stopped: {message}")]
-    Stopped { role: &'static str, message: String },
+    Stopped { role: Role, message: String },
 }
 
 impl crate::error::Hint for ServeError {
     fn hint(&self) -> Option<String> {
-        Some(match self {
-            ServeError::Start { role: "executor", .. } | ServeError::Stopped { role: "executor", .. } => {
-                "is the scheduler running at --scheduler, and are --bind and --grpc-port free?".into()
+        let (ServeError::Start { role, .. } | ServeError::Stopped { role, .. }) = self;
+        Some(match role {
+            Role::Executor => {
+                "is the scheduler running at --scheduler, and are --bind and --grpc-port free?"
+                    .into()
             }
-            _ => "is --bind free (another scheduler on that port)? pick another with --bind 127.0.0.1:PORT".into(),
+            Role::Scheduler => {
+                "is --bind free (another scheduler on that port)? pick another with --bind 127.0.0.1:PORT"
+                    .into()
+            }
         })
     }
 }
@@ -86,7 +107,7 @@ fn scheduler_session(
         .build())
 }
 
-fn runtime(role: &'static str) -> Result<tokio::runtime::Runtime, ServeError> {
+fn runtime(role: Role) -> Result<tokio::runtime::Runtime, ServeError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // Ballista's own binaries give planning deep stacks for deep plans.
@@ -103,7 +124,7 @@ pub(crate) fn run_scheduler(
     options: &SchedulerOptions,
     ready: impl FnOnce(),
 ) -> Result<(), ServeError> {
-    const ROLE: &str = "scheduler";
+    const ROLE: Role = Role::Scheduler;
     let runtime = runtime(ROLE)?;
     runtime.block_on(async {
         let stores = Arc::new(EnvStores::default());
@@ -145,7 +166,7 @@ pub(crate) fn run_executor(
     options: &ExecutorOptions,
     ready: impl FnOnce(),
 ) -> Result<(), ServeError> {
-    const ROLE: &str = "executor";
+    const ROLE: Role = Role::Executor;
     let runtime = runtime(ROLE)?;
     // Shuffle files and spills, removed with the process.
     let work_dir = tempfile::Builder::new()

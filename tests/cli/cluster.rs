@@ -247,7 +247,7 @@ fn the_sample_month_built_on_a_cluster_equals_a_local_build_and_a_laptop_reuses_
     let results: serde_json::Value =
         serde_json::from_str(&project.read(".winebuild/artifacts/run_results.json")).unwrap();
     let engine_of = |name: &str| {
-        results["stages"]
+        results["results"]
             .as_array()
             .unwrap()
             .iter()
@@ -471,4 +471,37 @@ fn a_scheduler_that_is_down_or_has_no_executor_fails_the_models_naming_it_or_fal
         run.stderr
             .contains("hint: start one with `winebuild cluster executor --scheduler")
     );
+}
+
+#[test]
+fn a_scheduler_or_executor_that_cannot_start_says_why_with_exit_code_2() {
+    let project = Project::empty();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let run = project.run(&["cluster", "scheduler", "--bind", &address]);
+    assert_eq!(run.code, 2, "{}", run.shown());
+    assert!(
+        run.stderr
+            .contains(&format!("error: cannot start the scheduler: {address}: ")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("hint: is --bind free"),
+        "{}",
+        run.stderr
+    );
+
+    let run = project.run(&["cluster", "executor", "--scheduler", "http://x:1"]);
+    assert_eq!(run.code, 2, "{}", run.shown());
+    assert!(
+        run.stderr.contains(
+            "error: --scheduler `http://x:1` is not a scheduler address: it must start with df://"
+        ),
+        "{}",
+        run.stderr
+    );
+    let run = project.run(&["cluster", "status"]);
+    assert_eq!(run.code, 2, "{}", run.shown());
+    assert!(run.stderr.contains("winebuild.toml"), "{}", run.stderr);
 }
