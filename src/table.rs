@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, RecordBatch};
+use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -19,12 +19,12 @@ use serde::{Deserialize, Serialize};
 /// `ArrowWriter`'s default row group size: up to it, the parallel encoder writes the same bytes.
 const MAX_ROW_GROUP_ROWS: usize = 1024 * 1024;
 
-/// Rows are handed to the Parquet writer in windows of this many, whatever batches they come in:
-/// the writer cuts pages at the end of its mini-batches, which start with each write and are
-/// 1,024 rows long for a column with a validity bitmap, 20,000 without one. Fixed windows
-/// (a multiple of both), with a bitmap exactly when a window holds a null, make the bytes depend
-/// on the rows alone.
-const WRITE_ROWS: usize = 8 * 1024;
+/// Rows are handed to the Parquet writer in windows of this many, whatever batches they come in.
+/// The writer cuts a page only at the end of a mini-batch, and mini-batches start with each write
+/// and hold 1,024 rows for a column with a validity bitmap, up to 20,000 without one: one write
+/// per 1,024 rows is one mini-batch either way, so the bytes depend on the rows alone, not on how
+/// a query, a cluster's result or a decoder cut them or kept an empty bitmap.
+const WRITE_ROWS: usize = 1024;
 
 /// From this many rows, work split by column (encoding, converting cells, checks) goes to the
 /// rayon pool; below, handing a few kilobytes to other threads costs more than doing it here, and
@@ -41,32 +41,6 @@ fn writer_properties() -> WriterProperties {
         .set_statistics_enabled(EnabledStatistics::None)
         .set_created_by("winebuild".to_string())
         .build()
-}
-
-/// `batch` with the validity bitmap of each column that holds no null dropped: a query, a
-/// concatenation and a decoder keep or drop such bitmaps as they please, and the Parquet writer
-/// cuts pages differently with one.
-fn without_empty_bitmaps(batch: RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
-    if !batch
-        .columns()
-        .iter()
-        .any(|c| c.nulls().is_some() && c.null_count() == 0)
-    {
-        return Ok(batch);
-    }
-    let columns = batch
-        .columns()
-        .iter()
-        .map(|column| {
-            if column.nulls().is_some() && column.null_count() == 0 {
-                let data = column.to_data().into_builder().nulls(None).build()?;
-                Ok(arrow::array::make_array(data))
-            } else {
-                Ok(column.clone())
-            }
-        })
-        .collect::<Result<Vec<_>, arrow::error::ArrowError>>()?;
-    RecordBatch::try_new(batch.schema(), columns)
 }
 
 /// A schema and its record batches.
@@ -131,7 +105,7 @@ impl Table {
                 _ => arrow::compute::concat_batches(&self.schema, pending.iter())?,
             };
             pending.clear();
-            windows.push(without_empty_bitmaps(window)?);
+            windows.push(window);
             Ok(())
         };
         for batch in &self.batches {
@@ -323,7 +297,7 @@ mod tests {
     #[test]
     fn the_bytes_depend_on_the_rows_not_on_how_batches_cut_them() {
         // A cluster's result and a local one cut the same rows differently; pages must not move.
-        let total = 3 * WRITE_ROWS as i64 + 2_500;
+        let total = 3 * 8_192 + 2_500;
         let reference = table_of(1, total).to_parquet().unwrap();
         for first in [777, 8_191, 8_192, 20_000, total - 1] {
             assert!(
