@@ -8,19 +8,11 @@ use std::fmt::Write as _;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::s3server::S3Server;
+use crate::s3server::{S3Server, free_port};
 use crate::support::{BIN, Project, Run, snapshot_settings, stage};
 
 const BUCKET: &str = "cave";
 const MONTH: &str = "2026-10";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Two free ports in a row, for an executor's Flight and gRPC ports.
 fn free_port_pair() -> u16 {
@@ -180,19 +172,6 @@ fn s3() -> Option<(S3Server, Vec<(&'static str, String)>)> {
     Some((server, env))
 }
 
-fn exports(project: &Project) -> BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(project.file(&format!("out/{MONTH}")))
-        .unwrap()
-        .map(|entry| {
-            let entry = entry.unwrap();
-            (
-                entry.file_name().to_string_lossy().into_owned(),
-                std::fs::read(entry.path()).unwrap(),
-            )
-        })
-        .collect()
-}
-
 /// Each stage's (action, engine, object) in a `--format json` build.
 fn stages(run: &Run) -> BTreeMap<String, (String, String, String)> {
     run.json()["stages"]
@@ -243,7 +222,7 @@ fn the_sample_month_built_on_a_cluster_equals_a_local_build_and_a_laptop_reuses_
             "{name}'s output differs from a local build's"
         );
     }
-    assert_eq!(exports(&project), exports(&local));
+    assert_eq!(project.exports(MONTH), local.exports(MONTH));
     let results: serde_json::Value =
         serde_json::from_str(&project.read(".winebuild/artifacts/run_results.json")).unwrap();
     let engine_of = |name: &str| {
@@ -307,7 +286,7 @@ fn the_sample_month_built_on_a_cluster_equals_a_local_build_and_a_laptop_reuses_
         }
         assert_eq!(object, on_cluster[&name].2, "{name}");
     }
-    assert_eq!(exports(&laptop), exports(&local));
+    assert_eq!(laptop.exports(MONTH), local.exports(MONTH));
 
     let status = project.run_env(&cluster.build_env("team"), &["cluster", "status"]);
     assert_eq!(status.code, 0, "{}", status.shown());
@@ -444,7 +423,7 @@ fn a_scheduler_that_is_down_or_has_no_executor_fails_the_models_naming_it_or_fal
     );
     let local = Project::sample();
     assert_eq!(local.run(&["build", MONTH]).code, 0);
-    assert_eq!(exports(&project), exports(&local));
+    assert_eq!(project.exports(MONTH), local.exports(MONTH));
 
     // A scheduler with no executor is said so, before any query waits on it.
     let cluster = Cluster::start(&[], 0);

@@ -2,8 +2,6 @@
 //! claimed by two machines at once, kills during uploads, a server that goes away, forged
 //! records, read-only mode, data on object storage, and `remote status | push`, `gc --remote`.
 
-use std::collections::BTreeMap;
-
 use crate::s3server::{Bucket, S3Server};
 use crate::support::{Project, Run};
 
@@ -22,20 +20,6 @@ fn build(project: &Project, env: &[(&str, String)], month: &str) -> Run {
     let run = project.run_env(env, &["build", month, "--format", "json"]);
     assert_eq!(run.code, 0, "{}", run.shown());
     run
-}
-
-/// Every exported file of a month, by name.
-fn exports(project: &Project, month: &str) -> BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(project.file(&format!("out/{month}")))
-        .unwrap()
-        .map(|entry| {
-            let entry = entry.unwrap();
-            (
-                entry.file_name().to_string_lossy().into_owned(),
-                std::fs::read(entry.path()).unwrap(),
-            )
-        })
-        .collect()
 }
 
 /// Every object of the bucket hashes to its name, and every stage record names an object that
@@ -88,7 +72,7 @@ fn a_second_machine_fetches_every_stage_and_diffs_months_it_never_built() {
     );
     let remote = &second.json()["remote"];
     assert!(remote["fetched"].as_u64().unwrap() >= 13, "{remote}");
-    assert_eq!(exports(&laptop, "2026-10"), exports(&ci, "2026-10"));
+    assert_eq!(laptop.exports("2026-10"), ci.exports("2026-10"));
     // The archive CI made is the laptop's too: no second revision, the same manifest.
     assert_eq!(second.json()["archived"]["revision"], 1);
 
@@ -186,8 +170,8 @@ fn kills_during_uploads_never_leave_an_object_that_does_not_match_its_name() {
     let clean = Project::sample();
     clean.build_json(&["2026-10"], 0);
     assert_eq!(
-        exports(&last, "2026-10"),
-        exports(&clean, "2026-10"),
+        last.exports("2026-10"),
+        clean.exports("2026-10"),
         "{}",
         run.shown()
     );
@@ -251,7 +235,7 @@ fn a_server_stopped_in_the_middle_of_a_build_leaves_the_build_whole() {
     let clean = Project::empty();
     clean.run(&["sample", ".", "--scale", "20", "--month", "2026-09", "-q"]);
     clean.build_json(&["2026-09"], 0);
-    assert_eq!(exports(&project, "2026-09"), exports(&clean, "2026-09"));
+    assert_eq!(project.exports("2026-09"), clean.exports("2026-09"));
 }
 
 #[test]
@@ -300,7 +284,7 @@ fn with_a_key_a_forged_or_unsealed_record_is_a_miss_and_a_warning() {
     let warnings = run.json()["remote"]["warnings"].to_string();
     assert!(warnings.contains("its seal does not match"), "{warnings}");
     assert!(warnings.contains("it carries no seal"), "{warnings}");
-    assert_eq!(exports(&laptop, "2026-10"), exports(&ci, "2026-10"));
+    assert_eq!(laptop.exports("2026-10"), ci.exports("2026-10"));
 }
 
 #[test]
@@ -401,7 +385,7 @@ fn month_folders_on_object_storage_are_read_hashed_and_rebuilt_when_they_change(
     let first = build(&remote, &env, "2026-10");
     assert_eq!(first.with_action("ran").len(), 16, "{}", first.shown());
     local.build_json(&["2026-10"], 0);
-    assert_eq!(exports(&remote, "2026-10"), exports(&local, "2026-10"));
+    assert_eq!(remote.exports("2026-10"), local.exports("2026-10"));
     // Unchanged objects are not read again; a rewritten one is.
     let again = build(&remote, &env, "2026-10");
     assert!(again.with_action("ran").is_empty(), "{}", again.shown());

@@ -35,7 +35,8 @@ fn weed() -> Option<PathBuf> {
     })
 }
 
-fn free_port() -> u16 {
+/// A loopback port free at the time of asking.
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

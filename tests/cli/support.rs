@@ -206,6 +206,20 @@ model = "joined"
         Run::from(&command.output().expect("winebuild runs"))
     }
 
+    /// Every exported file of a month, by name.
+    pub(crate) fn exports(&self, month: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+        std::fs::read_dir(self.file(&format!("out/{month}")))
+            .unwrap()
+            .map(|entry| {
+                let entry = entry.unwrap();
+                (
+                    entry.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(entry.path()).unwrap(),
+                )
+            })
+            .collect()
+    }
+
     pub(crate) fn run(&self, args: &[&str]) -> Run {
         Run::from(&self.command(args).output().expect("winebuild runs"))
     }
