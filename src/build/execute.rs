@@ -270,26 +270,41 @@ impl Context<'_> {
         }
     }
 
+    /// The output object of each input of `id`, by the input's name.
+    pub(super) fn input_objects(
+        &self,
+        id: StageId,
+        view: &dyn InputView,
+    ) -> Result<Vec<(String, ObjectHash)>, StageError> {
+        let node = self.graph.node(id);
+        node.inputs
+            .iter()
+            .map(|&input| {
+                let name = self.name(input).to_string();
+                view.input(input)
+                    .and_then(|built| built.outcome.object.clone())
+                    .map(|object| (name.clone(), object))
+                    .ok_or(StageError::NotSelected {
+                        stage: name,
+                        month: self.month,
+                    })
+            })
+            .collect()
+    }
+
     /// The decoded output of each input of `id`, read from the store when not already in memory.
     pub(super) fn input_tables(
         &self,
         id: StageId,
         view: &dyn InputView,
     ) -> Result<Vec<(String, Arc<Table>)>, StageError> {
-        let node = self.graph.node(id);
-        let mut tables = Vec::with_capacity(node.inputs.len());
-        for &input in &node.inputs {
-            let name = self.name(input).to_string();
-            let object = view
-                .input(input)
-                .and_then(|built| built.outcome.object.clone())
-                .ok_or_else(|| StageError::NotSelected {
-                    stage: name.clone(),
-                    month: self.month,
-                })?;
-            tables.push((name.clone(), self.load_table(&name, &object)?));
-        }
-        Ok(tables)
+        self.input_objects(id, view)?
+            .into_iter()
+            .map(|(name, object)| {
+                let table = self.load_table(&name, &object)?;
+                Ok((name, table))
+            })
+            .collect()
     }
 
     fn write_export_file(&self, file: &str, bytes: &[u8]) -> Result<String, StageError> {

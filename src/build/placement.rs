@@ -20,6 +20,7 @@ use crate::cluster::{ClusterFault, ClusterSettings, Engine, Fallback};
 use crate::engine::{self, cluster::ClusterInput};
 use crate::graph::StageId;
 use crate::project::{EngineChoice, ModelDef};
+use crate::store::ObjectHash;
 use crate::table::Table;
 
 /// What one build knows of its cluster: whether it can take work, asked once.
@@ -62,7 +63,8 @@ impl Context<'_> {
         if let Some(settings) = &self.project.cluster
             && goes_to_cluster(settings, model, self.input_rows(id, view))
         {
-            match self.cluster_inputs(settings, id, view) {
+            let objects = self.input_objects(id, view)?;
+            match self.cluster_inputs(settings, objects) {
                 Ok(inputs) => {
                     let table = engine::cluster::run_model_on_cluster(
                         model,
@@ -111,35 +113,29 @@ impl Context<'_> {
             .sum()
     }
 
-    /// Each input of `id` as the cluster reads it: its object on the shared store (put there now
-    /// if it is not yet) and its schema. Fails when the cluster cannot take work.
+    /// Each input as the cluster reads it: its object on the shared store (put there now if it
+    /// is not yet) and its schema. Fails when the cluster cannot take work.
     fn cluster_inputs(
         &self,
         settings: &ClusterSettings,
-        id: StageId,
-        view: &dyn InputView,
+        objects: Vec<(String, ObjectHash)>,
     ) -> Result<Vec<ClusterInput>, ClusterFault> {
         self.cluster
             .ready
             .get_or_init(|| crate::cluster::status::ready(&settings.url))
             .clone()?;
         let unavailable = |message: String| ClusterFault::StoreUnavailable { message };
-        let node = self.graph.node(id);
-        let mut inputs = Vec::with_capacity(node.inputs.len());
-        for &input in &node.inputs {
-            let name = self.name(input).to_string();
-            let object = view
-                .input(input)
-                .and_then(|built| built.outcome.object.clone())
-                .ok_or_else(|| unavailable(format!("`{name}` has no output in this build")))?;
-            let url = self
-                .store
-                .object_on_remote(&object)
-                .map_err(|e| unavailable(e.to_string()))?;
-            let schema = Table::parquet_schema(&self.store.object_path(&object))
-                .map_err(|e| unavailable(format!("the stored output of `{name}`: {e}")))?;
-            inputs.push(ClusterInput { name, url, schema });
-        }
-        Ok(inputs)
+        objects
+            .into_iter()
+            .map(|(name, object)| {
+                let url = self
+                    .store
+                    .object_on_remote(&object)
+                    .map_err(|e| unavailable(e.to_string()))?;
+                let schema = Table::parquet_schema(&self.store.object_path(&object))
+                    .map_err(|e| unavailable(format!("the stored output of `{name}`: {e}")))?;
+                Ok(ClusterInput { name, url, schema })
+            })
+            .collect()
     }
 }
