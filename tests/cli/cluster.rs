@@ -301,37 +301,52 @@ fn the_sample_month_built_on_a_cluster_equals_a_local_build_and_a_laptop_reuses_
     settings.bind(|| insta::assert_snapshot!("cluster_status", status.stdout));
 }
 
-#[test]
-fn an_executor_killed_in_the_middle_of_a_query_costs_a_rerun_on_another_not_a_wrong_result() {
-    let Some((_server, env)) = s3() else { return };
-    let mut cluster = Cluster::start(&env, 1);
+/// The sample project with `lent`, a model that runs for seconds (a cross join), the only one
+/// sent to the cluster: the others are below `cluster_min_rows`.
+fn slow_model_project() -> Project {
     let project = Project::sample();
-    // Only `lent` goes to the cluster: the others are below cluster_min_rows.
     let toml = project.read("winebuild.toml") + "\n[engine]\ncluster_min_rows = 1000000000\n";
     project.write("winebuild.toml", &toml);
     project.write(
         "models/lent.sql",
         "-- inputs = [\"web_clean\"]\n-- engine = \"cluster\"\n\nSELECT COUNT(*) AS pairs\nFROM web_clean AS a\nCROSS JOIN web_clean AS b\nCROSS JOIN (SELECT total_sales FROM web_clean ORDER BY sku LIMIT 600) AS c\nWHERE a.total_sales + b.total_sales > c.total_sales\n",
     );
+    project
+}
+
+/// `build --format json` started in the background.
+fn spawn_build(project: &Project, env: &[(&'static str, String)]) -> Child {
     let mut build = project.command(&["build", MONTH, "--format", "json"]);
-    build.envs(cluster.build_env("kill"));
-    let running = build
+    build.envs(env.iter().map(|(k, v)| (k, v)));
+    build
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+fn finished(child: Child) -> Run {
+    let output = child.wait_with_output().unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn an_executor_killed_in_the_middle_of_a_query_costs_a_rerun_on_another_not_a_wrong_result() {
+    let Some((_server, env)) = s3() else { return };
+    let mut cluster = Cluster::start(&env, 1);
+    let project = slow_model_project();
+    let running = spawn_build(&project, &cluster.build_env("kill"));
 
     // The one executor runs `lent`; a second one joins; the first dies mid-query.
     cluster.wait_for_a_running_job();
     cluster.add_executor();
     cluster.wait_for_executors(2);
     cluster.executors[0].kill().unwrap();
-    let output = running.wait_with_output().unwrap();
-    let run = Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
+    let run = finished(running);
     assert_eq!(run.code, 0, "{}\n{}", run.shown(), cluster.logs());
     let report = run.json();
     assert_eq!(stage(&report, "lent")["engine"], "cluster");
@@ -483,4 +498,38 @@ fn a_scheduler_or_executor_that_cannot_start_says_why_with_exit_code_2() {
     let run = project.run(&["cluster", "status"]);
     assert_eq!(run.code, 2, "{}", run.shown());
     assert!(run.stderr.contains("winebuild.toml"), "{}", run.stderr);
+}
+
+#[test]
+fn a_scheduler_killed_in_the_middle_of_a_query_fails_the_model_and_keeps_nothing() {
+    let Some((_server, env)) = s3() else { return };
+    let mut cluster = Cluster::start(&env, 1);
+    let project = slow_model_project();
+    let running = spawn_build(&project, &cluster.build_env("gone"));
+    cluster.wait_for_a_running_job();
+    cluster.scheduler.kill().unwrap();
+    let run = finished(running);
+    assert_eq!(run.code, 2, "{}", run.shown());
+    let lent = stage(&run.json(), "lent").clone();
+    assert_eq!(lent["action"], "failed");
+    let error = lent["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(&format!(
+            "model `lent` failed on the cluster {}: ",
+            cluster.url
+        )),
+        "{error}"
+    );
+    assert!(
+        lent["hint"]
+            .as_str()
+            .unwrap()
+            .contains("nothing of this stage was kept")
+    );
+    // Nothing of it was stored: built here next, it runs (and everything else is reused).
+    let mut here = cluster.build_env("gone");
+    here.retain(|(name, _)| *name != "WINEBUILD_CLUSTER");
+    let next = project.run_env(&here, &["build", MONTH, "--format", "json"]);
+    assert_eq!(next.code, 0, "{}", next.shown());
+    assert_eq!(next.with_action("ran"), ["lent"]);
 }
