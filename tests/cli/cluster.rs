@@ -14,6 +14,9 @@ use crate::support::{BIN, Project, Run, snapshot_settings, stage};
 const BUCKET: &str = "cave";
 const MONTH: &str = "2026-10";
 
+/// A query the cluster never answers fails after this, so a test cannot hang CI.
+const QUERIES_END: &str = "\n[build]\nstage_timeout = \"3m\"\n";
+
 /// Two free ports in a row, for an executor's Flight and gRPC ports.
 fn free_port_pair() -> u16 {
     loop {
@@ -172,6 +175,20 @@ fn s3() -> Option<(S3Server, Vec<(&'static str, String)>)> {
     Some((server, env))
 }
 
+/// The engine `.winebuild/artifacts/run_results.json` gives `stage`.
+fn engine_in_run_results(project: &Project, stage: &str) -> String {
+    let results: serde_json::Value =
+        serde_json::from_str(&project.read(".winebuild/artifacts/run_results.json")).unwrap();
+    results["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == stage)
+        .and_then(|s| s["engine"].as_str())
+        .unwrap()
+        .to_string()
+}
+
 /// Each stage's (action, engine, object) in a `--format json` build.
 fn stages(run: &Run) -> BTreeMap<String, (String, String, String)> {
     run.json()["stages"]
@@ -201,6 +218,10 @@ fn the_sample_month_built_on_a_cluster_equals_a_local_build_and_a_laptop_reuses_
     assert_eq!(here.code, 0, "{}", here.shown());
 
     let project = Project::sample();
+    project.write(
+        "winebuild.toml",
+        &(project.read("winebuild.toml") + QUERIES_END),
+    );
     let built = project.run_env(
         &cluster.build_env("team"),
         &["build", MONTH, "--format", "json"],
@@ -223,18 +244,8 @@ fn the_sample_month_built_on_a_cluster_equals_a_local_build_and_a_laptop_reuses_
         );
     }
     assert_eq!(project.exports(MONTH), local.exports(MONTH));
-    let results: serde_json::Value =
-        serde_json::from_str(&project.read(".winebuild/artifacts/run_results.json")).unwrap();
-    let engine_of = |name: &str| {
-        results["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["stage"] == name)
-            .map(|s| s["engine"].clone())
-    };
-    assert_eq!(engine_of("fusion"), Some("cluster".into()));
-    assert_eq!(engine_of("web"), Some("local".into()));
+    assert_eq!(engine_in_run_results(&project, "fusion"), "cluster");
+    assert_eq!(engine_in_run_results(&project, "web"), "local");
 
     // What people see: the models a cluster built are marked, in the build and in the log.
     let text = project.run_env(
@@ -305,7 +316,9 @@ fn the_sample_month_built_on_a_cluster_equals_a_local_build_and_a_laptop_reuses_
 /// sent to the cluster: the others are below `cluster_min_rows`.
 fn slow_model_project() -> Project {
     let project = Project::sample();
-    let toml = project.read("winebuild.toml") + "\n[engine]\ncluster_min_rows = 1000000000\n";
+    let toml = project.read("winebuild.toml")
+        + "\n[engine]\ncluster_min_rows = 1000000000\n"
+        + QUERIES_END;
     project.write("winebuild.toml", &toml);
     project.write(
         "models/lent.sql",
