@@ -322,7 +322,7 @@ fn slow_model_project() -> Project {
     project.write("winebuild.toml", &toml);
     project.write(
         "models/lent.sql",
-        "-- inputs = [\"web_clean\"]\n-- engine = \"cluster\"\n\nSELECT COUNT(*) AS pairs\nFROM web_clean AS a\nCROSS JOIN web_clean AS b\nCROSS JOIN (SELECT total_sales FROM web_clean ORDER BY sku LIMIT 600) AS c\nWHERE a.total_sales + b.total_sales > c.total_sales\n",
+        "-- inputs = [\"web_clean\"]\n-- engine = \"cluster\"\n\nSELECT COUNT(*) AS pairs\nFROM web_clean AS a\nCROSS JOIN web_clean AS b\nCROSS JOIN (SELECT total_sales FROM web_clean ORDER BY sku LIMIT 400) AS c\nWHERE a.total_sales + b.total_sales > c.total_sales\n",
     );
     project
 }

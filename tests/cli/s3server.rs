@@ -141,21 +141,23 @@ impl S3Server {
         Err("SeaweedFS did not answer within 2 minutes".into())
     }
 
-    /// Creates a bucket (a folder under `/buckets` of the filer).
+    /// Creates a bucket (a folder under `/buckets` of the filer). Two minutes at most: on a
+    /// 2-core machine busy with the other tests, a volume can take long to come up.
     pub(crate) fn bucket(&self, name: &str) {
+        const PATIENCE: Duration = Duration::from_mins(2);
         let started = Instant::now();
         loop {
             let url = format!("{}/buckets/{name}/", self.filer);
             match ureq::post(&url).send_empty() {
                 Ok(_) => break,
-                Err(e) if started.elapsed() > Duration::from_secs(30) => {
+                Err(e) if started.elapsed() > PATIENCE => {
                     panic!("cannot create bucket {name}: {e}")
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(200)),
             }
         }
         // The S3 gateway sees a new bucket after a moment, and takes writes once a volume is up.
-        while started.elapsed() < Duration::from_secs(30) {
+        while started.elapsed() < PATIENCE {
             let ready = self.client(name).block(|s| async move {
                 let probe = StorePath::from(".ready");
                 s.put(&probe, PutPayload::from_static(b"ready"))
