@@ -39,11 +39,7 @@ pub(super) struct Ran {
 }
 
 /// Whether `model`, whose inputs hold `input_rows` rows, goes to the cluster `settings`.
-pub(crate) fn goes_to_cluster(
-    settings: &ClusterSettings,
-    model: &ModelDef,
-    input_rows: u64,
-) -> bool {
+fn goes_to_cluster(settings: &ClusterSettings, model: &ModelDef, input_rows: u64) -> bool {
     match model.engine {
         EngineChoice::Local => false,
         EngineChoice::Cluster => true,

@@ -400,12 +400,6 @@ impl Remote {
         }
     }
 
-    /// Waits for the background uploads, then asks `question` (whether one of them landed).
-    pub(crate) fn wait_uploads_then<T>(&self, question: impl FnOnce() -> T) -> T {
-        self.wait_uploads();
-        question()
-    }
-
     /// Waits for every background upload; each request is bounded, so this is too.
     pub(crate) fn wait_uploads(&self) {
         let handles = std::mem::take(

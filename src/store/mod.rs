@@ -282,6 +282,11 @@ impl Store {
         format!("objects/{prefix}/{object}")
     }
 
+    /// Where `object` is in the local store, to read a part of it (a Parquet footer).
+    pub(crate) fn object_path(&self, object: &ObjectHash) -> PathBuf {
+        self.local.path(&Store::object_name(object))
+    }
+
     /// Stores `bytes` as an object named by their hash; returns the name.
     pub(crate) fn put_object(&self, bytes: &[u8]) -> Result<ObjectHash, StoreError> {
         let object = ObjectHash::of(bytes);

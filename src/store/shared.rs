@@ -110,21 +110,19 @@ impl Store {
                 std::io::Error::other("the project has no shared store"),
             ));
         };
-        // The build shares every output in the background: wait for that before uploading it
-        // a second time.
-        if !remote.exists(&name)? && !(remote.wait_uploads_then(|| remote.exists(&name)))? {
-            let path = self.local.path(&Store::object_name(object));
-            let bytes = self
-                .read_object(object)
-                .map_err(|_| IoError::read(&path, std::io::Error::other("damaged or missing")))?;
-            remote.write_if_absent(&name, &bytes)?;
+        if !remote.exists(&name)? {
+            // The build shares every output in the background: wait for that rather than upload
+            // the object a second time.
+            remote.wait_uploads();
+            if !remote.exists(&name)? {
+                let bytes = self.read_object(object).map_err(|_| {
+                    let damaged = std::io::Error::other("damaged or missing");
+                    IoError::read(&self.object_path(object), damaged)
+                })?;
+                remote.write_if_absent(&name, &bytes)?;
+            }
         }
         Ok(remote.url().object_url(&name))
-    }
-
-    /// Where `object` is in the local store, to read a part of it (a Parquet footer).
-    pub(crate) fn object_path(&self, object: &ObjectHash) -> std::path::PathBuf {
-        self.local.path(&Store::object_name(object))
     }
 
     /// A check result the remote holds under `key`, kept locally too.
