@@ -2,7 +2,8 @@
 //! verification failed) or 2 (an error).
 
 /// mimalloc: parsing a workbook allocates millions of small strings from several threads, where
-/// it is faster and steadier than the system allocator.
+/// it is faster and steadier than the system allocator. Built without transparent huge pages
+/// (Cargo.toml says why).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

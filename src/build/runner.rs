@@ -1,6 +1,6 @@
 //! The build's stages as the scheduler sees them ([`Stages`] for [`Context`]): what is cheap is
 //! decided on the scheduler's thread (hashing through the stat cache, store lookups, cached
-//! checks), so a no-op build starts no thread; what must run gets a thread, with up to
+//! checks), so a no-op build starts no thread; what must run goes to a worker thread, with up to
 //! [`READ_ATTEMPTS`] tries for a source file that is still being written.
 
 use std::time::Duration;

@@ -40,6 +40,8 @@ struct Fake {
     log: Mutex<Vec<String>>,
     running: AtomicUsize,
     most_running: AtomicUsize,
+    /// The thread each run happened on.
+    threads: Mutex<Vec<std::thread::ThreadId>>,
 }
 
 fn fake(stages: &[(Behaviour, &[usize], Gate)]) -> Fake {
@@ -53,6 +55,7 @@ fn fake(stages: &[(Behaviour, &[usize], Gate)]) -> Fake {
         log: Mutex::new(Vec::new()),
         running: AtomicUsize::new(0),
         most_running: AtomicUsize::new(0),
+        threads: Mutex::new(Vec::new()),
     }
 }
 
@@ -126,6 +129,10 @@ impl Stages for Fake {
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.most_running.fetch_max(now, Ordering::SeqCst);
         self.note(format!("run {}", id.index()));
+        self.threads
+            .lock()
+            .unwrap()
+            .push(std::thread::current().id());
         let outcome = match self.behaviour[id.index()] {
             Behaviour::Reuse | Behaviour::PanicInPrepare => Fake::ok(id),
             Behaviour::Run(ms) => {
@@ -226,6 +233,35 @@ fn at_most_as_many_stages_run_as_there_are_threads() {
     let (statuses, _) = run_fake(&stages, 2);
     assert_eq!(statuses, vec![Status::Ok; 6]);
     assert_eq!(stages.most_running.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn stages_run_on_a_few_reused_workers_even_after_a_panic() {
+    use Behaviour::*;
+    // A chain of six, a panic in the middle, and two independent stages: never more workers
+    // than threads, and a worker whose stage panicked goes on with the next.
+    let stages = fake(&[
+        (Run(1), &[], P),
+        (Run(1), &[0], P),
+        (PanicInRun, &[], P),
+        (Run(1), &[1], P),
+        (Run(1), &[3], P),
+        (Run(1), &[4], P),
+        (Run(1), &[], P),
+    ]);
+    let (statuses, _) = run_fake(&stages, 2);
+    assert!(matches!(&statuses[2], Status::Internal(m) if m.contains("run broke")));
+    let threads = stages.threads.lock().unwrap().clone();
+    assert_eq!(threads.len(), 7);
+    let mut distinct = threads.clone();
+    distinct.sort_unstable_by_key(|id| format!("{id:?}"));
+    distinct.dedup();
+    assert!(
+        distinct.len() <= 2,
+        "{} workers for 2 threads",
+        distinct.len()
+    );
+    assert!(!threads.contains(&std::thread::current().id()));
 }
 
 #[test]
