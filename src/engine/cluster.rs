@@ -34,7 +34,8 @@ pub(crate) struct ClusterInput {
     pub(crate) schema: SchemaRef,
 }
 
-/// A client session on the scheduler at `url`, configured as [`super::query::session`] is.
+/// A client session on the scheduler at `url`, configured as a local session is
+/// ([`super::query::session`]).
 async fn session(url: &ClusterUrl) -> Result<SessionContext, datafusion::error::DataFusionError> {
     let mut config = SessionConfig::new_with_ballista()
         .with_target_partitions(1)

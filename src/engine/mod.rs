@@ -1,8 +1,9 @@
 //! The SQL engine: runs one model's query with DataFusion over its declared inputs only.
 //!
 //! Rules it keeps:
-//! - a fresh session per model, holding only the model's declared inputs as in-memory tables: no
-//!   catalog, no information schema, no file-reading table functions;
+//! - a fresh session per model (cloned from one built per process), holding only the model's
+//!   declared inputs as in-memory tables: no catalog, no information schema, no file-reading
+//!   table functions;
 //! - every table the query reads must be a declared input; reading another is an error naming it;
 //! - one SELECT statement only: DDL, DML (INSERT, COPY) and statements (SET, …) are refused before
 //!   planning (and DataFusion's `SQLOptions` would refuse them too), so a
@@ -26,7 +27,7 @@ use crate::project::ModelDef;
 use crate::table::Table;
 use located::{check_table_references, is_query, sql_error, tidy_parser_message};
 pub(crate) use query::QueryLimits;
-use query::{Failure, Io, collect, register, session, within_limits};
+use query::{Failure, Io, collect_local, register, session, within_limits};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum EngineError {
@@ -139,12 +140,12 @@ pub(crate) fn run_model(
     limits: &QueryLimits,
 ) -> Result<Table, EngineError> {
     let ran = within_limits(limits, Io::None, async {
-        let ctx = session(limits).map_err(Failure::DataFusion)?;
+        let session = session(limits).map_err(Failure::DataFusion)?;
         let names: Vec<&str> = inputs.iter().map(|(name, _)| name.as_str()).collect();
-        check_table_references(&ctx, model, &names, stage_names)
+        check_table_references(&session.ctx, model, &names, stage_names)
             .map_err(|e| Failure::Refused(Box::new(e)))?;
-        register(&ctx, inputs).map_err(Failure::DataFusion)?;
-        collect(&ctx, &model.sql, limits).await
+        register(&session.ctx, inputs).map_err(Failure::DataFusion)?;
+        collect_local(&session, &model.sql, limits).await
     });
     ran.map_err(|failure| match failure {
         Failure::DataFusion(error) => sql_error(model, &error),
@@ -183,9 +184,9 @@ pub(crate) fn run_check_query(
     limits: &QueryLimits,
 ) -> Result<Table, EngineError> {
     let ran = within_limits(limits, Io::None, async {
-        let ctx = session(limits).map_err(Failure::DataFusion)?;
-        register(&ctx, tables).map_err(Failure::DataFusion)?;
-        collect(&ctx, sql, limits).await
+        let session = session(limits).map_err(Failure::DataFusion)?;
+        register(&session.ctx, tables).map_err(Failure::DataFusion)?;
+        collect_local(&session, sql, limits).await
     });
     ran.map_err(|failure| match failure {
         Failure::DataFusion(error) => EngineError::Check {

@@ -1,14 +1,22 @@
 //! One query in a fresh session, within its limits: a memory pool for DataFusion's operators and
 //! for the result it collects, a time limit, and a panic inside DataFusion caught as an error.
+//!
+//! A session's settings and function registry are built once per process ([`template`]) and
+//! cloned for each query, with empty catalogs of its own: registering every SQL function cost a
+//! small model more than planning it.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use datafusion::catalog::MemTable;
+use datafusion::catalog::{
+    CatalogProvider, CatalogProviderList, MemTable, MemoryCatalogProvider,
+    MemoryCatalogProviderList, MemorySchemaProvider,
+};
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use futures::StreamExt;
 
 use crate::table::Table;
@@ -52,20 +60,55 @@ pub(super) fn read_only() -> SQLOptions {
         .with_allow_statements(false)
 }
 
-/// A session with no catalog and no information schema, one partition, and a memory pool.
-pub(super) fn session(limits: &QueryLimits) -> Result<SessionContext, DataFusionError> {
-    let mut config = SessionConfig::new()
-        .with_target_partitions(1)
-        .with_information_schema(false);
-    config.options_mut().sql_parser.collect_spans = true;
-    // One optimizer pass instead of up to three: rewrites never change a result, and on these
-    // small queries further passes found nothing worth their 0.3–1 ms per query (a cold sample
-    // build: 150 instead of 175 ms of CPU; the 100x month's stages took as long as before).
-    config.options_mut().optimizer.max_passes = 1;
+/// A local query's session, and the runtime (with its memory pool) its operators run in.
+pub(super) struct Session {
+    pub(super) ctx: SessionContext,
+    runtime: Arc<RuntimeEnv>,
+}
+
+/// A session with empty catalogs and no information schema, one partition, and a memory pool of
+/// its own.
+pub(super) fn session(limits: &QueryLimits) -> Result<Session, DataFusionError> {
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_limit(limits.memory_bytes, 1.0)
         .build_arc()?;
-    Ok(SessionContext::new_with_config_rt(config, runtime))
+    let mut state = template().clone();
+    state.register_catalog_list(empty_catalogs(&state)?);
+    Ok(Session {
+        ctx: SessionContext::new_with_state(state),
+        runtime,
+    })
+}
+
+/// The settings and function registry every local query starts from, built on first use.
+fn template() -> &'static SessionState {
+    static TEMPLATE: OnceLock<SessionState> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let mut config = SessionConfig::new()
+            .with_target_partitions(1)
+            .with_information_schema(false);
+        config.options_mut().sql_parser.collect_spans = true;
+        // One optimizer pass instead of up to three: rewrites never change a result, and on
+        // these small queries further passes found nothing worth their 0.3–1 ms per query (a
+        // cold sample build: 150 instead of 175 ms of CPU; the 100x month's stages took as long
+        // as before).
+        config.options_mut().optimizer.max_passes = 1;
+        SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .build()
+    })
+}
+
+/// A catalog list holding only the default catalog and schema, empty: what a query may read is
+/// registered there, and nothing is shared with another query.
+fn empty_catalogs(state: &SessionState) -> Result<Arc<dyn CatalogProviderList>, DataFusionError> {
+    let names = &state.config().options().catalog;
+    let catalog = MemoryCatalogProvider::new();
+    catalog.register_schema(&names.default_schema, Arc::new(MemorySchemaProvider::new()))?;
+    let catalogs = MemoryCatalogProviderList::new();
+    catalogs.register_catalog(names.default_catalog.clone(), Arc::new(catalog));
+    Ok(Arc::new(catalogs))
 }
 
 /// Registers each table as an in-memory table under its name.
@@ -111,8 +154,28 @@ where
     ran.unwrap_or_else(|panic| Err(Failure::Crashed(crate::error::panic_message(&*panic))))
 }
 
-/// Plans `sql` in `ctx` and collects its result, stopping when the result outgrows the memory
-/// limit (DataFusion's pool counts its operators' memory, not the batches handed out).
+/// Plans `sql` in `session` and collects its result, its operators drawing on the session's
+/// memory pool.
+pub(super) async fn collect_local(
+    session: &Session,
+    sql: &str,
+    limits: &QueryLimits,
+) -> Result<Table, Failure> {
+    let failure = |e| Failure::of(e, limits);
+    let frame = session
+        .ctx
+        .sql_with_options(sql, read_only())
+        .await
+        .map_err(failure)?;
+    let task = Arc::new(frame.task_ctx().with_runtime(session.runtime.clone()));
+    let schema = Arc::new(frame.schema().as_arrow().clone());
+    let plan = frame.create_physical_plan().await.map_err(failure)?;
+    let stream = datafusion::physical_plan::execute_stream(plan, task).map_err(failure)?;
+    gather(schema, stream, limits).await
+}
+
+/// Plans `sql` in `ctx` and collects its result, executed as `ctx` executes (a cluster client's
+/// session: on the executors).
 pub(super) async fn collect(
     ctx: &SessionContext,
     sql: &str,
@@ -124,7 +187,18 @@ pub(super) async fn collect(
         .await
         .map_err(failure)?;
     let schema = Arc::new(frame.schema().as_arrow().clone());
-    let mut stream = frame.execute_stream().await.map_err(failure)?;
+    let stream = frame.execute_stream().await.map_err(failure)?;
+    gather(schema, stream, limits).await
+}
+
+/// Reads a result stream into a table, stopping when the result outgrows the memory limit
+/// (DataFusion's pool counts its operators' memory, not the batches handed out).
+async fn gather(
+    schema: arrow::datatypes::SchemaRef,
+    mut stream: datafusion::execution::SendableRecordBatchStream,
+    limits: &QueryLimits,
+) -> Result<Table, Failure> {
+    let failure = |e| Failure::of(e, limits);
     let mut batches = Vec::new();
     let mut held = 0usize;
     while let Some(batch) = stream.next().await {
