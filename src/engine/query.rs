@@ -277,4 +277,41 @@ mod tests {
             .sum();
         assert!(counted_whole > 9 * whole, "{counted_whole} for {whole}");
     }
+
+    /// Each query's operators draw on its own pool, not on the shared template's runtime: a join
+    /// over a million rows fails at a 2 MiB limit and passes at 1 GiB; and two sessions share
+    /// no table.
+    #[test]
+    fn each_query_runs_in_its_own_memory_pool_and_catalog() {
+        use super::{Failure, Io, QueryLimits, collect_local, session, within_limits};
+        // A hash join's build side cannot spill to disk: it is held in the pool or fails.
+        let sql = "SELECT COUNT(*) AS n FROM range(1000000) AS a JOIN range(1000000) AS b \
+                   ON a.value = b.value";
+        let run = |memory_bytes: usize| {
+            let limits = QueryLimits {
+                memory_bytes,
+                ..QueryLimits::default()
+            };
+            within_limits(&limits, Io::None, async {
+                let session = session(&limits).map_err(Failure::DataFusion)?;
+                collect_local(&session, sql, &limits).await
+            })
+        };
+        assert!(matches!(run(2 << 20), Err(Failure::OutOfMemory(_))));
+        let table = run(1 << 30).unwrap_or_else(|_| panic!("the query failed at 1 GiB"));
+        let column = table.batches[0].column(0);
+        let counts = column.as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(counts.value(0), 1_000_000);
+
+        let limits = QueryLimits::default();
+        let first = session(&limits).unwrap_or_else(|_| panic!("no session"));
+        let table = Arc::new(crate::table::Table::new(
+            Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)])),
+            Vec::new(),
+        ));
+        super::register(&first.ctx, &[("private".to_string(), table)]).unwrap();
+        let second = session(&limits).unwrap_or_else(|_| panic!("no session"));
+        assert!(first.ctx.table_exist("private").unwrap());
+        assert!(!second.ctx.table_exist("private").unwrap());
+    }
 }
