@@ -2,13 +2,16 @@
 //! verification failed) or 2 (an error).
 
 /// mimalloc: parsing a workbook allocates millions of small strings from several threads, where
-/// it is faster and steadier than the system allocator. Built without transparent huge pages
-/// (Cargo.toml says why).
+/// it is faster and steadier than the system allocator.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    if !serves_a_cluster() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if !compares_months(&args) {
+        use_small_pages();
+    }
+    if !serves_a_cluster(&args) {
         restore_sigpipe();
     }
     std::process::exit(winebuild::cli::main());
@@ -16,18 +19,39 @@ fn main() {
 
 /// Whether this process is a cluster's scheduler or executor: a server that writes to sockets
 /// its peers may close at any moment (vectored writes raise SIGPIPE), and must live on.
-fn serves_a_cluster() -> bool {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+fn serves_a_cluster(args: &[String]) -> bool {
     args.windows(2)
         .any(|pair| pair[0] == "cluster" && matches!(pair[1].as_str(), "scheduler" | "executor"))
 }
 
-/// Rust ignores SIGPIPE, so printing into a closed pipe (`winebuild diff | head`) would panic;
-/// the default action ends the process quietly, as every Unix tool does.
+/// Whether this process is `winebuild diff`, which holds two months' outputs at once, one large
+/// array after another: transparent huge pages serve it well (a diff of two 100x months: 2,000
+/// page faults instead of 117,000, 0.40 instead of 0.50 s). A folder named `diff` matches too;
+/// it only changes the page size.
+fn compares_months(args: &[String]) -> bool {
+    args.iter().any(|arg| arg == "diff")
+}
+
+/// Turns transparent huge pages off for this process. mimalloc asks for them on its arena, where
+/// each 2 MiB region a thread touches is then faulted in and zeroed whole: a cold build of the
+/// sample month held 56 MiB of heap for 14 MiB used (peak 130 MiB instead of 88), and the 100x
+/// month took 1.49 instead of 1.27 times the parse floor.
 #[expect(
     unsafe_code,
-    reason = "libc::signal has no safe wrapper; this is the crate's one unsafe block"
+    reason = "prctl has no safe wrapper; PR_SET_THP_DISABLE only changes this process's page size"
 )]
+fn use_small_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes plain integer arguments and touches no memory of ours;
+    // if the kernel refuses it, pages stay as they were.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
+/// Rust ignores SIGPIPE, so printing into a closed pipe (`winebuild diff | head`) would panic;
+/// the default action ends the process quietly, as every Unix tool does.
+#[expect(unsafe_code, reason = "libc::signal has no safe wrapper")]
 fn restore_sigpipe() {
     #[cfg(unix)]
     // SAFETY: called first thing in `main`, before any thread exists; SIG_DFL is always valid.

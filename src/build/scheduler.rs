@@ -16,8 +16,8 @@
 //!
 //! Workers are started as stages need them, at most one per core, and each runs stage after
 //! stage: a stage finds its thread's allocator warm, with the memory earlier stages freed, instead
-//! of faulting in fresh pages on a new thread (on the sample month a thread per stage cost a
-//! quarter of the build's CPU in zeroed pages).
+//! of faulting in fresh pages on a new thread (on the sample month, with a thread per stage, the
+//! kernel zeroing fresh pages was a quarter of a cold build's CPU).
 //!
 //! Rules it keeps, whatever the stages do:
 //! - never a hang: a stage that panics (in `prepare` or `run`) settles as an internal error
