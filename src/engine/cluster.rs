@@ -74,7 +74,7 @@ pub(crate) fn run_model_on_cluster(
                 .await
                 .map_err(Failure::DataFusion)?;
         }
-        collect(&ctx, &model.sql, limits).await
+        collect(&ctx, &model.sql, limits, None).await
     });
     ran.map_err(|failure| match failure {
         Failure::DataFusion(error) if is_planning_error(&error) => sql_error(model, &error),

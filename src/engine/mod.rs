@@ -27,7 +27,7 @@ use crate::project::ModelDef;
 use crate::table::Table;
 use located::{check_table_references, is_query, sql_error, tidy_parser_message};
 pub(crate) use query::QueryLimits;
-use query::{Failure, Io, collect_local, register, session, within_limits};
+use query::{Failure, Io, register, session, within_limits};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum EngineError {
@@ -145,7 +145,7 @@ pub(crate) fn run_model(
         check_table_references(&session.ctx, model, &names, stage_names)
             .map_err(|e| Failure::Refused(Box::new(e)))?;
         register(&session.ctx, inputs).map_err(Failure::DataFusion)?;
-        collect_local(&session, &model.sql, limits).await
+        session.collect(&model.sql, limits).await
     });
     ran.map_err(|failure| match failure {
         Failure::DataFusion(error) => sql_error(model, &error),
@@ -186,7 +186,7 @@ pub(crate) fn run_check_query(
     let ran = within_limits(limits, Io::None, async {
         let session = session(limits).map_err(Failure::DataFusion)?;
         register(&session.ctx, tables).map_err(Failure::DataFusion)?;
-        collect_local(&session, sql, limits).await
+        session.collect(sql, limits).await
     });
     ran.map_err(|failure| match failure {
         Failure::DataFusion(error) => EngineError::Check {

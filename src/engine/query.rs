@@ -154,40 +154,35 @@ where
     ran.unwrap_or_else(|panic| Err(Failure::Crashed(crate::error::panic_message(&*panic))))
 }
 
-/// Plans `sql` in `session` and collects its result, its operators drawing on the session's
-/// memory pool.
-pub(super) async fn collect_local(
-    session: &Session,
-    sql: &str,
-    limits: &QueryLimits,
-) -> Result<Table, Failure> {
-    let failure = |e| Failure::of(e, limits);
-    let frame = session
-        .ctx
-        .sql_with_options(sql, read_only())
-        .await
-        .map_err(failure)?;
-    let task = Arc::new(frame.task_ctx().with_runtime(session.runtime.clone()));
-    let schema = Arc::new(frame.schema().as_arrow().clone());
-    let plan = frame.create_physical_plan().await.map_err(failure)?;
-    let stream = datafusion::physical_plan::execute_stream(plan, task).map_err(failure)?;
-    gather(schema, stream, limits).await
+impl Session {
+    /// Plans `sql` and collects its result, its operators drawing on the session's memory pool.
+    pub(super) async fn collect(&self, sql: &str, limits: &QueryLimits) -> Result<Table, Failure> {
+        collect(&self.ctx, sql, limits, Some(&self.runtime)).await
+    }
 }
 
-/// Plans `sql` in `ctx` and collects its result, executed as `ctx` executes (a cluster client's
-/// session: on the executors).
+/// Plans `sql` in `ctx` and collects its result. With `runtime`, the operators run in it (a local
+/// query's own memory pool); without, as `ctx` runs them (a cluster client's session: on the
+/// executors).
 pub(super) async fn collect(
     ctx: &SessionContext,
     sql: &str,
     limits: &QueryLimits,
+    runtime: Option<&Arc<RuntimeEnv>>,
 ) -> Result<Table, Failure> {
     let failure = |e| Failure::of(e, limits);
     let frame = ctx
         .sql_with_options(sql, read_only())
         .await
         .map_err(failure)?;
+    let mut task = frame.task_ctx();
+    if let Some(runtime) = runtime {
+        task = task.with_runtime(runtime.clone());
+    }
     let schema = Arc::new(frame.schema().as_arrow().clone());
-    let stream = frame.execute_stream().await.map_err(failure)?;
+    let plan = frame.create_physical_plan().await.map_err(failure)?;
+    let stream =
+        datafusion::physical_plan::execute_stream(plan, Arc::new(task)).map_err(failure)?;
     gather(schema, stream, limits).await
 }
 
@@ -283,7 +278,7 @@ mod tests {
     /// no table.
     #[test]
     fn each_query_runs_in_its_own_memory_pool_and_catalog() {
-        use super::{Failure, Io, QueryLimits, collect_local, session, within_limits};
+        use super::{Failure, Io, QueryLimits, session, within_limits};
         // A hash join's build side cannot spill to disk: it is held in the pool or fails.
         let sql = "SELECT COUNT(*) AS n FROM range(1000000) AS a JOIN range(1000000) AS b \
                    ON a.value = b.value";
@@ -294,7 +289,7 @@ mod tests {
             };
             within_limits(&limits, Io::None, async {
                 let session = session(&limits).map_err(Failure::DataFusion)?;
-                collect_local(&session, sql, &limits).await
+                session.collect(sql, &limits).await
             })
         };
         assert!(matches!(run(2 << 20), Err(Failure::OutOfMemory(_))));
