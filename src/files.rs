@@ -84,6 +84,25 @@ pub(crate) fn write_atomic_via(temp_dir: &Path, dest: &Path, bytes: &[u8]) -> Re
     // No fsync: a killed process cannot lose written pages, and after a power cut a truncated
     // object fails its hash check and is rebuilt, a truncated record fails to parse and counts
     // as missing. Two fsyncs per stage would cost more than most stages take to run.
+    move_into_place(temp, dest)
+}
+
+/// Moves a complete temp file to `dest`. A regular file already at `dest` is swapped with it in
+/// one step (`renameat2` with `RENAME_EXCHANGE`), and the old content goes with the temp name:
+/// renaming over an existing file makes ext4 write the new file's data out before it returns
+/// (its `auto_da_alloc` guard, 0.15 ms a file; a no-op build replaces two), a guarantee this
+/// store does not rely on (see above). Either way a reader sees the old file or the new one.
+fn move_into_place(temp: tempfile::NamedTempFile, dest: &Path) -> Result<(), IoError> {
+    #[cfg(target_os = "linux")]
+    if std::fs::symlink_metadata(dest).is_ok_and(|m| m.file_type().is_file()) {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        if renameat_with(CWD, temp.path(), CWD, dest, RenameFlags::EXCHANGE).is_ok() {
+            // The temp name now holds the old content; dropping the temp file deletes it.
+            drop(temp);
+            return Ok(());
+        }
+        // Gone since, or a file system without exchange: a plain rename does the same.
+    }
     temp.persist(dest)
         .map_err(|e| IoError::write(dest, e.error))?;
     Ok(())
@@ -133,6 +152,18 @@ mod tests {
             let mode = std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777;
             assert_ne!(mode, 0o600, "written with a temp file's private mode");
         }
+    }
+
+    #[test]
+    fn only_a_file_is_replaced_never_a_folder_in_its_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("report.csv");
+        std::fs::create_dir(&dest).unwrap();
+        std::fs::write(dest.join("kept.txt"), b"mine").unwrap();
+        let err = write_atomic(&dest, b"a\n").unwrap_err();
+        assert!(err.to_string().contains("report.csv"), "{err}");
+        assert_eq!(std::fs::read(dest.join("kept.txt")).unwrap(), b"mine");
+        assert_eq!(names_in(dir.path(), |_| true), ["report.csv"]);
     }
 }
 

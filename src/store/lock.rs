@@ -145,8 +145,12 @@ fn write_holder(file: &mut File) {
     let Ok(json) = serde_json::to_string(&holder) else {
         return;
     };
+    let line = format!("{json}\n");
+    // Written over the last holder, then cut to length: truncating to zero first would make ext4
+    // write the file out when it is closed (its guard for files rewritten from empty), a wait in
+    // every build. A reader in between sees a line it cannot parse, as it would an empty file.
     let _ = file
-        .set_len(0)
-        .and_then(|()| file.rewind())
-        .and_then(|()| writeln!(file, "{json}"));
+        .rewind()
+        .and_then(|()| file.write_all(line.as_bytes()))
+        .and_then(|()| file.set_len(line.len() as u64));
 }
