@@ -96,11 +96,12 @@ impl Limit {
 const RATIO_FROM_BYTES: u64 = 1 << 20;
 
 /// Refuses a zip whose entries would inflate past the limits, from the sizes its directory
-/// declares (the zip reader never inflates an entry past its declared size). Bytes that are not
-/// a zip pass: the workbook reader says what is wrong with them.
-pub(crate) fn check_zip(file: &str, bytes: &[u8], limits: &Limits) -> Result<(), SourceError> {
+/// declares (the zip reader never inflates an entry past its declared size); returns the bytes
+/// all its entries inflate to. Bytes that are not a zip pass (inflating to 0 bytes): the workbook
+/// reader says what is wrong with them.
+pub(crate) fn check_zip(file: &str, bytes: &[u8], limits: &Limits) -> Result<u64, SourceError> {
     let Ok(mut archive) = zip::ZipArchive::new(Cursor::new(bytes)) else {
-        return Ok(());
+        return Ok(0);
     };
     let too_big = |limit: Limit, found: String, allowed: String| SourceError::TooBig {
         file: file.to_string(),
@@ -136,7 +137,7 @@ pub(crate) fn check_zip(file: &str, bytes: &[u8], limits: &Limits) -> Result<(),
             crate::text::bytes(limits.inflated_bytes),
         ));
     }
-    Ok(())
+    Ok(inflated)
 }
 
 #[cfg(test)]

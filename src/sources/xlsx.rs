@@ -3,8 +3,10 @@
 //! Rules it keeps:
 //! - every cell is placed by its own reference (`r="B7"`), whatever order the sheet's XML lists
 //!   rows in; the header is the sheet's first row holding a value, wherever the XML puts it;
-//! - nothing is allocated for a cell that is not there: cells are kept as `(row, value)` lists per
-//!   column, so a sheet whose used range is far larger than its cells costs only its cells;
+//! - nothing is stored for a cell that is not there: cells are kept as `(row, value)` lists per
+//!   column, so a sheet whose used range is far larger than its cells costs only its cells; room
+//!   for the range a sheet declares is made up front only when its XML could hold that many
+//!   cells, and room never written to is never resident;
 //! - the workbook's limits ([`Limits`]) are checked before the cost: the zip's sizes before
 //!   inflating, each cell's position as it is read, the table's size before it is built;
 //! - a formula cell without a cached value (a workbook written by a script, never opened in
@@ -17,7 +19,7 @@ use std::io::Cursor;
 
 use arrow::datatypes::Schema;
 use arrow::record_batch::RecordBatch;
-use calamine::{DataRef, Reader, Xlsx};
+use calamine::{DataRef, Dimensions, Reader, Xlsx};
 use rayon::prelude::*;
 
 use super::cells::{Cell, ColumnCells, cell_address, column_letters, format_number, to_array};
@@ -34,7 +36,7 @@ pub(crate) fn read_xlsx(
     declared: &BTreeMap<String, ColumnType>,
     limits: &Limits,
 ) -> Result<SourceRead, SourceError> {
-    check_zip(file, &bytes, limits)?;
+    let inflated = check_zip(file, &bytes, limits)?;
     let mut workbook: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(|e| SourceError::Open {
         file: file.to_string(),
         message: e.to_string(),
@@ -47,7 +49,7 @@ pub(crate) fn read_xlsx(
     let mut reader = workbook
         .worksheet_cells_reader(&sheet_name)
         .map_err(located)?;
-    let mut cells = SparseSheet::default();
+    let mut cells = SparseSheet::with_room(room_for(reader.dimensions(), inflated, limits));
     while let Some(record) = reader.next_cell_with_formula_metadata().map_err(located)? {
         let (row, column) = record.pos;
         let cell = match to_cell(record.value) {
@@ -82,6 +84,45 @@ fn sheet_to_read(
             message: "the workbook has no worksheet".into(),
         }),
     }
+}
+
+/// The least XML a cell with a value takes (`<c><v>1</v></c>`): a workbook cannot hold more
+/// valued cells than the bytes it inflates to divided by this.
+const LEAST_CELL_XML_BYTES: u64 = 15;
+
+/// How many columns, and cells in each, to make room for before reading: the range the sheet
+/// declares (its `<dimension>`), so a 150,000-row column is allocated once instead of grown by
+/// doubling (which held up to twice its cells: 100 MB more on a 150,000-row web export). The
+/// declaration is only a hint, and one that could not be true (more cells than the workbook's
+/// XML could hold, or than `[limits]` allow) gets no room at all.
+fn room_for(dimensions: Dimensions, inflated: u64, limits: &Limits) -> Room {
+    let (first_row, first_column) = dimensions.start;
+    let (last_row, last_column) = dimensions.end;
+    let rows = u64::from(last_row.saturating_sub(first_row)) + 1;
+    let columns = u64::from(last_column.saturating_sub(first_column)) + 1;
+    let cells = rows.saturating_mul(columns);
+    let plausible = u64::from(last_row) < u64::from(limits.rows)
+        && u64::from(last_column) < u64::from(limits.columns)
+        && cells <= limits.cells
+        && cells <= inflated / LEAST_CELL_XML_BYTES;
+    if plausible {
+        Room {
+            first_column: first_column as usize,
+            columns: last_column as usize + 1,
+            rows: rows as usize,
+        }
+    } else {
+        Room::default()
+    }
+}
+
+/// Room to make before reading a sheet's cells: `rows` cells in each column from `first_column`
+/// to `columns` (excluded).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Room {
+    first_column: usize,
+    columns: usize,
+    rows: usize,
 }
 
 /// Refuses a cell beyond the last row or column a sheet may have.
@@ -142,6 +183,22 @@ struct SparseSheet<'a> {
 }
 
 impl<'a> SparseSheet<'a> {
+    fn with_room(room: Room) -> SparseSheet<'a> {
+        let columns = (0..room.columns)
+            .map(|column| {
+                if column >= room.first_column {
+                    Vec::with_capacity(room.rows)
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        SparseSheet {
+            columns,
+            first_row: None,
+        }
+    }
+
     fn push(&mut self, row: u32, column: u32, cell: Cell<'a>) {
         let column = column as usize;
         if self.columns.len() <= column {
@@ -306,5 +363,78 @@ fn header_name(header: Cell, column: u32, header_row: u32) -> Result<String, Str
             "header cell {} is {other:?}; headers must be text",
             cell_address(column, header_row)
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::limits::{EXCEL_COLUMNS, EXCEL_ROWS};
+    use super::*;
+
+    fn range(start: (u32, u32), end: (u32, u32)) -> Dimensions {
+        Dimensions { start, end }
+    }
+
+    #[test]
+    fn room_is_made_for_the_declared_range_when_the_workbook_could_hold_it() {
+        // A1:AB151301, the 100x web export: 28 columns, 151,301 rows, 154 MB of XML.
+        let room = room_for(
+            range((0, 0), (151_300, 27)),
+            154_000_000,
+            &Limits::default(),
+        );
+        assert_eq!(
+            room,
+            Room {
+                first_column: 0,
+                columns: 28,
+                rows: 151_301
+            }
+        );
+        // C5:D9: columns A and B get no room.
+        let room = room_for(range((4, 2), (8, 3)), 10_000, &Limits::default());
+        assert_eq!(
+            room,
+            Room {
+                first_column: 2,
+                columns: 4,
+                rows: 5
+            }
+        );
+    }
+
+    #[test]
+    fn a_declared_range_that_cannot_be_true_gets_no_room() {
+        let none = Room::default();
+        // A1:XFD1048576 declared by a 10 KB workbook.
+        let whole_sheet = range((0, 0), (EXCEL_ROWS - 1, EXCEL_COLUMNS - 1));
+        assert_eq!(room_for(whole_sheet, 10_000, &Limits::default()), none);
+        // Plausible for the XML, but past `[limits] rows`.
+        let limits = Limits {
+            rows: 100,
+            ..Limits::default()
+        };
+        assert_eq!(room_for(range((0, 0), (100, 1)), 1 << 30, &limits), none);
+        // Past `[limits] cells`.
+        let limits = Limits {
+            cells: 1_000,
+            ..Limits::default()
+        };
+        assert_eq!(room_for(range((0, 0), (999, 1)), 1 << 30, &limits), none);
+        // Ends before it starts, or at the last u32: no overflow, no room.
+        assert_eq!(
+            room_for(range((10, 5), (2, 1)), 1 << 30, &Limits::default()).rows,
+            1
+        );
+        assert_eq!(
+            room_for(
+                range((0, 0), (u32::MAX, u32::MAX)),
+                u64::MAX,
+                &Limits::default()
+            ),
+            none
+        );
+        // Not a zip: nothing inflated, nothing reserved.
+        assert_eq!(room_for(range((0, 0), (9, 9)), 0, &Limits::default()), none);
     }
 }
