@@ -27,6 +27,7 @@ mod error;
 mod export;
 mod files;
 mod graph;
+mod memory;
 mod month;
 mod notify;
 mod project;
