@@ -27,7 +27,6 @@ mod error;
 mod export;
 mod files;
 mod graph;
-mod memory;
 mod month;
 mod notify;
 mod project;

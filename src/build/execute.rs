@@ -147,11 +147,6 @@ impl Context<'_> {
         // Shared in the background while the build goes on; the remote reports its own faults.
         self.store
             .share_stage(&record, bytes::Bytes::from(produced.bytes));
-        if produced.rows >= crate::table::PARALLEL_FROM_ROWS as u64 {
-            // A big stage leaves big buffers behind (its query's, its encoding's): return them
-            // now rather than hold them under the next stages' (see `memory`).
-            crate::memory::return_freed_pages();
-        }
         let mut outcome = self.outcome(id, Action::Ran, decision.reason.to_string());
         outcome.started_ms = started_ms;
         outcome.duration_ms = duration_ms;
