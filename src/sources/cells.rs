@@ -54,9 +54,13 @@ pub(crate) struct ColumnCells<'a> {
     pub(crate) name: String,
     /// 0-based column index in the sheet, for cell addresses.
     pub(crate) index: u32,
-    /// The cells with a value, sorted by row, each with its row counted from the first data row
-    /// (sheet row `first_row`); the rows between hold nothing.
-    pub(crate) cells: Vec<(u32, Cell<'a>)>,
+    /// The row of each cell in `cells`, in increasing order, counted from the first data row
+    /// (sheet row `first_row`); the rows between hold nothing. Kept apart from the cells: a row
+    /// beside its cell takes 32 bytes where the two lists take 28, and a 150,000-row web export
+    /// holds four million cells.
+    pub(crate) rows: Vec<u32>,
+    /// The cells with a value.
+    pub(crate) cells: Vec<Cell<'a>>,
 }
 
 #[cfg(test)]
@@ -66,19 +70,20 @@ impl<'a> ColumnCells<'a> {
         ColumnCells {
             name: name.to_string(),
             index,
-            cells: (0u32..).zip(cells).collect(),
+            rows: (0u32..).take(cells.len()).collect(),
+            cells,
         }
     }
 }
 
 /// Every row's cell, `rows` of them: the listed cells, and [`EMPTY`] between them.
 fn dense<'c, 'a>(
-    cells: &'c [(u32, Cell<'a>)],
+    column: &'c ColumnCells<'a>,
     rows: usize,
 ) -> impl Iterator<Item = &'c Cell<'a>> + Clone {
-    let mut listed = cells.iter().peekable();
+    let mut listed = column.rows.iter().zip(&column.cells).peekable();
     (0..rows as u32).map(move |row| match listed.peek() {
-        Some((at, cell)) if *at == row => {
+        Some(&(&at, cell)) if at == row => {
             listed.next();
             cell
         }
@@ -157,10 +162,10 @@ pub(crate) fn to_array(
     first_row: u32,
     warnings: &mut Vec<String>,
 ) -> Result<(Field, ArrayRef), CellError> {
-    let ty = declared.unwrap_or_else(|| infer_type(column.cells.iter().map(|(_, c)| c)));
+    let ty = declared.unwrap_or_else(|| infer_type(&column.cells));
     let address = |row: u32| cell_address(column.index, first_row + row);
     let mut uncached = Vec::new();
-    for (row, cell) in &column.cells {
+    for (row, cell) in column.rows.iter().zip(&column.cells) {
         let problem = match cell {
             Cell::Error(value) => format!("holds the error value `{value}`"),
             Cell::Uncached => "is a formula whose value the workbook does not hold".into(),
@@ -192,7 +197,7 @@ pub(crate) fn to_array(
             column.name
         ),
     };
-    let cells = dense(&column.cells, rows);
+    let cells = dense(&column, rows);
     let array: ArrayRef = match ty {
         ColumnType::String => Arc::new(text_array(cells, rows)),
         ColumnType::Int64 => convert::<Int64Array, _>(cells, as_int, convert_error)?,
@@ -267,13 +272,13 @@ pub(crate) fn format_number(n: f64) -> String {
 
 /// Frees a big column's owned strings on another thread: deallocating millions of strings is work
 /// the build need not wait for. Text borrowed from the workbook costs nothing to drop.
-fn release(cells: Vec<(u32, Cell<'_>)>) {
+fn release(cells: Vec<Cell<'_>>) {
     if cells.len() < 10_000 {
         return;
     }
     let owned: Vec<String> = cells
         .into_iter()
-        .filter_map(|(_, cell)| match cell {
+        .filter_map(|cell| match cell {
             Cell::Text(Cow::Owned(text)) | Cell::Error(text) => Some(text),
             _ => None,
         })

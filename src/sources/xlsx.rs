@@ -174,12 +174,28 @@ fn text_cell(text: Cow<'_, str>) -> Cell<'_> {
 }
 
 /// The sheet's cells with a value, by column, each with its row, in the order the XML gave them.
-#[derive(Default)]
 struct SparseSheet<'a> {
     /// Indexed by column number (at most [`Limits::columns`] of them).
-    columns: Vec<Vec<(u32, Cell<'a>)>>,
+    columns: Vec<Listed<'a>>,
     /// The first row holding a value: the header.
     first_row: Option<u32>,
+}
+
+/// One column's cells with a value and the row of each, in the order the XML gave them (two
+/// lists, as in [`ColumnCells`]).
+#[derive(Default)]
+struct Listed<'a> {
+    rows: Vec<u32>,
+    cells: Vec<Cell<'a>>,
+}
+
+impl Listed<'_> {
+    fn with_capacity(cells: usize) -> Self {
+        Listed {
+            rows: Vec::with_capacity(cells),
+            cells: Vec::with_capacity(cells),
+        }
+    }
 }
 
 impl<'a> SparseSheet<'a> {
@@ -187,9 +203,9 @@ impl<'a> SparseSheet<'a> {
         let columns = (0..room.columns)
             .map(|column| {
                 if column >= room.first_column {
-                    Vec::with_capacity(room.rows)
+                    Listed::with_capacity(room.rows)
                 } else {
-                    Vec::new()
+                    Listed::default()
                 }
             })
             .collect();
@@ -202,9 +218,11 @@ impl<'a> SparseSheet<'a> {
     fn push(&mut self, row: u32, column: u32, cell: Cell<'a>) {
         let column = column as usize;
         if self.columns.len() <= column {
-            self.columns.resize_with(column + 1, Vec::new);
+            self.columns.resize_with(column + 1, Listed::default);
         }
-        self.columns[column].push((row, cell));
+        let listed = &mut self.columns[column];
+        listed.rows.push(row);
+        listed.cells.push(cell);
         self.first_row = Some(self.first_row.map_or(row, |first| first.min(row)));
     }
 
@@ -235,7 +253,7 @@ impl<'a> SparseSheet<'a> {
         )?;
         let rows = columns
             .iter()
-            .filter_map(|c| c.cells.last().map(|(row, _)| *row as usize + 1))
+            .filter_map(|c| c.rows.last().map(|row| *row as usize + 1))
             .max()
             .unwrap_or(0);
         check_table_size(file, sheet, rows, columns.len(), limits)?;
@@ -311,26 +329,33 @@ fn check_table_size(
 /// The columns with a header cell, named by it, their cells sorted by row and numbered from the
 /// first data row; and a warning for each column with values but no header.
 fn headed_columns(
-    columns: Vec<Vec<(u32, Cell)>>,
+    columns: Vec<Listed>,
     header_row: u32,
 ) -> Result<(Vec<ColumnCells>, Vec<String>), String> {
     let mut headed: Vec<ColumnCells> = Vec::new();
     let mut warnings = Vec::new();
-    for (index, mut cells) in columns.into_iter().enumerate() {
+    for (
+        index,
+        Listed {
+            mut rows,
+            mut cells,
+        },
+    ) in columns.into_iter().enumerate()
+    {
         let index = index as u32;
         if cells.is_empty() {
             continue;
         }
-        if !cells.is_sorted_by_key(|(row, _)| *row) {
-            cells.sort_by_key(|(row, _)| *row);
+        if !rows.is_sorted() {
+            (rows, cells) = sorted_by_row(rows, cells);
         }
-        if let Some(pair) = cells.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+        if let Some(pair) = rows.windows(2).find(|pair| pair[0] == pair[1]) {
             return Err(format!(
                 "cell {} appears twice in the sheet",
-                cell_address(index, pair[0].0)
+                cell_address(index, pair[0])
             ));
         }
-        if cells[0].0 != header_row {
+        if rows[0] != header_row {
             warnings.push(format!(
                 "column {} has {} value(s) but no header; ignored",
                 column_letters(index),
@@ -338,7 +363,8 @@ fn headed_columns(
             ));
             continue;
         }
-        let header = cells.remove(0).1;
+        rows.remove(0);
+        let header = cells.remove(0);
         let name = header_name(header, index, header_row)?;
         if let Some(existing) = headed.iter().find(|c| c.name == name) {
             return Err(format!(
@@ -347,12 +373,24 @@ fn headed_columns(
                 column_letters(index)
             ));
         }
-        for (row, _) in &mut cells {
+        for row in &mut rows {
             *row -= header_row + 1;
         }
-        headed.push(ColumnCells { name, index, cells });
+        headed.push(ColumnCells {
+            name,
+            index,
+            rows,
+            cells,
+        });
     }
     Ok((headed, warnings))
+}
+
+/// A column's cells in row order, cells of the same row kept in the order the XML gave them.
+fn sorted_by_row<'a>(rows: Vec<u32>, cells: Vec<Cell<'a>>) -> (Vec<u32>, Vec<Cell<'a>>) {
+    let mut pairs: Vec<(u32, Cell<'a>)> = rows.into_iter().zip(cells).collect();
+    pairs.sort_by_key(|(row, _)| *row);
+    pairs.into_iter().unzip()
 }
 
 fn header_name(header: Cell, column: u32, header_row: u32) -> Result<String, String> {
