@@ -3,10 +3,10 @@
 //! Rules it keeps:
 //! - every cell is placed by its own reference (`r="B7"`), whatever order the sheet's XML lists
 //!   rows in; the header is the sheet's first row holding a value, wherever the XML puts it;
-//! - nothing is stored for a cell that is not there: cells are kept as `(row, value)` lists per
-//!   column, so a sheet whose used range is far larger than its cells costs only its cells; room
-//!   for the range a sheet declares is made up front only when its XML could hold that many
-//!   cells, and room never written to is never resident;
+//! - nothing is stored for a cell that is not there: each column keeps a list of its values and
+//!   one of their rows, so a sheet whose used range is far larger than its cells costs only its
+//!   cells; room for the range a sheet declares is made up front only when its XML could hold
+//!   that many cells, and room never written to is never resident;
 //! - the workbook's limits ([`Limits`]) are checked before the cost: the zip's sizes before
 //!   inflating, each cell's position as it is read, the table's size before it is built;
 //! - a formula cell without a cached value (a workbook written by a script, never opened in
@@ -363,7 +363,6 @@ fn headed_columns(
             ));
             continue;
         }
-        rows.remove(0);
         let header = cells.remove(0);
         let name = header_name(header, index, header_row)?;
         if let Some(existing) = headed.iter().find(|c| c.name == name) {
@@ -373,9 +372,8 @@ fn headed_columns(
                 column_letters(index)
             ));
         }
-        for row in &mut rows {
-            *row -= header_row + 1;
-        }
+        // The header's row leaves too, and the others count from the first data row: one pass.
+        let rows = rows[1..].iter().map(|row| row - (header_row + 1)).collect();
         headed.push(ColumnCells {
             name,
             index,
