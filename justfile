@@ -159,3 +159,86 @@ bench-remote:
     bench x1 "$work/x1" 2026-09 15
     "$bin" sample "$work/x100" --scale 100 --month 2026-09 -q
     bench x100 "$work/x100" 2026-09 5
+
+# Writes src/link_order.txt: the functions a release build runs, hottest first, which the release
+# link places together (see src/link_args.rs). Profiles a cold build, a no-op and a diff of the
+# sample months and a cold build of a 10x month under callgrind; needs valgrind and python3. Run
+# it after a toolchain or dependency update, when `just bench`'s peak memory jumps back up.
+link-order:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    work="$(mktemp -d)"
+    trap 'rm -rf "$work"' EXIT
+    # The map names what sits at each address; the profile must be the release one, unchanged,
+    # since the profile's settings are part of every function's name.
+    WINEBUILD_LINK_MAP="$work/map" cargo build --release --quiet
+    bin="$PWD/target/release/winebuild"
+    profile() {
+        local name=$1; shift
+        valgrind --tool=callgrind --dump-instr=yes --compress-strings=no --compress-pos=no \
+            --callgrind-out-file="$work/$name.callgrind" "$bin" "$@" > /dev/null 2> "$work/$name.log" \
+            || { cat "$work/$name.log" >&2; exit 1; }
+    }
+    "$bin" sample "$work/x1" -q
+    profile version --version
+    profile cold -C "$work/x1" build -q --month 2026-09
+    profile noop -C "$work/x1" build -q --month 2026-09
+    "$bin" -C "$work/x1" build -q --month 2026-10
+    profile diff -C "$work/x1" diff 2026-09 2026-10
+    "$bin" sample "$work/x10" --scale 10 --month 2026-09 -q
+    profile cold10 -C "$work/x10" build -q --month 2026-09
+    python3 - "$work/map" "$bin" src/link_order.txt "$work"/*.callgrind > "$work/order" <<'PY'
+    """Prints the code sections the profiles ran, hottest first, by the symbol LLD orders them by."""
+    import bisect, collections, os, re, sys
+    map_path, binary, previous_path, *profiles = sys.argv[1:]
+    binary = os.path.realpath(binary)
+    # LLD's map: an output section at column 0 of the last field, input sections 8 spaces in,
+    # symbols 16; `-ffunction-sections` names a function's section after its mangled symbol.
+    row = re.compile(r"^\s*([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)\s+\d+ (\s*)(.*)$")
+    sections, output = [], None  # [start, size, symbol]
+    with open(map_path) as lines:
+        next(lines)
+        for line in lines:
+            m = row.match(line)
+            if not m:
+                continue
+            start, size, indent, name = int(m[1], 16), int(m[2], 16), len(m[3]), m[4]
+            if indent == 0:
+                output = name
+            elif output == ".text" and indent <= 8:
+                own = re.search(r":\(\.text(?:\.unlikely|\.hot|\.startup)?\.(.+)\)$", name)
+                sections.append([start, size, own[1] if own else None])
+            elif output == ".text" and sections and sections[-1][2] is None:
+                sections[-1][2] = name  # a whole object's .text (C, assembly): unmangled names
+    sections.sort()
+    starts = [s[0] for s in sections]
+    heat = collections.Counter()
+    for path in profiles:
+        obj, after_call = None, False
+        with open(path) as lines:
+            for line in lines:
+                if line.startswith("ob="):
+                    obj = os.path.realpath(line[3:].strip())
+                elif line.startswith("calls="):
+                    after_call = True
+                elif line.startswith("0x"):
+                    if obj == binary:
+                        address, *_, cost = line.split()
+                        address = int(address, 16)
+                        i = bisect.bisect_right(starts, address) - 1
+                        if i >= 0 and address < starts[i] + max(sections[i][1], 1):
+                            # After `calls=` the cost is the callee's too: count the call once.
+                            heat[i] += 1 if after_call else int(cost)
+                    after_call = False
+    order = list(dict.fromkeys(sections[i][2] for i, _ in heat.most_common() if sections[i][2]))
+    print("\n".join(order))
+    run = sum(sections[i][1] for i in heat) / 2**20
+    total = sum(s[1] for s in sections) / 2**20
+    known = {s[2] for s in sections}
+    previous = open(previous_path).read().split() if os.path.exists(previous_path) else []
+    still = sum(name in known for name in previous)
+    print(f"link order: {len(order)} functions, {run:.1f} MiB of the {total:.1f} MiB of code;"
+          f" {still} of the {len(previous)} listed before were still in the binary", file=sys.stderr)
+    PY
+    mv "$work/order" src/link_order.txt
+    cargo build --release --quiet
