@@ -35,11 +35,11 @@ fn main() {
     if !linked_by_default_lld() {
         return;
     }
-    // `-Xlinker` passes each argument whole: `-Wl,` would split a path at its commas.
-    if env::var("PROFILE").as_deref() == Ok("release") {
-        let manifest_dir = env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
-        let order = format!("{manifest_dir}/src/link_order.txt");
-        link_arg(&format!("--symbol-ordering-file={order}"));
+    let manifest_dir = env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
+    let order = std::path::Path::new(&manifest_dir).join("src/link_order.txt");
+    // Without the list (a trimmed checkout), LLD lays the code out its own way.
+    if env::var("PROFILE").as_deref() == Ok("release") && order.is_file() {
+        link_arg(&format!("--symbol-ordering-file={}", order.display()));
         link_arg("--no-warn-symbol-ordering");
     }
     if let Ok(map) = env::var("WINEBUILD_LINK_MAP") {
@@ -58,6 +58,8 @@ fn linked_by_default_lld() -> bool {
     env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("x86_64") && !linker_chosen
 }
 
+/// One argument for the linker, through the C compiler driver: `-Xlinker` passes it whole, where
+/// `-Wl,` would split a path at its commas.
 fn link_arg(arg: &str) {
     println!("cargo:rustc-link-arg-bins=-Xlinker");
     println!("cargo:rustc-link-arg-bins={arg}");
