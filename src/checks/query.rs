@@ -9,13 +9,17 @@ use crate::engine::{quote_ident, quote_idents};
 use crate::project::CheckRule;
 use crate::project::{CheckSpec, Expected, ModelDef, RowCount};
 
+use super::shortcut::Shortcut;
+
 /// A check turned into what it runs.
 pub(super) enum Plan {
     RowCount(RowCount),
     /// The query returns failing rows; `sum_column` counts rows grouped by value, when set.
+    /// With a `shortcut`, the query runs only when the shortcut cannot prove that none fails.
     Rows {
         sql: String,
         sum_column: Option<&'static str>,
+        shortcut: Option<Shortcut>,
     },
     /// The query returns one boolean, `ok`.
     Assert {
@@ -49,18 +53,23 @@ fn literal(value: &toml::Value) -> String {
 /// 80 lines, kept together so every query a check can run is read in one place.
 pub(super) fn plan(model: &ModelDef, check: &CheckSpec) -> Plan {
     let table = quote_ident(&model.name);
-    let rows = |sql: String| Plan::Rows {
+    let rows = |sql: String, shortcut: Option<Shortcut>| Plan::Rows {
         sql,
         sum_column: None,
+        shortcut,
     };
     match &check.rule {
         CheckRule::RowCount(rule) => Plan::RowCount(rule.clone()),
         CheckRule::Unique { columns } => {
+            let shortcut = Shortcut::Distinct(columns.clone());
             let columns = quote_idents(columns);
-            rows(format!(
-                "SELECT {columns}, COUNT(*) AS occurrences FROM {table} GROUP BY {columns} \
-                 HAVING COUNT(*) > 1 ORDER BY occurrences DESC, {columns}"
-            ))
+            rows(
+                format!(
+                    "SELECT {columns}, COUNT(*) AS occurrences FROM {table} GROUP BY {columns} \
+                     HAVING COUNT(*) > 1 ORDER BY occurrences DESC, {columns}"
+                ),
+                Some(shortcut),
+            )
         }
         CheckRule::NotNull { columns } => {
             let mut shown = model.key_columns.clone();
@@ -74,10 +83,10 @@ pub(super) fn plan(model: &ModelDef, check: &CheckSpec) -> Plan {
                 .map(|c| format!("{} IS NULL", quote_ident(c)))
                 .collect::<Vec<_>>()
                 .join(" OR ");
-            rows(format!(
-                "SELECT {} FROM {table} WHERE {condition}",
-                quote_idents(&shown)
-            ))
+            rows(
+                format!("SELECT {} FROM {table} WHERE {condition}", quote_idents(&shown)),
+                Some(Shortcut::NoNulls(columns.clone())),
+            )
         }
         CheckRule::AcceptedValues { column, values } => {
             let column = quote_ident(column);
@@ -89,6 +98,7 @@ pub(super) fn plan(model: &ModelDef, check: &CheckSpec) -> Plan {
                      GROUP BY {column} ORDER BY occurrences DESC, value"
                 ),
                 sum_column: Some("occurrences"),
+                shortcut: None,
             }
         }
         CheckRule::Relationships {
@@ -103,6 +113,7 @@ pub(super) fn plan(model: &ModelDef, check: &CheckSpec) -> Plan {
                      GROUP BY m.{column} ORDER BY m.{column}"
                 ),
                 sum_column: Some("occurrences"),
+                shortcut: None,
             }
         }
         CheckRule::Assert { condition } => Plan::Assert {
@@ -125,6 +136,6 @@ pub(super) fn plan(model: &ModelDef, check: &CheckSpec) -> Plan {
                 tolerance: *tolerance,
             }
         }
-        CheckRule::Sql { sql } => rows(sql.clone()),
+        CheckRule::Sql { sql } => rows(sql.clone(), None),
     }
 }

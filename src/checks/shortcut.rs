@@ -1,0 +1,185 @@
+//! Proving, without a query, that a `not_null` or `unique` check finds no failing row.
+//!
+//! Most checks pass, and planning their query costs more than the rows it reads on a small
+//! month. A check that can be shortcut is first tried on its model's columns directly; only when
+//! that cannot prove the check clean does its query run, and the query alone decides what fails
+//! and which rows are shown. Rules it keeps:
+//! - a shortcut never passes a check its query would fail: it answers "clean" only where its
+//!   equality is the query's (no nulls: Arrow's logical nulls are SQL's `IS NULL`; no duplicates:
+//!   only over types whose values are equal exactly when their bytes are, where `GROUP BY` and
+//!   Arrow's row format agree, nulls grouping together in both);
+//! - anything it is unsure of (a missing column, a float, a dictionary) is "not proven", never an
+//!   error: the query then runs and reports it.
+
+use std::collections::HashSet;
+
+use arrow::array::{Array, ArrayRef};
+use arrow::datatypes::DataType;
+use arrow::row::{RowConverter, SortField};
+
+use crate::table::Table;
+
+/// What a check's query finding no row amounts to, when it can be seen on the columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Shortcut {
+    /// No null in any of these columns (`not_null`).
+    NoNulls(Vec<String>),
+    /// No two rows with the same values in these columns (`unique`).
+    Distinct(Vec<String>),
+}
+
+impl Shortcut {
+    /// True when `table` is proven to have no failing row; false when it has one or the proof
+    /// does not apply.
+    pub(super) fn proves_clean(&self, table: &Table) -> bool {
+        match self {
+            Shortcut::NoNulls(columns) => indices(table, columns).is_some_and(|indices| {
+                table.batches.iter().all(|batch| {
+                    indices
+                        .iter()
+                        .all(|&i| batch.column(i).logical_null_count() == 0)
+                })
+            }),
+            Shortcut::Distinct(columns) => {
+                indices(table, columns).is_some_and(|indices| all_distinct(table, &indices))
+            }
+        }
+    }
+}
+
+/// The positions of the named columns; `None` when one is missing or none is named.
+fn indices(table: &Table, names: &[String]) -> Option<Vec<usize>> {
+    if names.is_empty() {
+        return None;
+    }
+    names
+        .iter()
+        .map(|name| table.schema.index_of(name).ok())
+        .collect()
+}
+
+/// Whether every row has its own combination of values in the columns at `indices`.
+fn all_distinct(table: &Table, indices: &[usize]) -> bool {
+    let fields: Option<Vec<SortField>> = indices
+        .iter()
+        .map(|&i| {
+            let data_type = table.schema.field(i).data_type();
+            exact_equality(data_type).then(|| SortField::new(data_type.clone()))
+        })
+        .collect();
+    let Some(Ok(converter)) = fields.map(RowConverter::new) else {
+        return false;
+    };
+    let mut rows = converter.empty_rows(table.num_rows(), 0);
+    for batch in &table.batches {
+        let columns: Vec<ArrayRef> = indices.iter().map(|&i| batch.column(i).clone()).collect();
+        if converter.append(&mut rows, &columns).is_err() {
+            return false;
+        }
+    }
+    let mut seen = HashSet::with_capacity(rows.num_rows());
+    rows.iter().all(|row| seen.insert(row.data()))
+}
+
+/// Types whose values are equal exactly when their encodings are: integers, text, booleans,
+/// dates and times. Floats are not (`0.0` and `-0.0`, NaNs), nor are dictionaries or nested
+/// types, whose equality depends on more than the bytes.
+fn exact_equality(data_type: &DataType) -> bool {
+    use DataType as T;
+    matches!(
+        data_type,
+        T::Boolean
+            | T::Int8
+            | T::Int16
+            | T::Int32
+            | T::Int64
+            | T::UInt8
+            | T::UInt16
+            | T::UInt32
+            | T::UInt64
+            | T::Utf8
+            | T::LargeUtf8
+            | T::Utf8View
+            | T::Date32
+            | T::Date64
+            | T::Timestamp(_, _)
+            | T::Decimal128(_, _)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
+    use arrow::datatypes::{Field, Schema};
+
+    use super::*;
+
+    fn table(batches: &[(Vec<Option<&str>>, Vec<Option<i64>>)]) -> Table {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("sku", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, true),
+        ]));
+        let batches = batches
+            .iter()
+            .map(|(skus, ns)| {
+                RecordBatch::try_new(
+                    schema.clone(),
+                    vec![
+                        Arc::new(StringArray::from(skus.clone())),
+                        Arc::new(Int64Array::from(ns.clone())),
+                    ],
+                )
+                .unwrap()
+            })
+            .collect();
+        Table::new(schema, batches)
+    }
+
+    fn names(names: &[&str]) -> Vec<String> {
+        names.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn nulls_anywhere_in_a_named_column_are_seen() {
+        let clean = table(&[(vec![Some("a"), Some("b")], vec![Some(1), None])]);
+        assert!(Shortcut::NoNulls(names(&["sku"])).proves_clean(&clean));
+        assert!(!Shortcut::NoNulls(names(&["sku", "n"])).proves_clean(&clean));
+        let later = table(&[
+            (vec![Some("a")], vec![Some(1)]),
+            (vec![None], vec![Some(2)]),
+        ]);
+        assert!(!Shortcut::NoNulls(names(&["sku"])).proves_clean(&later));
+    }
+
+    #[test]
+    fn duplicates_across_batches_and_null_keys_group_as_in_sql() {
+        let distinct = table(&[
+            (vec![Some("a"), Some("a")], vec![Some(1), Some(2)]),
+            (vec![Some("b"), None], vec![Some(1), Some(1)]),
+        ]);
+        assert!(Shortcut::Distinct(names(&["sku", "n"])).proves_clean(&distinct));
+        assert!(!Shortcut::Distinct(names(&["sku"])).proves_clean(&distinct));
+        assert!(!Shortcut::Distinct(names(&["n"])).proves_clean(&distinct));
+        // GROUP BY puts nulls together: two null keys are a duplicate.
+        let two_nulls = table(&[(vec![None, None], vec![Some(1), Some(2)])]);
+        assert!(!Shortcut::Distinct(names(&["sku"])).proves_clean(&two_nulls));
+    }
+
+    #[test]
+    fn what_it_cannot_judge_is_left_to_the_query() {
+        let clean = table(&[(vec![Some("a")], vec![Some(1)])]);
+        assert!(!Shortcut::NoNulls(names(&["missing"])).proves_clean(&clean));
+        assert!(!Shortcut::Distinct(Vec::new()).proves_clean(&clean));
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Float64, false)]));
+        let floats = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Float64Array::from(vec![0.0, -0.0]))],
+        )
+        .unwrap();
+        let floats = Table::new(schema, vec![floats]);
+        assert!(!Shortcut::Distinct(names(&["x"])).proves_clean(&floats));
+        assert!(Shortcut::NoNulls(names(&["x"])).proves_clean(&floats));
+    }
+}
