@@ -84,7 +84,10 @@ pub(super) fn plan(model: &ModelDef, check: &CheckSpec) -> Plan {
                 .collect::<Vec<_>>()
                 .join(" OR ");
             rows(
-                format!("SELECT {} FROM {table} WHERE {condition}", quote_idents(&shown)),
+                format!(
+                    "SELECT {} FROM {table} WHERE {condition}",
+                    quote_idents(&shown)
+                ),
                 Some(Shortcut::NoNulls(columns.clone())),
             )
         }

@@ -116,7 +116,10 @@ mod tests {
 
     use super::*;
 
-    fn table(batches: &[(Vec<Option<&str>>, Vec<Option<i64>>)]) -> Table {
+    /// One batch's `sku` and `n` columns.
+    type Batch<'a> = (Vec<Option<&'a str>>, Vec<Option<i64>>);
+
+    fn table(batches: &[Batch<'_>]) -> Table {
         let schema = Arc::new(Schema::new(vec![
             Field::new("sku", DataType::Utf8, true),
             Field::new("n", DataType::Int64, true),
