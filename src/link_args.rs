@@ -15,9 +15,10 @@
 //! `--symbol-ordering-file` puts them at the start of the code. Names carry hashes of the
 //! toolchain, the dependency versions and the profile: after an update, names no longer found
 //! are skipped silently and the layout falls back to LLD's own, bigger but correct, until the
-//! list is written again. Editing winebuild's own code keeps the names of the functions it does
-//! not touch: the crate is one codegen unit in release builds (Cargo.toml), where several would
-//! rename the functions they share after a hash of each unit's code.
+//! list is written again. Editing winebuild's own code renames some of its functions too: LLVM
+//! names those that one codegen unit shares with another after a hash of the unit's code (one
+//! unit for the crate would keep them, but made the 100× build 3–8 % slower). An edit on the
+//! build's path can cost a few MiB of peak memory until `just link-order` runs again.
 //!
 //! `WINEBUILD_LINK_MAP=PATH` also writes LLD's map of the executable to PATH, which is how
 //! `just link-order` turns profiled addresses into function names.
