@@ -185,4 +185,69 @@ mod tests {
         assert!(!Shortcut::Distinct(names(&["x"])).proves_clean(&floats));
         assert!(Shortcut::NoNulls(names(&["x"])).proves_clean(&floats));
     }
+
+    /// The query a check would run, over `table` registered as `t`: how many rows it returns.
+    fn failing_rows(sql: &str, table: Table) -> usize {
+        let tables = [("t".to_string(), Arc::new(table))];
+        let limits = crate::engine::QueryLimits::default();
+        crate::engine::run_check_query("t", "c", sql, &tables, &limits)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .num_rows()
+    }
+
+    fn batch(rows: &[(Option<String>, Option<i64>)]) -> Batch<'_> {
+        (
+            rows.iter().map(|(s, _)| s.as_deref()).collect(),
+            rows.iter().map(|(_, n)| *n).collect(),
+        )
+    }
+
+    fn row() -> impl proptest::strategy::Strategy<Value = (Option<String>, Option<i64>)> {
+        use proptest::prelude::*;
+        (
+            proptest::option::of(prop_oneof![
+                Just(String::new()),
+                "[ab]{1,2}".prop_map(String::from)
+            ]),
+            proptest::option::of(0i64..3),
+        )
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, failure_persistence: None, ..Default::default() })]
+
+        /// Whatever the rows, in one batch or two, a shortcut says "clean" exactly when the
+        /// check's query finds nothing: never a pass the query would fail, and on these exact
+        /// types no query it could have spared.
+        #[test]
+        fn a_shortcut_agrees_with_the_checks_query(
+            rows in proptest::collection::vec(row(), 0..12),
+            split in 0usize..12,
+        ) {
+            let split = split.min(rows.len());
+            let (first, second) = rows.split_at(split);
+
+            let t = || table(&[batch(first), batch(second)]);
+            for columns in [vec!["sku"], vec!["n"], vec!["sku", "n"]] {
+                let quoted = crate::engine::quote_idents(&columns);
+                let duplicates = format!(
+                    "SELECT {quoted}, COUNT(*) FROM t GROUP BY {quoted} HAVING COUNT(*) > 1"
+                );
+                let nulls = columns
+                    .iter()
+                    .map(|c| format!("{} IS NULL", crate::engine::quote_ident(c)))
+                    .collect::<Vec<_>>()
+                    .join(" OR ");
+                let nulls = format!("SELECT * FROM t WHERE {nulls}");
+                proptest::prop_assert_eq!(
+                    Shortcut::Distinct(names(&columns)).proves_clean(&t()),
+                    failing_rows(&duplicates, t()) == 0
+                );
+                proptest::prop_assert_eq!(
+                    Shortcut::NoNulls(names(&columns)).proves_clean(&t()),
+                    failing_rows(&nulls, t()) == 0
+                );
+            }
+        }
+    }
 }
