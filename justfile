@@ -163,10 +163,18 @@ bench-remote:
 # Writes src/link_order.txt: the functions a release build runs, hottest first, which the release
 # link places together (see src/link_args.rs). Profiles a cold build, a no-op and a diff of the
 # sample months and a cold build of a 10x month under callgrind; needs valgrind and python3. Run
-# it after a toolchain or dependency update, when `just bench`'s peak memory jumps back up.
+# it after a toolchain or dependency update or a change to code builds run, before measuring: a
+# stale list shows as a higher peak memory in `just bench`.
 link-order:
     #!/usr/bin/env bash
     set -euo pipefail
+    for tool in valgrind python3; do
+        command -v "$tool" > /dev/null || {
+            echo "error: just link-order needs $tool" >&2
+            echo "hint: on Debian, apt install $tool" >&2
+            exit 2
+        }
+    done
     work="$(mktemp -d)"
     trap 'rm -rf "$work"' EXIT
     # The map names what sits at each address; the profile must be the release one, unchanged,
