@@ -9,7 +9,7 @@
 //! **The functions a build runs, placed together** (release builds linked by LLD, the default
 //! linker of x86_64-unknown-linux-gnu). The binary holds 115 MiB of code, mostly DataFusion's and
 //! Ballista's, and a sample month's build runs 10 MiB of it, scattered: every page it touches
-//! maps its neighbours too, so a build kept 75–90 MiB of code resident, two thirds of its peak
+//! maps its neighbours too, so a build kept 75–90 MiB of code resident, most of its peak
 //! memory. `src/link_order.txt` lists the functions that builds, no-ops and diffs run, hottest
 //! first (`just link-order` writes it from a callgrind profile), and LLD's
 //! `--symbol-ordering-file` puts them at the start of the code. Names carry hashes of the
