@@ -50,12 +50,12 @@ impl<'c, 'p> BuildEnv<'c, 'p> {
 
 impl CheckEnv for BuildEnv<'_, '_> {
     fn output(&self, stage: &str) -> Option<Output> {
-        let outcome = if stage == self.own.stage {
-            self.own
+        let (outcome, object) = if stage == self.own.stage {
+            (self.own, self.own.object.clone()?)
         } else {
-            &self.view.input(self.ctx.graph.id(stage)?)?.outcome
+            let built = self.view.input(self.ctx.graph.id(stage)?)?;
+            (&built.outcome, built.object()?)
         };
-        let object = outcome.object.clone()?;
         let columns = if outcome.columns.is_empty() {
             self.ctx
                 .load_table(stage, &object)

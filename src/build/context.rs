@@ -58,9 +58,9 @@ impl TableCache {
     }
 
     /// Keeps a table a stage just produced, so dependents read it from memory.
-    pub(crate) fn insert(&self, object: &ObjectHash, table: Table) {
+    pub(crate) fn insert(&self, object: &ObjectHash, table: Arc<Table>) {
         let slot = Arc::new(OnceLock::new());
-        let _ = slot.set(Ok(Arc::new(table)));
+        let _ = slot.set(Ok(table));
         self.slots
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -24,6 +24,8 @@ pub(super) enum InputState {
     Usable(ObjectHash),
     /// Plan only: it would run, so its output is not known yet.
     WouldRun,
+    /// Build only: it ran and published a draft of its output, not stored yet.
+    Drafted,
     /// It failed or was skipped.
     Unusable(super::Action),
     /// It has no outcome at all.
@@ -39,6 +41,8 @@ pub(super) enum Inputs {
     Blocked(SkipReason),
     /// Plan only: an upstream stage would run, so this stage's inputs are not known yet.
     Pending(Vec<String>),
+    /// Build only: an upstream stage's output is a draft, being stored ([`super::draft`]).
+    Drafted,
 }
 
 /// Why a stage must run (or, for a hit, `Unchanged`).
@@ -137,6 +141,7 @@ impl Context<'_> {
         }
         let mut hashes = BTreeMap::new();
         let mut pending = Vec::new();
+        let mut drafted = false;
         for &input in &node.inputs {
             let stage = self.name(input).to_string();
             match state_of(input) {
@@ -144,6 +149,7 @@ impl Context<'_> {
                     hashes.insert(stage, object);
                 }
                 InputState::WouldRun => pending.push(stage),
+                InputState::Drafted => drafted = true,
                 InputState::Unusable(action) => {
                     return Inputs::Blocked(SkipReason::Upstream { stage, action });
                 }
@@ -152,7 +158,9 @@ impl Context<'_> {
                 }
             }
         }
-        if pending.is_empty() {
+        if drafted {
+            Inputs::Drafted
+        } else if pending.is_empty() {
             Inputs::Ready(hashes)
         } else {
             Inputs::Pending(pending)
@@ -163,8 +171,11 @@ impl Context<'_> {
     pub(crate) fn built_input(view: &dyn InputView, input: StageId) -> InputState {
         match view.input(input) {
             None => InputState::Missing,
-            Some(built) => match (&built.outcome.object, built.outcome.action.is_usable()) {
-                (Some(object), true) => InputState::Usable(object.clone()),
+            Some(built) => match (built.object(), built.outcome.action.is_usable()) {
+                (Some(object), true) => InputState::Usable(object),
+                (None, true) if built.draft.as_ref().is_some_and(|d| d.is_pending()) => {
+                    InputState::Drafted
+                }
                 _ => InputState::Unusable(built.outcome.action),
             },
         }

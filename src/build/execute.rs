@@ -14,7 +14,9 @@ use std::sync::Arc;
 use super::check_env::BuildEnv;
 use super::context::{CheckIndex, Context};
 use super::decide::{Decision, InputView, Reason};
+use super::draft::{Draft, DraftGuard};
 use super::outcome::Action;
+use super::placement::Ran;
 use super::{Built, StageError, StageState};
 use crate::checks::{self, CheckStatus};
 use crate::cluster::Engine;
@@ -44,16 +46,23 @@ impl From<StageError> for RunError {
 
 /// What running a stage produced, before it is stored.
 struct Produced {
-    bytes: Vec<u8>,
+    output: Output,
     rows: u64,
     columns: Vec<ColumnInfo>,
     wrote: Option<String>,
-    /// Kept in memory for dependents (sources and models).
-    table: Option<Table>,
     warnings: Vec<String>,
     /// What this run alone warns about (a cluster that was down): said now, never replayed.
     notes: Vec<String>,
     engine: Engine,
+}
+
+/// A stage's output before it is stored.
+enum Output {
+    /// A source's or a model's table: encoded as Parquet to be stored, and kept in memory for
+    /// dependents.
+    Table(Table),
+    /// An export's file, as written.
+    File(Vec<u8>),
 }
 
 impl Context<'_> {
@@ -92,20 +101,25 @@ impl Context<'_> {
                 record: record.clone(),
                 checks: CheckIndex::new(),
             })),
+            draft: None,
         }
     }
 
-    /// Runs a stage whose key is decided, stores its output and its record.
+    /// Runs a stage whose key is decided, stores its output and its record. A table is first
+    /// published as a draft (see [`Context::publish_draft`]); `ahead` is the model's query
+    /// already run on its inputs' drafts.
     pub(crate) fn run(
         &self,
         id: StageId,
         decision: &Decision,
         view: &dyn InputView,
         started_ms: f64,
+        publish: &dyn Fn(&Built) -> bool,
+        ahead: Option<Result<Ran, StageError>>,
     ) -> Result<Built, RunError> {
         let produced = match self.kind(id) {
             StageKind::Source => self.produce_source(id, decision)?,
-            StageKind::Model => self.produce_model(id, view)?,
+            StageKind::Model => self.produce_model(id, view, ahead)?,
             StageKind::Export => self.produce_export(id, view)?,
         };
         // What the data warned about is kept with the output and said again whenever it is
@@ -120,13 +134,22 @@ impl Context<'_> {
             .collect();
         said.extend(produced.notes);
         said.extend(warnings.iter().cloned());
-        let object = self
-            .store
-            .put_object(&produced.bytes)
-            .map_err(StageError::from)?;
-        if let Some(table) = produced.table {
+        let (bytes, table, draft) = match produced.output {
+            Output::File(bytes) => (bytes, None, None),
+            Output::Table(table) => {
+                let table = Arc::new(table);
+                let draft = self.publish_draft(id, decision, &table, started_ms, publish);
+                let bytes = table.to_parquet().map_err(|e| encode_error(&e))?;
+                (bytes, Some(table), draft)
+            }
+        };
+        let object = self.store.put_object(&bytes).map_err(StageError::from)?;
+        if let Some(table) = table {
             // Dependents in this build read the table from memory, not back from the store.
             self.tables.insert(&object, table);
+        }
+        if let Some(draft) = draft {
+            draft.stored(object.clone());
         }
         let duration_ms = self.elapsed_ms() - started_ms;
         let record = StageRecord {
@@ -134,7 +157,7 @@ impl Context<'_> {
             kind: self.kind(id),
             key: decision.key.clone(),
             object: object.clone(),
-            bytes: produced.bytes.len() as u64,
+            bytes: bytes.len() as u64,
             rows: produced.rows,
             columns: produced.columns.clone(),
             duration_ms,
@@ -145,8 +168,7 @@ impl Context<'_> {
             .put_stage_record(&record)
             .map_err(StageError::from)?;
         // Shared in the background while the build goes on; the remote reports its own faults.
-        self.store
-            .share_stage(&record, bytes::Bytes::from(produced.bytes));
+        self.store.share_stage(&record, bytes::Bytes::from(bytes));
         let mut outcome = self.outcome(id, Action::Ran, decision.reason.to_string());
         outcome.started_ms = started_ms;
         outcome.duration_ms = duration_ms;
@@ -164,27 +186,70 @@ impl Context<'_> {
                 record,
                 checks: CheckIndex::new(),
             })),
+            draft: None,
         })
+    }
+
+    /// Publishes `table`, the output of `id` about to be encoded and stored, as a draft: a model
+    /// that reads it runs its query on it meanwhile. Returns what settles the draft, or `None`
+    /// when no model reads the stage, or when the project has a cluster (a model that runs there
+    /// reads its inputs' stored objects).
+    fn publish_draft(
+        &self,
+        id: StageId,
+        decision: &Decision,
+        table: &Arc<Table>,
+        started_ms: f64,
+        publish: &dyn Fn(&Built) -> bool,
+    ) -> Option<DraftGuard> {
+        if self.project.cluster.is_some() || !self.read_by_a_model(id) {
+            return None;
+        }
+        let (draft, guard) = Draft::new(table.clone());
+        let mut outcome = self.outcome(id, Action::Ran, decision.reason.to_string());
+        outcome.started_ms = started_ms;
+        outcome.key = Some(decision.key.clone());
+        outcome.rows = Some(table.num_rows() as u64);
+        outcome.columns = table.columns();
+        // Whether the stage is still wanted is asked again when it publishes its stored output.
+        let _wanted = publish(&Built {
+            outcome,
+            state: None,
+            draft: Some(draft),
+        });
+        Some(guard)
+    }
+
+    fn read_by_a_model(&self, id: StageId) -> bool {
+        self.graph
+            .ids()
+            .any(|d| self.kind(d) == StageKind::Model && self.graph.node(d).inputs.contains(&id))
     }
 
     fn produce_source(&self, id: StageId, decision: &Decision) -> Result<Produced, RunError> {
         let read = self.read_source(self.name(id), decision)?;
-        let bytes = read.table.to_parquet().map_err(|e| encode_error(&e))?;
         Ok(Produced {
-            bytes,
             rows: read.table.num_rows() as u64,
             columns: read.table.columns(),
+            output: Output::Table(read.table),
             wrote: None,
-            table: Some(read.table),
             warnings: read.warnings,
             notes: Vec::new(),
             engine: Engine::Local,
         })
     }
 
-    fn produce_model(&self, id: StageId, view: &dyn InputView) -> Result<Produced, RunError> {
+    fn produce_model(
+        &self,
+        id: StageId,
+        view: &dyn InputView,
+        ahead: Option<Result<Ran, StageError>>,
+    ) -> Result<Produced, RunError> {
         let model = &self.project.models[self.name(id)];
-        let ran = self.run_model_query(id, model, view)?;
+        let ran = match ahead {
+            Some(ran) => ran?,
+            None => self.run_model_query(id, model, view)?,
+        };
         let table = ran.table;
         let columns = table.columns();
         let names: Vec<&String> = columns.iter().map(|c| &c.name).collect();
@@ -200,13 +265,11 @@ impl Context<'_> {
             }
             .into());
         }
-        let bytes = table.to_parquet().map_err(|e| encode_error(&e))?;
         Ok(Produced {
-            bytes,
             rows: table.num_rows() as u64,
             columns,
+            output: Output::Table(table),
             wrote: None,
-            table: Some(table),
             warnings: Vec::new(),
             notes: ran.notes,
             engine: ran.engine,
@@ -220,11 +283,10 @@ impl Context<'_> {
         let rendered = export::render(name, spec, &inputs).map_err(StageError::from)?;
         let wrote = self.write_export_file(spec.file(), &rendered.bytes)?;
         Ok(Produced {
-            bytes: rendered.bytes,
             rows: rendered.rows,
             columns: Vec::new(),
+            output: Output::File(rendered.bytes),
             wrote: Some(wrote),
-            table: None,
             warnings: Vec::new(),
             notes: Vec::new(),
             engine: Engine::Local,
@@ -282,7 +344,7 @@ impl Context<'_> {
             .map(|&input| {
                 let name = self.name(input).to_string();
                 view.input(input)
-                    .and_then(|built| built.outcome.object.clone())
+                    .and_then(Built::object)
                     .map(|object| (name.clone(), object))
                     .ok_or(StageError::NotSelected {
                         stage: name,
@@ -292,17 +354,32 @@ impl Context<'_> {
             .collect()
     }
 
-    /// The decoded output of each input of `id`, read from the store when not already in memory.
+    /// The decoded output of each input of `id`: a draft's table while it is being stored, else
+    /// the stored object's, read from the store when not already in memory.
     pub(super) fn input_tables(
         &self,
         id: StageId,
         view: &dyn InputView,
     ) -> Result<Vec<(String, Arc<Table>)>, StageError> {
-        self.input_objects(id, view)?
-            .into_iter()
-            .map(|(name, object)| {
-                let table = self.load_table(&name, &object)?;
-                Ok((name, table))
+        let node = self.graph.node(id);
+        node.inputs
+            .iter()
+            .map(|&input| {
+                let name = self.name(input).to_string();
+                let built = view.input(input);
+                if let Some(table) = built.and_then(|b| b.draft.as_ref()?.table()) {
+                    return Ok((name, table));
+                }
+                match built.and_then(Built::object) {
+                    Some(object) => {
+                        let table = self.load_table(&name, &object)?;
+                        Ok((name, table))
+                    }
+                    None => Err(StageError::NotSelected {
+                        stage: name,
+                        month: self.month,
+                    }),
+                }
             })
             .collect()
     }

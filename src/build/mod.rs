@@ -5,6 +5,8 @@
 //! - [`context`]: what one build shares (project, graph, month, store, decoded tables);
 //! - [`decide`]: inputs → fingerprint → key → hit or miss, and the reason it runs;
 //! - [`execute`]: reuse, or read a source / run a model / render an export, then its checks;
+//! - [`draft`]: a stage's table published before its object is stored, for dependents to run
+//!   ahead on;
 //! - [`runner`] + [`scheduler`]: a generic DAG runner, and the build's stages as it sees them;
 //! - [`outcome`]: what the user sees of each stage and of the build (also the run record);
 //! - [`month_state`]: what the next build and `plan` compare with; [`plan`] and [`inspect`]
@@ -17,14 +19,16 @@
 //!   cache and every stage is a store hit;
 //! - a failed stage records nothing reusable; its dependents are skipped; unrelated stages go on;
 //! - each stage starts as soon as its inputs' outputs are stored, even while those inputs' checks
-//!   still run; a stage built on an output that then fails a check ends skipped, and exports wait
-//!   for every check upstream;
+//!   still run, and a model runs its query ahead on an input's draft while that input's output
+//!   is being stored (its key waits for the stored object); a stage built on an output that then
+//!   fails a check ends skipped, and exports wait for every check upstream;
 //! - outcomes are reported level by level, in name order, so output and run records are
 //!   deterministic however the stages ran.
 
 mod check_env;
 mod context;
 mod decide;
+mod draft;
 mod execute;
 mod inspect;
 mod month_state;
@@ -195,6 +199,9 @@ pub(crate) struct Built {
     /// For a stage with an output (ran or reused, checks passed or not): its fingerprint, record
     /// and check results, for the month state.
     pub(crate) state: Option<Box<StageState>>,
+    /// Published before its output is stored: the table dependents may run ahead on, and the
+    /// object once stored.
+    pub(crate) draft: Option<std::sync::Arc<draft::Draft>>,
 }
 
 impl Built {
@@ -202,7 +209,16 @@ impl Built {
         Built {
             outcome,
             state: None,
+            draft: None,
         }
+    }
+
+    /// Its output object: the outcome's, or, for a draft, the object once stored.
+    pub(crate) fn object(&self) -> Option<crate::store::ObjectHash> {
+        self.outcome
+            .object
+            .clone()
+            .or_else(|| self.draft.as_ref()?.object())
     }
 }
 

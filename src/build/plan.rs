@@ -108,6 +108,11 @@ impl Context<'_> {
                 let reason = format!("runs if the output of {} changes", quoted_list(&upstream));
                 return (PlanAction::Maybe, reason, None);
             }
+            // A plan's inputs are never drafts: nothing runs.
+            Inputs::Drafted => {
+                let reason = "runs if the output of an input changes".to_string();
+                return (PlanAction::Maybe, reason, None);
+            }
         };
         let decision = self.decide(id, inputs);
         match decision.hit {

@@ -9,6 +9,7 @@ use super::context::Context;
 use super::decide::{Decision, InputView, Inputs, Reason};
 use super::execute::RunError;
 use super::outcome::SkipReason;
+use super::placement::Ran;
 use super::scheduler::{Gate, Prepared, Stages, View};
 use super::{Built, StageError};
 use crate::graph::{StageId, StageKind};
@@ -29,6 +30,8 @@ pub(super) enum Attempt {
     Run(Box<Decision>),
     /// Its source could not be read: worth another try.
     Retry(SourceError),
+    /// An input published a draft and is being stored: run ahead on the draft, then decide.
+    AwaitDrafts,
 }
 
 impl Context<'_> {
@@ -59,6 +62,7 @@ impl Context<'_> {
                 return Prepared::Done(self.failure(id, &StageError::Source(error), started_ms));
             }
             Inputs::Blocked(why) => return Prepared::Done(self.skipped(id, why)),
+            Inputs::Drafted => return Prepared::Run(Attempt::AwaitDrafts),
             Inputs::Pending(_) => {
                 let error = StageError::Internal {
                     stage: self.name(id).to_string(),
@@ -96,6 +100,30 @@ impl Context<'_> {
         Some(fetched)
     }
 
+    /// A selected model's query, run on its inputs' drafts while they are being stored: its key
+    /// is decided once they are, and the result is used only if the store has no output for it.
+    /// `None` for a stage that does not run ahead: not a model, not selected (it runs only if
+    /// the store has its output), or in a project with a cluster (its models read stored objects).
+    fn run_ahead(&self, id: StageId, view: &dyn InputView) -> Option<Result<Ran, StageError>> {
+        if self.kind(id) != StageKind::Model
+            || !self.selected.contains(&id)
+            || self.project.cluster.is_some()
+        {
+            return None;
+        }
+        let model = &self.project.models[self.name(id)];
+        Some(self.run_model_query(id, model, view))
+    }
+
+    /// Waits until every input's draft is stored or abandoned.
+    fn await_drafts(&self, id: StageId, view: &dyn InputView) {
+        for &input in &self.graph.node(id).inputs {
+            if let Some(draft) = view.input(input).and_then(|built| built.draft.as_ref()) {
+                draft.wait();
+            }
+        }
+    }
+
     /// Runs a prepared stage, trying a source that cannot be read or changes while it is read
     /// again, up to [`READ_ATTEMPTS`] times in all.
     fn finish(
@@ -106,6 +134,15 @@ impl Context<'_> {
         publish: &dyn Fn(&Built) -> bool,
     ) -> Built {
         let started_ms = self.elapsed_ms();
+        let mut ahead = None;
+        if matches!(attempt, Attempt::AwaitDrafts) {
+            ahead = self.run_ahead(id, view);
+            self.await_drafts(id, view);
+            attempt = match self.attempt(id, view, started_ms) {
+                Prepared::Done(built) => return built,
+                Prepared::Run(next) => next,
+            };
+        }
         if let Attempt::Run(decision) = &attempt
             && let Some(fetched) = self.fetch(id, decision, started_ms)
         {
@@ -119,7 +156,21 @@ impl Context<'_> {
         for tried in 1..=READ_ATTEMPTS {
             match attempt {
                 Attempt::Retry(error) => unreadable = Some(error),
-                Attempt::Run(decision) => match self.run(id, &decision, view, started_ms) {
+                Attempt::AwaitDrafts => {
+                    let error = StageError::Internal {
+                        stage: self.name(id).to_string(),
+                        message: "an input was still being stored after it was waited for".into(),
+                    };
+                    return self.failure(id, &error, started_ms);
+                }
+                Attempt::Run(decision) => match self.run(
+                    id,
+                    &decision,
+                    view,
+                    started_ms,
+                    publish,
+                    ahead.take(),
+                ) {
                     Err(RunError::SourceChanged) => unreadable = None,
                     Err(RunError::Unreadable(error)) => unreadable = Some(error),
                     Err(RunError::Stage(error)) => return self.failure(id, &error, started_ms),
