@@ -261,6 +261,39 @@ fn a_corrupted_object_is_detected_and_rebuilt() {
     assert_eq!(project.show("total", MONTH), "ca_total\n266.0\n");
 }
 
+/// `total` runs its query on `joined`'s draft while `joined`'s output is being stored; when
+/// storing it fails, `joined` fails naming the path, and `total` is skipped, never built on an
+/// output the store does not hold, and never left waiting.
+#[test]
+fn a_model_that_ran_ahead_on_an_output_the_store_then_refused_is_skipped() {
+    let project = Project::csv();
+    let first = project.build_json(&[], 0);
+    let joined = stage(&first.json(), "joined")["object"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    project.remove(".winebuild");
+    // A file where the object's folder should be: no store can write there, root or not.
+    let blocked = format!(".winebuild/v1/objects/{}", &joined[..2]);
+    project.write(&blocked, "not a folder");
+    let run = project.build_json(&[], 2);
+    let json = run.json();
+    assert_eq!(stage(&json, "joined")["action"], "failed", "{}", run.shown());
+    let error = stage(&json, "joined")["error"].to_string();
+    assert!(error.contains(&blocked), "{error}");
+    assert_eq!(stage(&json, "total")["action"], "skipped", "{}", run.shown());
+    assert_eq!(
+        stage(&json, "total")["reason"],
+        "upstream `joined` failed",
+        "{}",
+        run.shown()
+    );
+    assert_eq!(stage(&json, "sales_count")["action"], "ran");
+    project.remove(&blocked);
+    let rebuilt = project.build_json(&[], 0);
+    assert_eq!(rebuilt.with_action("ran"), vec!["joined", "report", "total"]);
+}
+
 /// Every file under `dir` with its bytes, to tell whether anything was written or deleted.
 fn snapshot_of(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     let mut files = Vec::new();
