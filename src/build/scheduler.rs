@@ -173,6 +173,8 @@ struct Run<'s, 'scope, S: Stages> {
     shared: &'s Shared<S::Outcome>,
     threads: usize,
     dependents: Vec<Vec<StageId>>,
+    /// How many stages depend on each stage, directly or not.
+    downstream: Vec<usize>,
     /// Inputs each stage still waits for (published or settled, by its gate).
     waiting: Vec<usize>,
     /// Final outcomes not settled yet (an input is not settled).
@@ -210,11 +212,13 @@ where
             .map(StageId)
             .collect();
         let (sender, receiver) = channel();
+        let downstream = downstream_counts(&dependents);
         Run {
             stages,
             shared,
             threads,
             dependents,
+            downstream,
             waiting,
             finished: (0..count).map(|_| None).collect(),
             ready,
@@ -259,18 +263,20 @@ where
         }
     }
 
-    /// Prepares the ready stages, the costliest first; what must run joins the queue.
+    /// Prepares the ready stages, in the order they should start: first the one more stages
+    /// wait on downstream (on the sample month, `premium`, which the xlsx report waits for,
+    /// before `ordinaires`), then the costliest; what must run joins the queue.
     fn prepare_ready(&mut self) {
-        let mut ready: Vec<(u64, StageId)> = std::mem::take(&mut self.ready)
+        let mut ready: Vec<(usize, u64, StageId)> = std::mem::take(&mut self.ready)
             .into_iter()
             .filter(|&id| !self.is_settled(id))
             .map(|id| {
                 let view = self.shared.view(self.stages.gate(id));
-                (self.stages.cost(id, &view), id)
+                (self.downstream[id.index()], self.stages.cost(id, &view), id)
             })
             .collect();
-        ready.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        for (_, id) in ready {
+        ready.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)).then(a.2.cmp(&b.2)));
+        for (_, _, id) in ready {
             if let Some(input) = self.failed_input(id) {
                 let settled = self.shared.settled[input.index()].get();
                 let outcome = match settled {
@@ -515,6 +521,25 @@ where
             }
         }
     }
+}
+
+/// How many stages depend on each stage, directly or through others, from each stage's direct
+/// dependents.
+fn downstream_counts(dependents: &[Vec<StageId>]) -> Vec<usize> {
+    (0..dependents.len())
+        .map(|start| {
+            let mut seen = vec![false; dependents.len()];
+            let mut stack = dependents[start].clone();
+            let mut count = 0;
+            while let Some(id) = stack.pop() {
+                if !std::mem::replace(&mut seen[id.index()], true) {
+                    count += 1;
+                    stack.extend_from_slice(&dependents[id.index()]);
+                }
+            }
+            count
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -236,6 +236,33 @@ fn at_most_as_many_stages_run_as_there_are_threads() {
 }
 
 #[test]
+fn of_the_stages_ready_at_once_the_one_more_stages_wait_on_starts_first() {
+    use Behaviour::*;
+    // 0 releases 1 and 2 at once; 2 has two stages downstream (3, then 4), 1 none. With one
+    // thread, 2 runs first although 1 comes first by index.
+    let stages = fake(&[
+        (Run(0), &[], P),
+        (Run(0), &[0], P),
+        (Run(0), &[0], P),
+        (Run(0), &[2], P),
+        (Run(0), &[3], P),
+    ]);
+    let (statuses, _) = run_fake(&stages, 1);
+    assert_eq!(statuses, vec![Status::Ok; 5]);
+    assert!(stages.position("run 2") < stages.position("run 1"));
+    assert_eq!(
+        downstream_counts(&[
+            vec![StageId(1), StageId(2)],
+            vec![],
+            vec![StageId(3)],
+            vec![StageId(4)],
+            vec![]
+        ]),
+        [4, 0, 2, 1, 0]
+    );
+}
+
+#[test]
 fn stages_run_on_a_few_reused_workers_even_after_a_panic() {
     use Behaviour::*;
     // A chain of six, a panic in the middle, and two independent stages: never more workers
