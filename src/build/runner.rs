@@ -163,21 +163,16 @@ impl Context<'_> {
                     };
                     return self.failure(id, &error, started_ms);
                 }
-                Attempt::Run(decision) => match self.run(
-                    id,
-                    &decision,
-                    view,
-                    started_ms,
-                    publish,
-                    ahead.take(),
-                ) {
-                    Err(RunError::SourceChanged) => unreadable = None,
-                    Err(RunError::Unreadable(error)) => unreadable = Some(error),
-                    Err(RunError::Stage(error)) => return self.failure(id, &error, started_ms),
-                    // Its checks run only while it is still wanted.
-                    Ok(built) if publish(&built) => return self.with_checks(id, view, built),
-                    Ok(unwanted) => return unwanted,
-                },
+                Attempt::Run(decision) => {
+                    match self.run(id, &decision, view, started_ms, publish, ahead.take()) {
+                        Err(RunError::SourceChanged) => unreadable = None,
+                        Err(RunError::Unreadable(error)) => unreadable = Some(error),
+                        Err(RunError::Stage(error)) => return self.failure(id, &error, started_ms),
+                        // Its checks run only while it is still wanted.
+                        Ok(built) if publish(&built) => return self.with_checks(id, view, built),
+                        Ok(unwanted) => return unwanted,
+                    }
+                }
             }
             if tried == READ_ATTEMPTS {
                 break;

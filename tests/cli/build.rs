@@ -278,10 +278,20 @@ fn a_model_that_ran_ahead_on_an_output_the_store_then_refused_is_skipped() {
     project.write(&blocked, "not a folder");
     let run = project.build_json(&[], 2);
     let json = run.json();
-    assert_eq!(stage(&json, "joined")["action"], "failed", "{}", run.shown());
+    assert_eq!(
+        stage(&json, "joined")["action"],
+        "failed",
+        "{}",
+        run.shown()
+    );
     let error = stage(&json, "joined")["error"].to_string();
     assert!(error.contains(&blocked), "{error}");
-    assert_eq!(stage(&json, "total")["action"], "skipped", "{}", run.shown());
+    assert_eq!(
+        stage(&json, "total")["action"],
+        "skipped",
+        "{}",
+        run.shown()
+    );
     assert_eq!(
         stage(&json, "total")["reason"],
         "upstream `joined` failed",
@@ -291,7 +301,10 @@ fn a_model_that_ran_ahead_on_an_output_the_store_then_refused_is_skipped() {
     assert_eq!(stage(&json, "sales_count")["action"], "ran");
     project.remove(&blocked);
     let rebuilt = project.build_json(&[], 0);
-    assert_eq!(rebuilt.with_action("ran"), vec!["joined", "report", "total"]);
+    assert_eq!(
+        rebuilt.with_action("ran"),
+        vec!["joined", "report", "total"]
+    );
 }
 
 /// Every file under `dir` with its bytes, to tell whether anything was written or deleted.
