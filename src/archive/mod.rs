@@ -328,31 +328,39 @@ fn copy_outputs(
     store: &Store,
     stages: &[ArchivedStage],
     dir: &Path,
-    write_error: &dyn Fn(&Path, std::io::Error) -> ArchiveError,
+    write_error: &(dyn Fn(&Path, std::io::Error) -> ArchiveError + Sync),
 ) -> Result<BTreeMap<String, FileEntry>, ArchiveError> {
-    let mut files = BTreeMap::new();
-    for stage in stages {
-        let Some(file) = &stage.file else { continue };
-        let bytes = store
-            .read_object(&stage.output)
-            .map_err(|_| ArchiveError::MissingObject {
-                stage: stage.stage.clone(),
-                object: stage.output.clone(),
-            })?;
-        let path = dir.join(file);
-        if let Some(parent) = path.parent() {
+    use rayon::prelude::*;
+    let copied: Vec<(&ArchivedStage, &String)> = stages
+        .iter()
+        .filter_map(|stage| Some((stage, stage.file.as_ref()?)))
+        .collect();
+    for (_, file) in &copied {
+        if let Some(parent) = dir.join(file).parent() {
             std::fs::create_dir_all(parent).map_err(|e| write_error(parent, e))?;
         }
-        std::fs::write(&path, &bytes).map_err(|e| write_error(&path, e))?;
-        files.insert(
-            file.clone(),
-            FileEntry {
+    }
+    // The files are copied on every core: creating a file costs the file system more than its
+    // bytes do, and the build waits for its archive.
+    copied
+        .par_iter()
+        .map(|&(stage, file)| {
+            let bytes =
+                store
+                    .read_object(&stage.output)
+                    .map_err(|_| ArchiveError::MissingObject {
+                        stage: stage.stage.clone(),
+                        object: stage.output.clone(),
+                    })?;
+            let path = dir.join(file);
+            std::fs::write(&path, &bytes).map_err(|e| write_error(&path, e))?;
+            let entry = FileEntry {
                 bytes: bytes.len() as u64,
                 blake3: stage.output.clone(),
-            },
-        );
-    }
-    Ok(files)
+            };
+            Ok((file.clone(), entry))
+        })
+        .collect()
 }
 
 /// Whether every model has the same key columns in both: a fixed `key` changes how `diff`
