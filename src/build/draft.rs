@@ -13,6 +13,10 @@
 //!   objects and reports are those of a build without drafts;
 //! - a stage drafts only once its own key is decided and is a miss: the table it drafts is the
 //!   one it stores, never one the store replaces;
+//! - a table large enough to be encoded on every core is not drafted: no core would be left to
+//!   run ahead on, and a dependent that turns out reused (its input reran with the same output)
+//!   would hold up the build for a query it no longer needs, which on a small table costs
+//!   milliseconds at most;
 //! - once stored, the draft lets its table go: the build's table cache holds it from then on,
 //!   and frees it when its last reader settles.
 

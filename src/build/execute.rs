@@ -191,9 +191,13 @@ impl Context<'_> {
     }
 
     /// Publishes `table`, the output of `id` about to be encoded and stored, as a draft: a model
-    /// that reads it runs its query on it meanwhile. Returns what settles the draft, or `None`
-    /// when no model reads the stage, or when the project has a cluster (a model that runs there
-    /// reads its inputs' stored objects).
+    /// that reads it runs its query on it meanwhile, on the core the encoding leaves free.
+    /// Returns what settles the draft, or `None` when no model reads the stage, when the project
+    /// has a cluster (a model that runs there reads its inputs' stored objects), or when the table
+    /// is large enough to be encoded on every core: no core is left, and a dependent that turns
+    /// out reused only slows the encoding down (the 100x rebuild after `web.xlsx` changed, where
+    /// `web_dedup` is reused every other time, took 1,627 ms with drafts of every size and 1,544
+    /// without drafts of large tables).
     fn publish_draft(
         &self,
         id: StageId,
@@ -202,7 +206,10 @@ impl Context<'_> {
         started_ms: f64,
         publish: &dyn Fn(&Built) -> bool,
     ) -> Option<DraftGuard> {
-        if self.project.cluster.is_some() || !self.read_by_a_model(id) {
+        if self.project.cluster.is_some()
+            || table.num_rows() >= crate::table::PARALLEL_FROM_ROWS
+            || !self.read_by_a_model(id)
+        {
             return None;
         }
         let (draft, guard) = Draft::new(table.clone());
