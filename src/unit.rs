@@ -97,14 +97,14 @@ pub(crate) fn run_unit_tests(
         .par_iter()
         .map(|(model, test)| {
             let key = cache_key(project, model, test);
-            if let Some(mut cached) = store.and_then(|s| s.check_result::<UnitResult>(&key)) {
+            if let Some(mut cached) = store.and_then(|s| s.unit_result::<UnitResult>(&key)) {
                 cached.cached = true;
                 return cached;
             }
             let result = run_one(project, model, test, &stage_names);
             if let Some(store) = store {
                 // A cache that cannot be written costs the next run time, not correctness.
-                let _ = store.put_check_result(&key, &result);
+                let _ = store.put_unit_result(&key, &result);
             }
             result
         })

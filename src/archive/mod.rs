@@ -7,8 +7,10 @@
 //! archive/2026-09/r1/exports/<file>       rapport_ca.xlsx, vins_premium.csv, …
 //! ```
 //! Rules it keeps:
-//! - self-contained: a revision holds copies of its outputs, so deleting `.winebuild/` loses
-//!   nothing archived; the manifest lists every file with its size and blake3 for `verify`;
+//! - self-contained: a revision holds its outputs' files (hard links to the store's objects where
+//!   the file system allows, which are never written in place; copies elsewhere), so deleting
+//!   `.winebuild/` loses nothing archived; the manifest lists every file with its size and blake3
+//!   for `verify`;
 //! - immutable: a revision is written in a temp folder and renamed into place under a new number;
 //!   nothing ever writes into an existing revision, so a rebuild never overwrites history;
 //! - a build whose sources and outputs equal the latest revision's creates nothing;
@@ -27,7 +29,7 @@ use crate::files::{files_under, names_in};
 use crate::graph::StageKind;
 use crate::month::Month;
 use crate::project::{Project, join_months};
-use crate::store::{ObjectHash, StageKey, Store, TOOL_VERSION};
+use crate::store::{LinkError, ObjectHash, StageKey, Store, TOOL_VERSION};
 use crate::table::{ColumnInfo, Table};
 
 /// The archive folder at the project root.
@@ -340,22 +342,24 @@ fn copy_outputs(
             std::fs::create_dir_all(parent).map_err(|e| write_error(parent, e))?;
         }
     }
-    // The files are copied on every core: creating a file costs the file system more than its
-    // bytes do, and the build waits for its archive.
+    // Hard links where the file system allows (see `Store::link_object`); otherwise copies, on
+    // every core: creating a file costs the file system more than its bytes do, and the build
+    // waits for its archive.
     copied
         .par_iter()
         .map(|&(stage, file)| {
-            let bytes =
-                store
-                    .read_object(&stage.output)
-                    .map_err(|_| ArchiveError::MissingObject {
+            let path = dir.join(file);
+            let bytes = store
+                .link_object(&stage.output, &path)
+                .map_err(|e| match e {
+                    LinkError::Unusable => ArchiveError::MissingObject {
                         stage: stage.stage.clone(),
                         object: stage.output.clone(),
-                    })?;
-            let path = dir.join(file);
-            std::fs::write(&path, &bytes).map_err(|e| write_error(&path, e))?;
+                    },
+                    LinkError::Write(e) => write_error(&path, e),
+                })?;
             let entry = FileEntry {
-                bytes: bytes.len() as u64,
+                bytes,
                 blake3: stage.output.clone(),
             };
             Ok((file.clone(), entry))

@@ -1,5 +1,6 @@
 //! What a model's checks see of a build ([`CheckEnv`]): the outputs built so far, the one being
-//! checked, the check cache (the month state's copies first, so a no-op build opens no file).
+//! checked, the check cache: the month state's copies first, so a no-op build opens no file, then
+//! the results kept with the stage's record, then the remote's.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -15,8 +16,20 @@ pub(super) struct BuildEnv<'c, 'p> {
     ctx: &'c Context<'p>,
     view: &'c dyn InputView,
     own: &'c StageOutcome,
+    /// The results kept with the stage's record.
+    recorded: &'c BTreeMap<CheckKey, serde_json::Value>,
     /// Every result used, by check key, for the month's state.
     seen: Mutex<CheckIndex>,
+    /// The results the record lacks (computed, or fetched from the remote), for the record.
+    fresh: Mutex<CheckIndex>,
+}
+
+/// What the checks of one stage used and found.
+pub(super) struct Used {
+    /// Every result used, by check key.
+    pub(super) seen: CheckIndex,
+    /// The results its record lacks.
+    pub(super) fresh: CheckIndex,
 }
 
 impl<'c, 'p> BuildEnv<'c, 'p> {
@@ -24,24 +37,40 @@ impl<'c, 'p> BuildEnv<'c, 'p> {
         ctx: &'c Context<'p>,
         view: &'c dyn InputView,
         own: &'c StageOutcome,
+        recorded: &'c BTreeMap<CheckKey, serde_json::Value>,
     ) -> Self {
         BuildEnv {
             ctx,
             view,
             own,
+            recorded,
             seen: Mutex::new(BTreeMap::new()),
+            fresh: Mutex::new(BTreeMap::new()),
         }
     }
 
-    /// The results used, by check key.
-    pub(crate) fn into_seen(self) -> CheckIndex {
-        self.seen
-            .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The results used, and those the record lacks.
+    pub(crate) fn into_used(self) -> Used {
+        let inner = |index: Mutex<CheckIndex>| {
+            index
+                .into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        Used {
+            seen: inner(self.seen),
+            fresh: inner(self.fresh),
+        }
     }
 
     fn see(&self, key: &CheckKey, result: &CheckResult) {
         self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key.clone(), result.clone());
+    }
+
+    fn record(&self, key: &CheckKey, result: &CheckResult) {
+        self.fresh
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(key.clone(), result.clone());
@@ -96,16 +125,21 @@ impl CheckEnv for BuildEnv<'_, '_> {
             .previous
             .get(&self.own.stage)
             .and_then(|entry| entry.checks.get(key))
+            .or_else(|| self.recorded.get(key))
             .and_then(|value| serde_json::from_value(value.clone()).ok());
-        // The remote may hold results for an output another machine built; one this build just
-        // made is new to it, and asking would only add a round trip per check.
-        let fetched = self.own.action == super::Action::Fetched;
-        let result = indexed
-            .or_else(|| self.ctx.store.check_result(key))
-            .or_else(|| {
-                let body = fetched.then(|| self.ctx.store.fetch_check_result(key))??;
-                serde_json::from_slice(&body).ok()
-            })?;
+        let result = if let Some(result) = indexed {
+            result
+        } else {
+            // The remote may hold results for an output another machine built; one this build
+            // just made is new to it, and asking would only add a round trip per check.
+            if self.own.action != super::Action::Fetched {
+                return None;
+            }
+            let body = self.ctx.store.fetch_check_result(key)?;
+            let result = serde_json::from_slice(&body).ok()?;
+            self.record(key, &result);
+            result
+        };
         self.see(key, &result);
         Some(result)
     }
@@ -116,8 +150,7 @@ impl CheckEnv for BuildEnv<'_, '_> {
 
     fn remember(&self, key: &CheckKey, result: &CheckResult) {
         self.see(key, result);
-        // A result that cannot be cached is computed again next time; never worth failing for.
-        let _ = self.ctx.store.put_check_result(key, result);
+        self.record(key, result);
         self.ctx.store.share_check_result(key, result);
     }
 }

@@ -9,15 +9,16 @@
 //! - a failing error-check fails the stage (its output stays the month's current one, so `test`
 //!   and `show` see what failed); its dependents are the scheduler's business.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::check_env::BuildEnv;
+use super::check_env::{BuildEnv, Used};
 use super::context::{CheckIndex, Context};
 use super::decide::{Decision, InputView, Reason};
 use super::draft::{Draft, DraftGuard};
 use super::outcome::Action;
 use super::placement::Ran;
-use super::{Built, StageError, StageState};
+use super::{Built, StageError, StageState, check_index_json};
 use crate::checks::{self, CheckStatus};
 use crate::cluster::Engine;
 use crate::export;
@@ -163,10 +164,15 @@ impl Context<'_> {
             duration_ms,
             warnings: warnings.clone(),
             engine: produced.engine,
+            checks: BTreeMap::new(),
         };
-        self.store
-            .put_stage_record(&record)
-            .map_err(StageError::from)?;
+        // A model with checks stores its record once they have run, with their results
+        // (`with_checks`): one file rather than one more per check.
+        if !self.has_checks(id) {
+            self.store
+                .put_stage_record(&record)
+                .map_err(StageError::from)?;
+        }
         // Shared in the background while the build goes on; the remote reports its own faults.
         self.store.share_stage(&record, bytes::Bytes::from(bytes));
         let mut outcome = self.outcome(id, Action::Ran, decision.reason.to_string());
@@ -423,17 +429,26 @@ impl Context<'_> {
     /// Runs a model's checks on the output it just produced or reused. A failing error-check
     /// fails the stage, so its dependents do not run.
     pub(crate) fn with_checks(&self, id: StageId, view: &dyn InputView, mut built: Built) -> Built {
+        if !self.has_checks(id) || built.outcome.action == Action::Failed {
+            return built;
+        }
         let Some(model) = self.project.models.get(self.name(id)) else {
             return built;
         };
-        if model.checks.is_empty() || built.outcome.action == Action::Failed {
+        let ran = built.outcome.action == Action::Ran;
+        let started_ms = built.outcome.started_ms;
+        let Some(state) = built.state.as_mut() else {
             return built;
-        }
-        let env = BuildEnv::new(self, view, &built.outcome);
+        };
+        let env = BuildEnv::new(self, view, &built.outcome, &state.record.checks);
         let checked = checks::run_checks(self.project, model, &self.expectations, &env);
-        let seen = env.into_seen();
+        let used = env.into_used();
+        if let Err(error) = self.store_checked_record(&mut state.record, ran, &used) {
+            return self.failure(id, &error, started_ms);
+        }
+        state.checks = used.seen;
         match checked {
-            Err(error) => self.failure(id, &StageError::from(error), built.outcome.started_ms),
+            Err(error) => self.failure(id, &StageError::from(error), started_ms),
             Ok(checked) => {
                 let failed: Vec<&str> = checked
                     .iter()
@@ -451,12 +466,42 @@ impl Context<'_> {
                 }
                 outcome.checks = checked;
                 outcome.duration_ms = self.elapsed_ms() - outcome.started_ms;
-                if let Some(state) = &mut built.state {
-                    state.checks = seen;
-                }
                 built
             }
         }
+    }
+
+    fn has_checks(&self, id: StageId) -> bool {
+        self.project
+            .models
+            .get(self.name(id))
+            .is_some_and(|model| !model.checks.is_empty())
+    }
+
+    /// Stores the record of a stage with checks: once they have run when the stage ran (`run`
+    /// left it to here), again when they found results it lacks. A check's failure is a result
+    /// like any other: it depends only on the output and the check, and is found again.
+    fn store_checked_record(
+        &self,
+        record: &mut StageRecord,
+        ran: bool,
+        used: &Used,
+    ) -> Result<(), StageError> {
+        if ran {
+            // Every result this build used: the stage had no record yet.
+            record.checks = check_index_json(&used.seen);
+        } else if used.fresh.is_empty() {
+            return Ok(());
+        } else {
+            // The month state's copy of the record leaves its results out: the file has them.
+            if let Some(stored) = self.store.stage_record(&record.key) {
+                record.checks = stored.checks;
+            }
+            record.checks.extend(check_index_json(&used.fresh));
+        }
+        self.store
+            .put_stage_record(record)
+            .map_err(StageError::from)
     }
 }
 

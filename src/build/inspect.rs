@@ -143,8 +143,25 @@ pub(crate) fn test(project: &Project, options: &BuildOptions) -> Result<TestRepo
             continue;
         };
         built_any = true;
-        let env = BuildEnv::new(&ctx, &view, &own.outcome);
+        // Results are kept with the output's record, as a build keeps them.
+        let record = ctx
+            .previous
+            .get(&model.name)
+            .and_then(|entry| store.stage_record(&entry.key));
+        let recorded = record
+            .as_ref()
+            .map(|r| r.checks.clone())
+            .unwrap_or_default();
+        let env = BuildEnv::new(&ctx, &view, &own.outcome, &recorded);
         checked.extend(checks::run_checks(project, model, &ctx.expectations, &env)?);
+        let fresh = env.into_used().fresh;
+        if let Some(mut record) = record
+            && !fresh.is_empty()
+        {
+            record.checks.extend(super::check_index_json(&fresh));
+            // A result that cannot be kept is computed again next time; never worth failing for.
+            let _ = store.put_stage_record(&record);
+        }
     }
     if !built_any && let Some(first) = checked.first() {
         return Err(BuildError::NotBuilt {

@@ -8,7 +8,9 @@
 
 use super::context::Context;
 use super::{Built, check_index_json};
-use crate::store::{MonthEntry, MonthState};
+use std::collections::BTreeMap;
+
+use crate::store::{MonthEntry, MonthState, StageRecord};
 
 /// The previous state, minus stages that no longer exist, updated with every stage that has an
 /// output in this build.
@@ -26,7 +28,11 @@ pub(super) fn next(ctx: &Context<'_>, built: &[Built]) -> MonthState {
                 fingerprint: kept.fingerprint.clone(),
                 object: kept.record.object.clone(),
                 rows: kept.record.rows,
-                record: Some(kept.record.clone()),
+                // Its check results are the entry's own `checks`, not twice.
+                record: Some(StageRecord {
+                    checks: BTreeMap::new(),
+                    ..kept.record.clone()
+                }),
                 checks: check_index_json(&kept.checks),
             },
         );

@@ -4,11 +4,12 @@
 //! ```text
 //! .winebuild/lock                      held by the running build
 //! .winebuild/v1/objects/ab/abcd…       stage outputs, named by the blake3 of their bytes
-//! .winebuild/v1/stages/<key>.json      stage key → object, rows, columns, duration, warnings
+//! .winebuild/v1/stages/<key>.json      stage key → object, rows, columns, duration, warnings, and
+//!                                      its checks' results on that output, by check key
 //! .winebuild/v1/months/<month>.json    each stage's current key, fingerprint and record, and its
 //!                                      checks' results: the index a no-op build reads instead of
-//!                                      one record and one result file per stage and check
-//! .winebuild/v1/checks/<key>.json      check key → check result
+//!                                      one record per stage
+//! .winebuild/v1/checks/<key>.json      check key → result of a model's unit test (`unit`)
 //! .winebuild/v1/statcache.json         path → (size, mtime, inode, hash)
 //! .winebuild/v1/runs.jsonl             one run record per build, appended
 //! .winebuild/v1/tmp/                   files being written
@@ -54,6 +55,9 @@ pub(crate) const STORE_DIR: &str = ".winebuild";
 
 /// The folders of a store version.
 const SUBDIRS: [&str; 5] = ["objects", "stages", "months", "checks", "tmp"];
+/// The folders a build writes in, made when the store is opened (`checks/`, which only `test`
+/// writes in, is made when first needed: a new folder costs as much as a new file).
+const BUILD_DIRS: [&str; 4] = ["objects", "stages", "months", "tmp"];
 const STATCACHE: &str = "statcache.json";
 const RUNS: &str = "runs.jsonl";
 
@@ -101,6 +105,11 @@ pub(crate) struct StageRecord {
     /// Where it ran (absent: here). Not part of the key: both engines give the same bytes.
     #[serde(default, skip_serializing_if = "crate::cluster::Engine::is_local")]
     pub(crate) engine: crate::cluster::Engine,
+    /// The results of the model's checks on this output, by check key (kept as JSON: checks
+    /// are a later stage of the build than the store). With the record rather than a file each:
+    /// a new file costs the file system more than its bytes do.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) checks: BTreeMap<CheckKey, serde_json::Value>,
 }
 
 /// The last successful state of one stage for one month.
@@ -137,6 +146,15 @@ pub(crate) struct Unusable {
     pub(crate) object: ObjectHash,
 }
 
+/// Why [`Store::link_object`] put nothing at its destination.
+#[derive(Debug)]
+pub(crate) enum LinkError {
+    /// The object is missing or corrupt.
+    Unusable,
+    /// The destination could not be written.
+    Write(std::io::Error),
+}
+
 /// Where the stat cache looks a file up: a month's source, an export written to `out/`, or an
 /// object of the store.
 #[derive(Debug, Clone, Copy)]
@@ -171,7 +189,7 @@ impl Store {
     /// Opens (creating if needed) the store of the project at `project_root`.
     pub(crate) fn open(project_root: &Path) -> Result<Store, StoreError> {
         let store = Store::at(project_root, true);
-        for sub in SUBDIRS {
+        for sub in BUILD_DIRS {
             let path = store.local.path(sub);
             std::fs::create_dir_all(&path).map_err(|e| IoError::new(IoAction::Create, &path, e))?;
         }
@@ -342,6 +360,31 @@ impl Store {
         Ok(bytes)
     }
 
+    /// Puts the object's bytes at `dest` (a new file), verified against its name; returns their
+    /// size. A hard link where the file system allows one: objects are never written in place
+    /// (only created and removed), so the link is as immutable as a copy, and a new file costs
+    /// the file system more than its bytes do. Elsewhere (another file system), a copy.
+    pub(crate) fn link_object(&self, object: &ObjectHash, dest: &Path) -> Result<u64, LinkError> {
+        if self.check_object(object) != ObjectState::Intact {
+            return Err(LinkError::Unusable);
+        }
+        let source = self.object_path(object);
+        if std::fs::hard_link(&source, dest).is_ok() {
+            // The link moved the object's ctime: its stat is recorded again, so the next build
+            // trusts it without rehashing once the racy window has passed.
+            if let Ok(stat) = FileStat::of(&source) {
+                let now = statcache::now_ns();
+                self.remember_hash(Watched::Object(object), stat, object, now);
+            }
+            return std::fs::metadata(dest)
+                .map(|m| m.len())
+                .map_err(LinkError::Write);
+        }
+        let bytes = self.read_object(object).map_err(|_| LinkError::Unusable)?;
+        std::fs::write(dest, &bytes).map_err(LinkError::Write)?;
+        Ok(bytes.len() as u64)
+    }
+
     pub(crate) fn stage_record(&self, key: &StageKey) -> Option<StageRecord> {
         read_json(&self.local, &format!("stages/{key}.json"))
     }
@@ -350,12 +393,12 @@ impl Store {
         write_json(&self.local, &format!("stages/{}.json", record.key), record)
     }
 
-    /// A check result stored under its check key.
-    pub(crate) fn check_result<T: for<'de> Deserialize<'de>>(&self, key: &CheckKey) -> Option<T> {
+    /// A unit test's result stored under its key.
+    pub(crate) fn unit_result<T: for<'de> Deserialize<'de>>(&self, key: &CheckKey) -> Option<T> {
         read_json(&self.local, &format!("checks/{key}.json"))
     }
 
-    pub(crate) fn put_check_result(
+    pub(crate) fn put_unit_result(
         &self,
         key: &CheckKey,
         result: &impl Serialize,
@@ -477,7 +520,15 @@ impl Store {
         for sub in SUBDIRS {
             let path = self.local.path(sub);
             freed += dir_size(&path);
-            std::fs::remove_dir_all(&path).map_err(|e| IoError::new(IoAction::Remove, &path, e))?;
+            match std::fs::remove_dir_all(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(IoError::new(IoAction::Remove, &path, e).into());
+                }
+                _ => {}
+            }
+        }
+        for sub in BUILD_DIRS {
+            let path = self.local.path(sub);
             std::fs::create_dir_all(&path).map_err(|e| IoError::new(IoAction::Create, &path, e))?;
         }
         self.local.remove(STATCACHE)?;

@@ -2,7 +2,8 @@
 //!
 //! Rules it keeps:
 //! - the remote mirrors the local layout under `v<format>/`, so a name means the same thing on
-//!   both levels;
+//!   both levels, except check results: one record each there (`checks/<key>.json`, written once,
+//!   never replaced), kept with their stage's record here;
 //! - a fetched object is verified against its name before it is stored locally, and a fetched
 //!   record is used only once its object is local and verified: a poisoned or damaged remote
 //!   costs a rebuild, never a wrong output;
@@ -11,6 +12,7 @@
 //!   both succeed;
 //! - nothing here fails a build: a remote fault is the remote's to report, once.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -125,15 +127,12 @@ impl Store {
         Ok(remote.url().object_url(&name))
     }
 
-    /// A check result the remote holds under `key`, kept locally too.
+    /// A check result the remote holds under `key` (the build keeps it with the stage's record).
     pub(crate) fn fetch_check_result(&self, key: &CheckKey) -> Option<Vec<u8>> {
         let remote = self.remote.as_ref()?;
-        let name = format!("checks/{key}.json");
-        let body = remote.read_record(&remote_name(&name)).ok()??;
-        if self.writable {
-            let _ = self.local.write(&name, &body);
-        }
-        Some(body)
+        remote
+            .read_record(&remote_name(&format!("checks/{key}.json")))
+            .ok()?
     }
 
     /// Shares a check result, in the background.
@@ -253,24 +252,22 @@ impl Store {
             remote.create_record(&name, &body)?;
             pushed.stages += 1;
         }
-        let checks: Vec<CheckKey> = match month {
-            Some(_) => states
-                .iter()
-                .flat_map(|(_, s)| s.values().flat_map(|e| e.checks.keys().cloned()))
-                .collect(),
-            None => self
-                .local
-                .list("checks/")?
-                .iter()
-                .filter_map(|l| CheckKey::parse(l.name.rsplit('/').next()?.strip_suffix(".json")?))
-                .collect(),
-        };
-        for key in checks {
-            let name = format!("checks/{key}.json");
-            if let Some(body) = self.local.read(&name)?
-                && remote.create_record(&remote_name(&name), &body)?
-                    == crate::blobs::Written::Created
-            {
+        // Check results live with the month states (the current ones) and the stage records.
+        let mut checks: BTreeMap<CheckKey, serde_json::Value> = states
+            .iter()
+            .flat_map(|(_, s)| s.values().flat_map(|e| e.checks.clone()))
+            .collect();
+        if month.is_none() {
+            for listed in self.local.list("stages/")? {
+                if let Some(record) = super::read_json::<StageRecord>(&self.local, &listed.name) {
+                    checks.extend(record.checks);
+                }
+            }
+        }
+        for (key, result) in checks {
+            let name = remote_name(&format!("checks/{key}.json"));
+            let body = serde_json::to_vec_pretty(&result).unwrap_or_default();
+            if remote.create_record(&name, &body)? == crate::blobs::Written::Created {
                 pushed.checks += 1;
             }
         }

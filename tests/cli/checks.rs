@@ -316,10 +316,9 @@ fn every_kind_of_check_fails_with_its_alert() {
 fn a_noop_build_reads_records_and_check_results_from_the_month_state() {
     let project = Project::sample();
     project.build_json(&["--month", "2026-09"], 0);
-    // Without the per-key record and result files, the month's state is enough to reuse all.
-    for folder in [".winebuild/v1/stages", ".winebuild/v1/checks"] {
-        std::fs::remove_dir_all(project.file(folder)).unwrap();
-    }
+    // Without the stage records (which keep the check results too), the month's state is
+    // enough to reuse all.
+    std::fs::remove_dir_all(project.file(".winebuild/v1/stages")).unwrap();
     let again = project.build_json(&["--month", "2026-09"], 0);
     assert!(again.with_action("ran").is_empty(), "{}", again.shown());
     assert_eq!(again.with_action("reused").len(), 16);
@@ -333,6 +332,29 @@ fn a_noop_build_reads_records_and_check_results_from_the_month_state() {
         .collect();
     assert_eq!(check_results(&report).len(), 21);
     assert!(not_cached.is_empty(), "{not_cached:?}");
+}
+
+#[test]
+fn without_the_month_state_stage_records_give_back_every_check_result() {
+    let project = Project::sample();
+    project.build_json(&["--month", "2026-09"], 0);
+    // As when a month's earlier version comes back: only the records know its outputs.
+    std::fs::remove_dir_all(project.file(".winebuild/v1/months")).unwrap();
+    let again = project.build_json(&["--month", "2026-09"], 0);
+    assert!(again.with_action("ran").is_empty(), "{}", again.shown());
+    let report = again.json();
+    let results = check_results(&report);
+    assert_eq!(results.len(), 21);
+    let not_cached: Vec<&Value> = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["checks"].as_array().into_iter().flatten())
+        .filter(|c| c["cached"] != true)
+        .collect();
+    assert!(not_cached.is_empty(), "{not_cached:?}");
+    // Twenty-one results, and not one file for each.
+    assert!(!project.file(".winebuild/v1/checks").exists());
 }
 
 #[test]

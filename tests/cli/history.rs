@@ -174,6 +174,56 @@ fn archives_are_self_contained_and_verified() {
     });
 }
 
+#[cfg(unix)]
+#[test]
+fn archived_files_are_the_stores_objects_and_an_edit_in_place_is_caught_by_both() {
+    use std::os::unix::fs::MetadataExt;
+    let project = Project::sample();
+    let build = project.build_json(&["--month", "2026-09"], 0).json();
+    let premium = build["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "vins_premium")
+        .unwrap();
+    let object = premium["object"].as_str().unwrap();
+    let stored = project.file(&format!(".winebuild/v1/objects/{}/{object}", &object[..2]));
+    let archived_file = project.file("archive/2026-09/r1/exports/vins_premium.csv");
+    let inode = |path: &std::path::Path| std::fs::metadata(path).unwrap().ino();
+    assert_eq!(inode(&archived_file), inode(&stored), "not a hard link");
+    // An editor that writes the archived file in place changes the object too: verify names the
+    // file, and the next build rebuilds the object instead of reusing it.
+    let mut bytes = std::fs::read(&archived_file).unwrap();
+    bytes.extend_from_slice(b"1,forged\n");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&archived_file)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, &bytes))
+        .unwrap();
+    assert_eq!(inode(&archived_file), inode(&stored));
+    let verify = project.run(&["archive", "verify", "2026-09", "--format", "json"]);
+    assert_eq!(verify.code, 1, "{}", verify.shown());
+    assert_eq!(
+        verify.json()["problems"][0]["file"],
+        "exports/vins_premium.csv",
+        "{}",
+        verify.shown()
+    );
+    let rebuilt = project.build_json(&["--month", "2026-09"], 0).json();
+    let premium = rebuilt["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "vins_premium")
+        .unwrap();
+    assert_eq!(premium["action"], "ran", "{premium}");
+    assert_eq!(premium["object"].as_str(), Some(object));
+    assert_eq!(archived(&rebuilt), ("created".into(), 2));
+    let verify = project.run(&["archive", "verify", "2026-09", "--format", "json"]);
+    assert_eq!(verify.json()["problems"].as_array().unwrap().len(), 1);
+    assert_eq!(verify.json()["problems"][0]["revision"], 1);
+}
+
 #[test]
 fn diff_of_consecutive_sample_months_in_every_format() {
     let project = three_archived_months();
