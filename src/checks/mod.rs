@@ -244,8 +244,17 @@ fn run_check(
         } => {
             let table = match shortcut {
                 Some(shortcut) if proven_clean(model, shortcut, &objects, env) => {
-                    // What the query answers when no row fails.
-                    Table::new(Arc::new(arrow::datatypes::Schema::empty()), Vec::new())
+                    // What the query answers when no row fails: no row, and the column counted.
+                    let fields = sum_column.map(|column| {
+                        arrow::datatypes::Field::new(
+                            column,
+                            arrow::datatypes::DataType::Int64,
+                            true,
+                        )
+                    });
+                    let schema =
+                        arrow::datatypes::Schema::new(fields.into_iter().collect::<Vec<_>>());
+                    Table::new(Arc::new(schema), Vec::new())
                 }
                 _ => query(model, check, sql, &objects, env)?,
             };
@@ -300,10 +309,8 @@ fn proven_clean(
     objects: &BTreeMap<String, Output>,
     env: &impl CheckEnv,
 ) -> bool {
-    objects
-        .get(&model.name)
-        .and_then(|output| env.table(&model.name, &output.object).ok())
-        .is_some_and(|table| shortcut.proves_clean(&table))
+    let table = |name: &str| env.table(name, &objects.get(name)?.object).ok();
+    table(&model.name).is_some_and(|own| shortcut.proves_clean(&own, table))
 }
 
 fn query(

@@ -92,6 +92,10 @@ pub(super) fn plan(model: &ModelDef, check: &CheckSpec) -> Plan {
             )
         }
         CheckRule::AcceptedValues { column, values } => {
+            let shortcut = Shortcut::Among {
+                column: column.clone(),
+                values: values.clone(),
+            };
             let column = quote_ident(column);
             let values = values.iter().map(literal).collect::<Vec<_>>().join(", ");
             Plan::Rows {
@@ -101,12 +105,17 @@ pub(super) fn plan(model: &ModelDef, check: &CheckSpec) -> Plan {
                      GROUP BY {column} ORDER BY occurrences DESC, value"
                 ),
                 sum_column: Some("occurrences"),
-                shortcut: None,
+                shortcut: Some(shortcut),
             }
         }
         CheckRule::Relationships {
             column, to, field, ..
         } => {
+            let shortcut = Shortcut::FoundIn {
+                column: column.clone(),
+                to: to.clone(),
+                field: field.clone(),
+            };
             let (column, to, field) = (quote_ident(column), quote_ident(to), quote_ident(field));
             Plan::Rows {
                 sql: format!(
@@ -116,7 +125,7 @@ pub(super) fn plan(model: &ModelDef, check: &CheckSpec) -> Plan {
                      GROUP BY m.{column} ORDER BY m.{column}"
                 ),
                 sum_column: Some("occurrences"),
-                shortcut: None,
+                shortcut: Some(shortcut),
             }
         }
         CheckRule::Assert { condition } => Plan::Assert {
