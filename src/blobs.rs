@@ -1,6 +1,6 @@
 //! The seam between the store's logic and where its bytes live.
 //!
-//! [`Backend`] is a flat namespace of named blobs (`objects/ab/abcd…`, `stages/<key>.json`): read,
+//! [`Backend`] is a flat namespace of named blobs (`objects/abcd…`, `stages/<key>.json`): read,
 //! write (replace), write if absent, remove, list. The store's rules (objects named by their hash,
 //! records written after their objects, put-if-absent for what is shared) are written once against
 //! it, so a second level on object storage is another implementation, not another store.
@@ -96,7 +96,7 @@ impl Backend for LocalDir {
 
     fn write_if_absent(&self, name: &str, bytes: &[u8]) -> Result<Written, IoError> {
         let path = self.path(name);
-        if path.exists() {
+        if already_there(&path)? {
             return Ok(Written::AlreadyThere);
         }
         LocalDir::ensure_parent(&path)?;
@@ -108,6 +108,7 @@ impl Backend for LocalDir {
         match temp.persist_noclobber(&path) {
             Ok(_) => Ok(Written::Created),
             Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+                already_there(&path)?;
                 Ok(Written::AlreadyThere)
             }
             Err(e) => Err(IoError::write(&path, e.error)),
@@ -148,6 +149,19 @@ impl Backend for LocalDir {
         }
         listed.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(listed)
+    }
+}
+
+/// Whether a file is at `path`; a folder (or anything but a file) there is an error: it is not
+/// the blob, and nothing can be written in its place.
+fn already_there(path: &Path) -> Result<bool, IoError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.is_file() => Ok(true),
+        Ok(_) => Err(IoError::write(
+            path,
+            std::io::Error::other("something other than a file is in its place"),
+        )),
+        Err(_) => Ok(false),
     }
 }
 
@@ -197,5 +211,10 @@ mod tests {
             local.read("archive/m.json").unwrap(),
             Some(b"first".to_vec())
         );
+        // A folder where the blob should be is not the blob: an error naming it.
+        std::fs::create_dir_all(local.path("objects/abc")).unwrap();
+        let error = local.write_if_absent("objects/abc", b"xyz").unwrap_err();
+        assert!(error.to_string().contains("abc"), "{error}");
+        assert!(local.path("objects/abc").is_dir());
     }
 }

@@ -3,7 +3,9 @@
 //! Layout (the format version is in the path, so an incompatible winebuild never misreads it):
 //! ```text
 //! .winebuild/lock                      held by the running build
-//! .winebuild/v1/objects/ab/abcd…       stage outputs, named by the blake3 of their bytes
+//! .winebuild/v1/objects/abcd…          stage outputs, named by the blake3 of their bytes (earlier
+//!                                      versions kept them in `objects/ab/`: each is moved to its
+//!                                      flat name when a build first looks it up)
 //! .winebuild/v1/stages/<key>.json      stage key → object, rows, columns, duration, warnings, and
 //!                                      its checks' results on that output, by check key
 //! .winebuild/v1/months/<month>.json    each stage's current key, fingerprint and record, and its
@@ -295,21 +297,31 @@ impl Store {
             .record(&watched.cache_key(), stat, hash, started_ns);
     }
 
-    fn object_name(object: &ObjectHash) -> String {
+    /// An object's name on the remote, and in local stores written before objects were flat: in
+    /// a folder named by the first two hex digits of its hash, as git keeps them.
+    fn shared_object_name(object: &ObjectHash) -> String {
         let prefix = object.as_str().get(..2).unwrap_or("xx");
         format!("objects/{prefix}/{object}")
     }
 
+    /// An object's name in the local store: one folder holds them all. A folder per two hex
+    /// digits cost a cold build a new folder for most of its objects, and ext4 a new inode for
+    /// each, as dear as a file; one folder of many thousand names is what ext4's hashed
+    /// directories are for.
+    fn local_object_name(object: &ObjectHash) -> String {
+        format!("objects/{object}")
+    }
+
     /// Where `object` is in the local store, to read a part of it (a Parquet footer).
     pub(crate) fn object_path(&self, object: &ObjectHash) -> PathBuf {
-        self.local.path(&Store::object_name(object))
+        self.local.path(&Store::local_object_name(object))
     }
 
     /// Stores `bytes` as an object named by their hash; returns the name.
     pub(crate) fn put_object(&self, bytes: &[u8]) -> Result<ObjectHash, StoreError> {
         let object = ObjectHash::of(bytes);
         if self.check_object(&object) != ObjectState::Intact {
-            let name = Store::object_name(&object);
+            let name = Store::local_object_name(&object);
             // Named by its content: what another writer put there first is the same bytes.
             self.local.write_if_absent(&name, bytes)?;
             let path = self.local.path(&name);
@@ -322,8 +334,20 @@ impl Store {
     /// Whether the object exists and its bytes hash to its name, trusting the stat cache when it
     /// can. A corrupt object is deleted (when the store is writable), so it is rebuilt, never read.
     pub(crate) fn check_object(&self, object: &ObjectHash) -> ObjectState {
-        let path = self.local.path(&Store::object_name(object));
-        match self.hash_file(Watched::Object(object), &path) {
+        let path = self.object_path(object);
+        let hashed = self
+            .hash_file(Watched::Object(object), &path)
+            .or_else(|missing| {
+                // A store written before objects were flat keeps it in a fan-out folder: moved to
+                // its flat name (a rename, no copy), or read where it is by a read-only store.
+                let fanned_out = self.local.path(&Store::shared_object_name(object));
+                if !self.writable {
+                    return self.hash_file(Watched::Object(object), &fanned_out);
+                }
+                std::fs::rename(&fanned_out, &path).map_err(|_| missing)?;
+                self.hash_file(Watched::Object(object), &path)
+            });
+        match hashed {
             Ok((hash, _)) if hash == *object => ObjectState::Intact,
             Ok(_) => {
                 self.discard(object);
@@ -336,7 +360,7 @@ impl Store {
     /// Deletes a corrupt object and forgets its stat (a read-only store keeps both).
     fn discard(&self, object: &ObjectHash) {
         if self.writable {
-            let _ = self.local.remove(&Store::object_name(object));
+            let _ = self.local.remove(&Store::local_object_name(object));
             self.statcache()
                 .forget(&Watched::Object(object).cache_key());
         }
@@ -349,7 +373,7 @@ impl Store {
         };
         let bytes = self
             .local
-            .read(&Store::object_name(object))
+            .read(&Store::local_object_name(object))
             .ok()
             .flatten()
             .ok_or_else(unusable)?;

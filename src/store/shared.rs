@@ -63,21 +63,22 @@ impl Store {
         if self.check_object(object) == ObjectState::Intact {
             return Ok(());
         }
-        let name = Store::object_name(object);
-        let bytes = remote.read(&remote_name(&name)).ok().flatten().ok_or(())?;
+        let name = remote_name(&Store::shared_object_name(object));
+        let bytes = remote.read(&name).ok().flatten().ok_or(())?;
         if ObjectHash::of(&bytes) != *object {
             return Err(());
         }
         remote.count_fetch(bytes.len() as u64);
-        self.store_fetched(&name, object, &bytes).map_err(|_| ())
+        self.store_fetched(object, &bytes).map_err(|_| ())
     }
 
-    fn store_fetched(&self, name: &str, object: &ObjectHash, bytes: &[u8]) -> Result<(), IoError> {
+    fn store_fetched(&self, object: &ObjectHash, bytes: &[u8]) -> Result<(), IoError> {
         if !self.writable {
             return Ok(());
         }
-        self.local.write_if_absent(name, bytes)?;
-        let path = self.local.path(name);
+        let name = Store::local_object_name(object);
+        self.local.write_if_absent(&name, bytes)?;
+        let path = self.local.path(&name);
         let stat = FileStat::of(&path).map_err(|e| IoError::read(&path, e))?;
         self.remember_hash(Watched::Object(object), stat, object, statcache::now_ns());
         Ok(())
@@ -89,7 +90,7 @@ impl Store {
         let body = serde_json::to_vec_pretty(record).unwrap_or_default();
         remote.upload_later(vec![
             Upload {
-                name: remote_name(&Store::object_name(&record.object)),
+                name: remote_name(&Store::shared_object_name(&record.object)),
                 bytes,
                 mode: Mode::Create,
             },
@@ -104,7 +105,7 @@ impl Store {
     /// Puts `object` on the remote now unless it is there already (a cluster's executors are
     /// about to read it from there), and gives its URL on the remote.
     pub(crate) fn object_on_remote(&self, object: &ObjectHash) -> Result<String, IoError> {
-        let name = remote_name(&Store::object_name(object));
+        let name = remote_name(&Store::shared_object_name(object));
         let Some(remote) = &self.remote else {
             return Err(IoError::new(
                 crate::error::IoAction::Write,
@@ -244,7 +245,7 @@ impl Store {
             let Ok(bytes) = self.read_object(&record.object) else {
                 continue;
             };
-            let object = remote_name(&Store::object_name(&record.object));
+            let object = remote_name(&Store::shared_object_name(&record.object));
             if !remote.exists(&object)? {
                 remote.write_if_absent(&object, &bytes)?;
             }

@@ -224,11 +224,7 @@ fn a_corrupted_object_is_detected_and_rebuilt() {
         .as_str()
         .unwrap()
         .to_string();
-    let path = format!(
-        ".winebuild/v1/objects/{}/{}",
-        &total_object[..2],
-        total_object
-    );
+    let path = format!(".winebuild/v1/objects/{total_object}");
     let mut bytes = std::fs::read(project.file(&path)).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
@@ -273,9 +269,9 @@ fn a_model_that_ran_ahead_on_an_output_the_store_then_refused_is_skipped() {
         .unwrap()
         .to_string();
     project.remove(".winebuild");
-    // A file where the object's folder should be: no store can write there, root or not.
-    let blocked = format!(".winebuild/v1/objects/{}", &joined[..2]);
-    project.write(&blocked, "not a folder");
+    // A folder where the object should be: no store can write there, root or not.
+    let blocked = format!(".winebuild/v1/objects/{joined}");
+    std::fs::create_dir_all(project.file(&blocked)).unwrap();
     let run = project.build_json(&[], 2);
     let json = run.json();
     assert_eq!(
@@ -339,7 +335,7 @@ fn plan_writes_nothing_and_reports_a_corrupt_object_without_deleting_it() {
         .as_str()
         .unwrap()
         .to_string();
-    let path = format!(".winebuild/v1/objects/{}/{object}", &object[..2]);
+    let path = format!(".winebuild/v1/objects/{object}");
     let mut bytes = std::fs::read(project.file(&path)).unwrap();
     bytes[10] ^= 0xff;
     project.write_bytes(&path, &bytes);
@@ -357,6 +353,48 @@ fn plan_writes_nothing_and_reports_a_corrupt_object_without_deleting_it() {
         store,
         "plan changed the store"
     );
+}
+
+/// Earlier versions kept each object in a folder named by its hash's first two digits.
+#[test]
+fn objects_kept_in_fan_out_folders_by_an_earlier_version_are_reused_and_moved() {
+    let project = Project::csv();
+    project.build_json(&[], 0);
+    let objects = project.file(".winebuild/v1/objects");
+    let names: Vec<String> = std::fs::read_dir(&objects)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names.len(), 7, "{names:?}");
+    for name in &names {
+        let folder = objects.join(&name[..2]);
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::rename(objects.join(name), folder.join(name)).unwrap();
+    }
+    // `plan` reads them where they are and moves nothing.
+    let plan = project.run(&["plan", "--format", "json"]);
+    assert_eq!(plan.code, 0, "{}", plan.shown());
+    let json = plan.json();
+    let to_run: Vec<&serde_json::Value> = json["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["action"] != "reuse")
+        .collect();
+    assert!(to_run.is_empty(), "{to_run:?}");
+    assert!(!objects.join(&names[0]).exists());
+    let run = project.build_json(&[], 0);
+    assert!(run.with_action("ran").is_empty(), "{}", run.shown());
+    for name in &names {
+        assert!(objects.join(name).is_file(), "{name} not moved");
+        assert!(!objects.join(&name[..2]).join(name).exists());
+    }
+    assert_eq!(project.run(&["gc"]).code, 0);
+    let left: Vec<String> = std::fs::read_dir(&objects)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(left.len(), 7, "{left:?}");
 }
 
 #[test]

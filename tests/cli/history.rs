@@ -153,7 +153,7 @@ fn archives_are_self_contained_and_verified() {
         serde_json::from_str(&project.read("archive/2026-10/r1/manifest.json")).unwrap();
     for stage in manifest["stages"].as_array().unwrap() {
         let object = stage["output"].as_str().unwrap();
-        let path = format!(".winebuild/v1/objects/{}/{object}", &object[..2]);
+        let path = format!(".winebuild/v1/objects/{object}");
         assert!(project.file(&path).is_file(), "{path}");
     }
     // One changed byte is reported with the file's name, and exit 1.
@@ -187,7 +187,7 @@ fn archived_files_are_the_stores_objects_and_an_edit_in_place_is_caught_by_both(
         .find(|s| s["stage"] == "vins_premium")
         .unwrap();
     let object = premium["object"].as_str().unwrap();
-    let stored = project.file(&format!(".winebuild/v1/objects/{}/{object}", &object[..2]));
+    let stored = project.file(&format!(".winebuild/v1/objects/{object}"));
     let archived_file = project.file("archive/2026-09/r1/exports/vins_premium.csv");
     let inode = |path: &std::path::Path| std::fs::metadata(path).unwrap().ino();
     assert_eq!(inode(&archived_file), inode(&stored), "not a hard link");
