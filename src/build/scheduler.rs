@@ -180,7 +180,8 @@ struct Run<'s, 'scope, S: Stages> {
     /// Final outcomes not settled yet (an input is not settled).
     finished: Vec<Option<S::Outcome>>,
     ready: Vec<StageId>,
-    queue: VecDeque<(StageId, S::Work)>,
+    /// Prepared stages waiting for a worker, first to start first (see [`Run::enqueue`]).
+    queue: VecDeque<Queued<S::Work>>,
     /// Messages decided on this thread, handled before waiting for threads.
     local: Vec<Message<S::Outcome>>,
     /// The worker running each stage, while it runs.
@@ -263,20 +264,16 @@ where
         }
     }
 
-    /// Prepares the ready stages, in the order they should start: first the one more stages
-    /// wait on downstream (on the sample month, `premium`, which the xlsx report waits for,
-    /// before `ordinaires`), then the costliest; what must run joins the queue.
+    /// Prepares the ready stages, in the order they should start; what must run joins the queue
+    /// in its place by priority ([`Run::enqueue`]).
     fn prepare_ready(&mut self) {
-        let mut ready: Vec<(usize, u64, StageId)> = std::mem::take(&mut self.ready)
+        let mut ready: Vec<(Priority, StageId)> = std::mem::take(&mut self.ready)
             .into_iter()
             .filter(|&id| !self.is_settled(id))
-            .map(|id| {
-                let view = self.shared.view(self.stages.gate(id));
-                (self.downstream[id.index()], self.stages.cost(id, &view), id)
-            })
+            .map(|id| (self.priority(id), id))
             .collect();
-        ready.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)).then(a.2.cmp(&b.2)));
-        for (_, _, id) in ready {
+        ready.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        for (priority, id) in ready {
             if let Some(input) = self.failed_input(id) {
                 let settled = self.shared.settled[input.index()].get();
                 let outcome = match settled {
@@ -290,7 +287,7 @@ where
             let prepared = catch_unwind(AssertUnwindSafe(|| self.stages.prepare(id, &view)));
             match prepared {
                 Ok(Prepared::Done(outcome)) => self.local.push(Message::Finished(id, outcome)),
-                Ok(Prepared::Run(work)) => self.queue.push_back((id, work)),
+                Ok(Prepared::Run(work)) => self.enqueue(Queued { id, priority, work }),
                 Err(panic) => {
                     let message = format!("preparing it panicked: {}", panic_message(&*panic));
                     let outcome = self.stages.internal_error(id, message);
@@ -301,7 +298,28 @@ where
         // A stage settled as skipped while queued never starts.
         let shared = self.shared;
         self.queue
-            .retain(|(id, _)| shared.settled[id.index()].get().is_none());
+            .retain(|queued| shared.settled[queued.id.index()].get().is_none());
+    }
+
+    /// How soon a ready stage should start: first the one more stages wait on downstream (on the
+    /// sample month, `premium`, which the xlsx report waits for, before `ordinaires`), then the
+    /// costliest.
+    fn priority(&self, id: StageId) -> Priority {
+        let view = self.shared.view(self.stages.gate(id));
+        Priority {
+            downstream: self.downstream[id.index()],
+            cost: self.stages.cost(id, &view),
+        }
+    }
+
+    /// Queues a prepared stage behind those of at least its priority and ahead of the rest, so
+    /// a stage readied later still starts before a cheaper one that has waited longer (the xlsx
+    /// report before a csv export readied a moment earlier).
+    fn enqueue(&mut self, queued: Queued<S::Work>) {
+        let at = self
+            .queue
+            .partition_point(|waiting| waiting.priority >= queued.priority);
+        self.queue.insert(at, queued);
     }
 
     /// Hands queued stages to idle workers (starting one while there are fewer than `threads`);
@@ -309,7 +327,7 @@ where
     fn start_threads(&mut self, scope: &'scope Scope<'scope, '_>) -> Vec<StageId> {
         let mut started = Vec::new();
         while self.running < self.threads {
-            let Some((id, work)) = self.queue.pop_front() else {
+            let Some(Queued { id, work, .. }) = self.queue.pop_front() else {
                 break;
             };
             let worker = match self.idle.pop() {
@@ -521,6 +539,21 @@ where
             }
         }
     }
+}
+
+/// How soon a ready stage should start, highest first: by how many stages wait on it
+/// downstream, then by [`Stages::cost`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Priority {
+    downstream: usize,
+    cost: u64,
+}
+
+/// A prepared stage waiting for a worker.
+struct Queued<W> {
+    id: StageId,
+    priority: Priority,
+    work: W,
 }
 
 /// How many stages depend on each stage, directly or through others, from each stage's direct

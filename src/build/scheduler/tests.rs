@@ -42,6 +42,8 @@ struct Fake {
     most_running: AtomicUsize,
     /// The thread each run happened on.
     threads: Mutex<Vec<std::thread::ThreadId>>,
+    /// What [`Stages::cost`] answers for each stage (0 unless a test sets it).
+    costs: Vec<u64>,
 }
 
 fn fake(stages: &[(Behaviour, &[usize], Gate)]) -> Fake {
@@ -56,6 +58,7 @@ fn fake(stages: &[(Behaviour, &[usize], Gate)]) -> Fake {
         running: AtomicUsize::new(0),
         most_running: AtomicUsize::new(0),
         threads: Mutex::new(Vec::new()),
+        costs: vec![0; stages.len()],
     }
 }
 
@@ -96,8 +99,8 @@ impl Stages for Fake {
         self.gates[id.index()]
     }
 
-    fn cost(&self, _: StageId, _: &View<'_, Self::Outcome>) -> u64 {
-        0
+    fn cost(&self, id: StageId, _: &View<'_, Self::Outcome>) -> u64 {
+        self.costs[id.index()]
     }
 
     fn prepare(
@@ -260,6 +263,24 @@ fn of_the_stages_ready_at_once_the_one_more_stages_wait_on_starts_first() {
         ]),
         [4, 0, 2, 1, 0]
     );
+}
+
+#[test]
+fn a_costlier_stage_readied_later_starts_before_a_cheaper_one_already_waiting() {
+    use Behaviour::*;
+    // One thread, busy with 0. 1 (cheap) waits for it from the start; 3 (dearer) is readied
+    // later, when 2 is reused. 3 runs before 1 all the same.
+    let mut stages = fake(&[
+        (Run(30), &[], P),
+        (Run(0), &[], P),
+        (Reuse, &[], P),
+        (Run(0), &[2], P),
+    ]);
+    stages.costs = vec![100, 1, 0, 10];
+    let (statuses, _) = run_fake(&stages, 1);
+    assert_eq!(statuses, vec![Status::Ok; 4]);
+    assert!(stages.position("run 0") < stages.position("run 3"));
+    assert!(stages.position("run 3") < stages.position("run 1"));
 }
 
 #[test]
