@@ -342,29 +342,32 @@ fn copy_outputs(
             std::fs::create_dir_all(parent).map_err(|e| write_error(parent, e))?;
         }
     }
-    // Hard links where the file system allows (see `Store::link_object`); otherwise copies, on
-    // every core: creating a file costs the file system more than its bytes do, and the build
-    // waits for its archive.
-    copied
-        .par_iter()
-        .map(|&(stage, file)| {
-            let path = dir.join(file);
-            let bytes = store
-                .link_object(&stage.output, &path)
-                .map_err(|e| match e {
-                    LinkError::Unusable => ArchiveError::MissingObject {
-                        stage: stage.stage.clone(),
-                        object: stage.output.clone(),
-                    },
-                    LinkError::Write(e) => write_error(&path, e),
-                })?;
-            let entry = FileEntry {
-                bytes,
-                blake3: stage.output.clone(),
-            };
-            Ok((file.clone(), entry))
-        })
-        .collect()
+    // Hard links where the file system allows (see `Store::link_object`), otherwise copies; each
+    // object is verified first (hashed, when it was just written). On every core for a big month,
+    // where hashing dominates and the build waits for its archive; on this thread for a small
+    // one, where starting the thread pool cost more than the work.
+    let link = |&(stage, file): &(&ArchivedStage, &String)| {
+        let path = dir.join(file);
+        let bytes = store
+            .link_object(&stage.output, &path)
+            .map_err(|e| match e {
+                LinkError::Unusable => ArchiveError::MissingObject {
+                    stage: stage.stage.clone(),
+                    object: stage.output.clone(),
+                },
+                LinkError::Write(e) => write_error(&path, e),
+            })?;
+        let entry = FileEntry {
+            bytes,
+            blake3: stage.output.clone(),
+        };
+        Ok((file.clone(), entry))
+    };
+    let rows: u64 = copied.iter().map(|(stage, _)| stage.rows).sum();
+    if rows < crate::table::PARALLEL_FROM_ROWS as u64 * 2 {
+        return copied.iter().map(link).collect();
+    }
+    copied.par_iter().map(link).collect()
 }
 
 /// Whether every model has the same key columns in both: a fixed `key` changes how `diff`
