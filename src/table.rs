@@ -169,24 +169,26 @@ impl Table {
                 }
                 column_writer.close()
             };
-            let chunks = if self.num_rows() >= PARALLEL_FROM_ROWS {
-                column_writers
+            if self.num_rows() >= PARALLEL_FROM_ROWS {
+                let chunks = column_writers
                     .into_par_iter()
                     .enumerate()
                     .map(encode)
-                    .collect::<Result<Vec<_>, _>>()?
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut row_group = writer.next_row_group()?;
+                for chunk in chunks {
+                    chunk.append_to_row_group(&mut row_group)?;
+                }
+                row_group.close()?;
             } else {
-                column_writers
-                    .into_iter()
-                    .enumerate()
-                    .map(encode)
-                    .collect::<Result<Vec<_>, _>>()?
-            };
-            let mut row_group = writer.next_row_group()?;
-            for chunk in chunks {
-                chunk.append_to_row_group(&mut row_group)?;
+                // Each column appended as soon as it is encoded: its pages are freed before the
+                // next column's are made, in the same memory.
+                let mut row_group = writer.next_row_group()?;
+                for column in column_writers.into_iter().enumerate() {
+                    encode(column)?.append_to_row_group(&mut row_group)?;
+                }
+                row_group.close()?;
             }
-            row_group.close()?;
         } else if self.num_rows() > MAX_ROW_GROUP_ROWS {
             drop(writer);
             return self.to_parquet_sequentially();
