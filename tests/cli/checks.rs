@@ -312,6 +312,17 @@ fn every_kind_of_check_fails_with_its_alert() {
         .bind(|| insta::assert_snapshot!("checks_every_kind_failing", text.shown()));
 }
 
+/// The check results of a build report that were not read from the cache.
+fn uncached_checks(report: &Value) -> Vec<&Value> {
+    report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["checks"].as_array().into_iter().flatten())
+        .filter(|c| c["cached"] != true)
+        .collect()
+}
+
 #[test]
 fn a_noop_build_reads_records_and_check_results_from_the_month_state() {
     let project = Project::sample();
@@ -323,13 +334,7 @@ fn a_noop_build_reads_records_and_check_results_from_the_month_state() {
     assert!(again.with_action("ran").is_empty(), "{}", again.shown());
     assert_eq!(again.with_action("reused").len(), 16);
     let report = again.json();
-    let not_cached: Vec<&Value> = report["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["checks"].as_array().into_iter().flatten())
-        .filter(|c| c["cached"] != true)
-        .collect();
+    let not_cached = uncached_checks(&report);
     assert_eq!(check_results(&report).len(), 21);
     assert!(not_cached.is_empty(), "{not_cached:?}");
 }
@@ -345,13 +350,7 @@ fn without_the_month_state_stage_records_give_back_every_check_result() {
     let report = again.json();
     let results = check_results(&report);
     assert_eq!(results.len(), 21);
-    let not_cached: Vec<&Value> = report["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["checks"].as_array().into_iter().flatten())
-        .filter(|c| c["cached"] != true)
-        .collect();
+    let not_cached = uncached_checks(&report);
     assert!(not_cached.is_empty(), "{not_cached:?}");
     // Twenty-one results, and not one file for each.
     assert!(!project.file(".winebuild/v1/checks").exists());
