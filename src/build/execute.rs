@@ -168,7 +168,7 @@ impl Context<'_> {
         };
         // A model with checks stores its record once they have run, with their results
         // (`with_checks`): one file rather than one more per check.
-        if !self.has_checks(id) {
+        if self.checked_model(id).is_none() {
             self.store
                 .put_stage_record(&record)
                 .map_err(StageError::from)?;
@@ -429,12 +429,12 @@ impl Context<'_> {
     /// Runs a model's checks on the output it just produced or reused. A failing error-check
     /// fails the stage, so its dependents do not run.
     pub(crate) fn with_checks(&self, id: StageId, view: &dyn InputView, mut built: Built) -> Built {
-        if !self.has_checks(id) || built.outcome.action == Action::Failed {
-            return built;
-        }
-        let Some(model) = self.project.models.get(self.name(id)) else {
+        let Some(model) = self.checked_model(id) else {
             return built;
         };
+        if built.outcome.action == Action::Failed {
+            return built;
+        }
         let ran = built.outcome.action == Action::Ran;
         let started_ms = built.outcome.started_ms;
         let Some(state) = built.state.as_mut() else {
@@ -471,11 +471,12 @@ impl Context<'_> {
         }
     }
 
-    fn has_checks(&self, id: StageId) -> bool {
+    /// The stage's model, when it is one with checks.
+    fn checked_model(&self, id: StageId) -> Option<&crate::project::ModelDef> {
         self.project
             .models
             .get(self.name(id))
-            .is_some_and(|model| !model.checks.is_empty())
+            .filter(|model| !model.checks.is_empty())
     }
 
     /// Stores the record of a stage with checks: once they have run when the stage ran (`run`

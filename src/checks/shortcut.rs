@@ -146,11 +146,8 @@ fn all_found_in(table: &Table, column: &str, target: &Table, field: &str) -> boo
             let column = batch.column(index).clone();
             // Nulls never fail (the query skips them) and never match (`=` with a null is not
             // true): left out of both sides.
-            let Ok(column) =
-                arrow::compute::filter(&column, &arrow::compute::is_not_null(&column).ok()?)
-            else {
-                return None;
-            };
+            let present = arrow::compute::is_not_null(&column).ok()?;
+            let column = arrow::compute::filter(&column, &present).ok()?;
             converter.append(&mut rows, &[column]).ok()?;
         }
         Some(rows)
