@@ -16,16 +16,20 @@
 
 pub(crate) mod cluster;
 mod located;
+mod prepared;
 mod query;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arrow::datatypes::SchemaRef;
+
 use crate::error::{Hint, suggestion};
 use crate::project::ModelDef;
 use crate::table::Table;
 use located::{check_table_references, is_query, sql_error, tidy_parser_message};
+pub(crate) use prepared::PreparedQuery;
 pub(crate) use query::QueryLimits;
 use query::{Failure, Io, register, session, within_limits};
 
@@ -139,18 +143,54 @@ pub(crate) fn run_model(
     stage_names: &BTreeSet<String>,
     limits: &QueryLimits,
 ) -> Result<Table, EngineError> {
-    let ran = within_limits(limits, Io::None, async {
+    let prepared = prepare_model(model, &schemas_of(inputs), stage_names, limits)?;
+    run_prepared(model, prepared, inputs, limits)
+}
+
+/// Each table's schema, by name.
+pub(crate) fn schemas_of(tables: &[(String, Arc<Table>)]) -> Vec<(String, SchemaRef)> {
+    tables
+        .iter()
+        .map(|(name, table)| (name.clone(), table.schema.clone()))
+        .collect()
+}
+
+/// Plans `model`'s query over inputs of these schemas (declared name → schema), to run later
+/// with [`run_prepared`]: the plan is the one [`run_model`] would make on tables of the same
+/// schemas.
+pub(crate) fn prepare_model(
+    model: &ModelDef,
+    schemas: &[(String, SchemaRef)],
+    stage_names: &BTreeSet<String>,
+    limits: &QueryLimits,
+) -> Result<PreparedQuery, EngineError> {
+    let prepared = within_limits(limits, Io::None, async {
         let session = session(limits).map_err(Failure::DataFusion)?;
-        let names: Vec<&str> = inputs.iter().map(|(name, _)| name.as_str()).collect();
+        let names: Vec<&str> = schemas.iter().map(|(name, _)| name.as_str()).collect();
         check_table_references(&session.ctx, model, &names, stage_names)
             .map_err(|e| Failure::Refused(Box::new(e)))?;
-        register(&session.ctx, inputs).map_err(Failure::DataFusion)?;
-        session.collect(&model.sql, limits).await
+        prepared::prepare(session, &model.sql, schemas).await
     });
-    ran.map_err(|failure| match failure {
+    prepared.map_err(|failure| model_failure(model, failure))
+}
+
+/// Runs `model`'s query planned by [`prepare_model`] on `inputs`, which must have the schemas
+/// it was planned for.
+pub(crate) fn run_prepared(
+    model: &ModelDef,
+    prepared: PreparedQuery,
+    inputs: &[(String, Arc<Table>)],
+    limits: &QueryLimits,
+) -> Result<Table, EngineError> {
+    within_limits(limits, Io::None, prepared::run(prepared, inputs, limits))
+        .map_err(|failure| model_failure(model, failure))
+}
+
+fn model_failure(model: &ModelDef, failure: Failure) -> EngineError {
+    match failure {
         Failure::DataFusion(error) => sql_error(model, &error),
         other => stopped(format!("model `{}`", model.name), other),
-    })
+    }
 }
 
 /// The tables a check's query reads, by name, so its cache key can include their contents before
@@ -223,6 +263,45 @@ mod tests {
         let message = "SQL error: ParserError(\"Expected: end of statement, found: FORM at Line: 2, Column: 10\")";
         assert_eq!(parser_position(message), Some((2, 10)));
         assert_eq!(parser_position("no position"), None);
+    }
+
+    /// A query planned from schemas alone runs on tables of those schemas, with the result a
+    /// direct run gives, and refuses a table of another schema before reading a row.
+    #[test]
+    fn a_query_planned_ahead_runs_only_on_tables_of_the_schemas_it_was_planned_for() {
+        use arrow::array::{Int64Array, RecordBatch};
+        use arrow::datatypes::{DataType, Field, Schema};
+        let table = |ty: DataType| {
+            let schema = Arc::new(Schema::new(vec![Field::new("n", ty, true)]));
+            let column = arrow::compute::cast(
+                &Int64Array::from(vec![3, 1, 2]),
+                schema.field(0).data_type(),
+            )
+            .unwrap();
+            let batch = RecordBatch::try_new(schema.clone(), vec![column]).unwrap();
+            Arc::new(Table::new(schema, vec![batch]))
+        };
+        let mut m = model("SELECT n * 2 AS twice FROM t ORDER BY n");
+        m.inputs = vec!["t".into()];
+        let names: BTreeSet<String> = ["t".to_string(), "m".to_string()].into();
+        let limits = QueryLimits::default();
+        let inputs = vec![("t".to_string(), table(DataType::Int64))];
+        let direct = run_model(&m, &inputs, &names, &limits).unwrap();
+        let prepared = prepare_model(&m, &schemas_of(&inputs), &names, &limits).unwrap();
+        assert_eq!(prepared.schema(), &direct.schema);
+        let ahead = run_prepared(&m, prepared, &inputs, &limits).unwrap();
+        assert_eq!(ahead.concat().unwrap(), direct.concat().unwrap());
+
+        let prepared = prepare_model(&m, &schemas_of(&inputs), &names, &limits).unwrap();
+        let other = vec![("t".to_string(), table(DataType::Float64))];
+        assert!(!prepared.fits(&schemas_of(&other)));
+        let refused = run_prepared(&m, prepared, &other, &limits).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("planned for another table `t`"),
+            "{refused}"
+        );
     }
 
     fn model(sql: &str) -> ModelDef {

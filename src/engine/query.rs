@@ -63,7 +63,7 @@ pub(super) fn read_only() -> SQLOptions {
 /// A local query's session, and the runtime (with its memory pool) its operators run in.
 pub(super) struct Session {
     pub(super) ctx: SessionContext,
-    runtime: Arc<RuntimeEnv>,
+    pub(super) runtime: Arc<RuntimeEnv>,
 }
 
 /// A session with empty catalogs and no information schema, one partition, and a memory pool of
@@ -131,9 +131,9 @@ pub(super) enum Io {
 }
 
 /// Runs `run` on a runtime of its own, within the time limit; a panic inside is caught.
-pub(super) fn within_limits<F>(limits: &QueryLimits, io: Io, run: F) -> Result<Table, Failure>
+pub(super) fn within_limits<F, T>(limits: &QueryLimits, io: Io, run: F) -> Result<T, Failure>
 where
-    F: Future<Output = Result<Table, Failure>>,
+    F: Future<Output = Result<T, Failure>>,
 {
     let mut builder = tokio::runtime::Builder::new_current_thread();
     match io {
@@ -188,7 +188,7 @@ pub(super) async fn collect(
 
 /// Reads a result stream into a table, stopping when the result outgrows the memory limit
 /// (DataFusion's pool counts its operators' memory, not the batches handed out).
-async fn gather(
+pub(super) async fn gather(
     schema: arrow::datatypes::SchemaRef,
     mut stream: datafusion::execution::SendableRecordBatchStream,
     limits: &QueryLimits,
