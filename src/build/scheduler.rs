@@ -108,6 +108,14 @@ pub(crate) trait Stages: Sync {
     fn skipped(&self, id: StageId, input: StageId, settled: &Self::Outcome) -> Self::Outcome;
     /// The outcome of a stage the scheduler could not finish properly (a bug, not a user error).
     fn internal_error(&self, id: StageId, message: String) -> Self::Outcome;
+    /// Whether there is work that can wait ([`Stages::spare_work`]) for a thread with no stage
+    /// to run. Asked on the scheduler's thread: it must be quick.
+    fn has_spare_work(&self) -> bool {
+        false
+    }
+    /// Does one piece of work that can wait, on a worker with no stage to run. A stage sent to
+    /// that worker meanwhile waits for the piece to end: keep pieces short.
+    fn spare_work(&self) {}
 }
 
 /// Runs every stage; returns their settled outcomes, by stage index.
@@ -158,13 +166,23 @@ impl<O> Shared<O> {
 enum Message<O> {
     Published(StageId, O),
     Finished(StageId, O),
+    /// This worker is done with its piece of spare work.
+    Spared(usize),
+}
+
+/// What a worker is sent: a stage to run, or a piece of work that can wait.
+enum Job<W> {
+    Stage(StageId, W),
+    Spare,
 }
 
 /// A worker thread: the queue the scheduler sends it stages on, and the stage it runs.
 struct Worker<'scope, W> {
-    jobs: Sender<(StageId, W)>,
+    jobs: Sender<Job<W>>,
     handle: ScopedJoinHandle<'scope, ()>,
     current: Option<StageId>,
+    /// It is doing a piece of spare work.
+    sparing: bool,
 }
 
 /// The scheduler's own bookkeeping, on its thread.
@@ -249,6 +267,7 @@ where
             if !started.is_empty() {
                 on_event(Event::Started(&started));
             }
+            self.hand_out_spare_work();
             if let Some(message) = self.next_message() {
                 self.handle(message, on_event);
             } else {
@@ -340,18 +359,40 @@ where
             self.workers[worker].current = Some(id);
             // A send fails only when the worker's thread is gone: the watch for dead workers
             // then settles the stage.
-            let _ = self.workers[worker].jobs.send((id, work));
+            let _ = self.workers[worker].jobs.send(Job::Stage(id, work));
         }
         started
+    }
+
+    /// Sends a piece of spare work to each idle worker not already doing one, while the stages
+    /// have some. No thread is started for it: spare work only fills threads stages left idle.
+    fn hand_out_spare_work(&mut self) {
+        for &worker in &self.idle {
+            let worker = &mut self.workers[worker];
+            if worker.sparing || !self.stages.has_spare_work() {
+                continue;
+            }
+            worker.sparing = worker.jobs.send(Job::Spare).is_ok();
+        }
     }
 
     /// Starts a worker thread that runs the stages it is sent, one after the other, until its
     /// queue closes; returns its index.
     fn start_worker(&mut self, scope: &'scope Scope<'scope, '_>) -> usize {
         let (stages, shared, sender) = (self.stages, self.shared, self.sender.clone());
-        let (jobs, queue) = channel::<(StageId, S::Work)>();
+        let (jobs, queue) = channel::<Job<S::Work>>();
+        let index = self.workers.len();
         let handle = scope.spawn(move || {
-            for (id, work) in queue {
+            for job in queue {
+                let (id, work) = match job {
+                    Job::Stage(id, work) => (id, work),
+                    Job::Spare => {
+                        // Spare work never decides a stage's outcome: a panic in it is dropped.
+                        let _ = catch_unwind(AssertUnwindSafe(|| stages.spare_work()));
+                        let _ = sender.send(Message::Spared(index));
+                        continue;
+                    }
+                };
                 let view = shared.view(stages.gate(id));
                 let publish = |outcome: &S::Outcome| {
                     let _ = sender.send(Message::Published(id, outcome.clone()));
@@ -373,6 +414,7 @@ where
             jobs,
             handle,
             current: None,
+            sparing: false,
         });
         self.workers.len() - 1
     }
@@ -427,6 +469,7 @@ where
     ) {
         match message {
             Message::Published(id, outcome) => self.publish(id, outcome),
+            Message::Spared(worker) => self.workers[worker].sparing = false,
             Message::Finished(id, outcome) => {
                 if let Some(worker) = self.worker_of[id.index()].take() {
                     // A stage holds its worker until it finishes, checks included.

@@ -44,6 +44,8 @@ struct Fake {
     threads: Mutex<Vec<std::thread::ThreadId>>,
     /// What [`Stages::cost`] answers for each stage (0 unless a test sets it).
     costs: Vec<u64>,
+    /// Pieces of spare work left to do, each a 5 ms sleep.
+    spare: AtomicUsize,
 }
 
 fn fake(stages: &[(Behaviour, &[usize], Gate)]) -> Fake {
@@ -59,6 +61,7 @@ fn fake(stages: &[(Behaviour, &[usize], Gate)]) -> Fake {
         most_running: AtomicUsize::new(0),
         threads: Mutex::new(Vec::new()),
         costs: vec![0; stages.len()],
+        spare: AtomicUsize::new(0),
     }
 }
 
@@ -183,6 +186,24 @@ impl Stages for Fake {
 
     fn internal_error(&self, id: StageId, message: String) -> Self::Outcome {
         (id.index(), Status::Internal(message))
+    }
+
+    fn has_spare_work(&self) -> bool {
+        self.spare.load(Ordering::SeqCst) > 0
+    }
+
+    fn spare_work(&self) {
+        if self
+            .spare
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok()
+        {
+            let stages = self.running.load(Ordering::SeqCst);
+            self.note(format!("spare beside {stages}"));
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 
@@ -455,4 +476,44 @@ fn a_thread_that_dies_without_reporting_is_an_internal_error_not_a_hang() {
         "{outcomes:?}"
     );
     assert_eq!(outcomes[1].1, Status::Ok);
+}
+
+#[test]
+fn spare_work_fills_a_worker_left_idle_and_never_takes_one_from_a_stage() {
+    // 0 and 1 start at once; 2 waits for 0 and takes its worker at once; then that worker is
+    // idle while 1 runs, and does the spare work there.
+    let stages = fake(&[
+        (Behaviour::Run(10), &[], P),
+        (Behaviour::Run(120), &[], P),
+        (Behaviour::Run(10), &[0], P),
+    ]);
+    stages.spare.store(4, Ordering::SeqCst);
+    let (statuses, settled) = run_fake(&stages, 2);
+    assert_eq!(statuses, vec![Status::Ok; 3]);
+    assert_eq!(settled, vec![1; 3]);
+    let log = stages.log();
+    let spare: Vec<&String> = log.iter().filter(|l| l.starts_with("spare")).collect();
+    assert_eq!(spare.len(), 4, "{log:?}");
+    // Each piece ran beside one stage at most (the other worker's): never on a third thread.
+    assert!(spare.iter().all(|l| *l == "spare beside 1"), "{log:?}");
+    assert!(stages.position("run 2") < stages.position("spare beside 1"));
+    assert_eq!(stages.threads.lock().unwrap().len(), 3);
+    assert!(stages.most_running.load(Ordering::SeqCst) <= 2);
+}
+
+#[test]
+fn spare_work_never_starts_a_thread() {
+    // One stage on one of two threads: no second worker is started for spare work.
+    let stages = fake(&[(Behaviour::Run(20), &[], P)]);
+    stages.spare.store(3, Ordering::SeqCst);
+    let (statuses, _) = run_fake(&stages, 2);
+    assert_eq!(statuses, vec![Status::Ok]);
+    let log = stages.log();
+    // The stage's worker does it once idle, before the run ends, or it is left undone.
+    assert!(
+        log.iter()
+            .filter(|l| l.starts_with("spare"))
+            .all(|l| l == "spare beside 0"),
+        "{log:?}"
+    );
 }
