@@ -20,6 +20,8 @@ mod xlsx;
 use crate::error::Hint;
 use std::collections::BTreeMap;
 
+use arrow::datatypes::SchemaRef;
+
 use crate::project::{ColumnType, SourceDef, SourceFormat};
 use crate::table::Table;
 
@@ -131,10 +133,23 @@ pub(crate) fn read_source(
     bytes: Vec<u8>,
     limits: &Limits,
 ) -> Result<SourceRead, SourceError> {
+    read_source_foreseen(def, file, bytes, limits, &|_| {})
+}
+
+/// [`read_source`], telling `foresee` the table's likely schema as soon as a reader can guess
+/// it (a workbook's header and first rows), before the whole file is read. The guess may be
+/// wrong: the table's own schema is what counts.
+pub(crate) fn read_source_foreseen(
+    def: &SourceDef,
+    file: &str,
+    bytes: Vec<u8>,
+    limits: &Limits,
+    foresee: &dyn Fn(SchemaRef),
+) -> Result<SourceRead, SourceError> {
     // The readers are other people's code fed bytes from anywhere: a damaged file that makes one
     // panic is an error naming the file, not a crash.
     let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        read_format(def, file, bytes, limits)
+        read_format(def, file, bytes, limits, foresee)
     }));
     read.unwrap_or_else(|panic| {
         Err(SourceError::ReaderFailed {
@@ -149,10 +164,12 @@ fn read_format(
     file: &str,
     bytes: Vec<u8>,
     limits: &Limits,
+    foresee: &dyn Fn(SchemaRef),
 ) -> Result<SourceRead, SourceError> {
     match def.format() {
         Some(SourceFormat::Xlsx) => {
-            read_xlsx(file, bytes, def.sheet.as_deref(), &def.columns, limits)
+            let sheet = def.sheet.as_deref();
+            read_xlsx(file, bytes, sheet, &def.columns, limits, foresee)
         }
         Some(SourceFormat::Csv) => csv::read_csv(file, bytes, &def.columns),
         Some(SourceFormat::Parquet) => parquet_file::read_parquet(file, bytes, &def.columns),

@@ -17,12 +17,15 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Cursor;
 
-use arrow::datatypes::Schema;
+use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use calamine::{DataRef, Dimensions, Reader, Xlsx};
 use rayon::prelude::*;
 
-use super::cells::{Cell, ColumnCells, cell_address, column_letters, format_number, to_array};
+use super::cells::{
+    Cell, ColumnCells, arrow_type, cell_address, column_letters, format_number, infer_type,
+    to_array,
+};
 use super::limits::{Limit, Limits, check_zip};
 use super::{SourceError, SourceRead};
 use crate::project::ColumnType;
@@ -35,6 +38,7 @@ pub(crate) fn read_xlsx(
     sheet: Option<&str>,
     declared: &BTreeMap<String, ColumnType>,
     limits: &Limits,
+    foresee: &dyn Fn(SchemaRef),
 ) -> Result<SourceRead, SourceError> {
     let inflated = check_zip(file, &bytes, limits)?;
     let mut workbook: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(|e| SourceError::Open {
@@ -50,6 +54,7 @@ pub(crate) fn read_xlsx(
         .worksheet_cells_reader(&sheet_name)
         .map_err(located)?;
     let mut cells = SparseSheet::with_room(room_for(reader.dimensions(), inflated, limits));
+    let mut foreseen = false;
     while let Some(record) = reader.next_cell_with_formula_metadata().map_err(located)? {
         let (row, column) = record.pos;
         let cell = match to_cell(record.value) {
@@ -59,6 +64,16 @@ pub(crate) fn read_xlsx(
         };
         check_position(file, row, column, limits)?;
         cells.push(row, column, cell);
+        if !foreseen
+            && cells
+                .first_row
+                .is_some_and(|first| row > first + FORESEE_AFTER_ROWS)
+        {
+            foreseen = true;
+            if let Some(schema) = cells.likely_schema(declared) {
+                foresee(schema);
+            }
+        }
     }
     drop(reader);
     let read = cells.into_table(file, &sheet_name, declared, limits);
@@ -90,6 +105,10 @@ fn sheet_to_read(
         }),
     }
 }
+
+/// After how many rows below the header a sheet's schema is guessed (see
+/// [`SparseSheet::likely_schema`]).
+const FORESEE_AFTER_ROWS: u32 = 64;
 
 /// From how many inflated bytes a workbook is freed on a thread of its own (the sample's web
 /// export inflates to 1.6 MB, the 100x one to 160 MB).
@@ -233,6 +252,33 @@ impl<'a> SparseSheet<'a> {
         listed.rows.push(row);
         listed.cells.push(cell);
         self.first_row = Some(self.first_row.map_or(row, |first| first.min(row)));
+    }
+
+    /// The schema the table will most likely have, from the cells read so far: the header's
+    /// names, each column's declared type or the type its values so far would give. `None`
+    /// when the header as read so far would not make a table.
+    fn likely_schema(&self, declared: &BTreeMap<String, ColumnType>) -> Option<SchemaRef> {
+        let header_row = self.first_row?;
+        let mut fields: Vec<Field> = Vec::new();
+        for listed in &self.columns {
+            if listed.rows.first() != Some(&header_row) {
+                continue;
+            }
+            let name = match &listed.cells[0] {
+                Cell::Text(text) => text.trim().to_string(),
+                Cell::Number(n) => format_number(*n),
+                _ => return None,
+            };
+            if fields.iter().any(|field| field.name() == &name) {
+                return None;
+            }
+            let ty = declared
+                .get(&name)
+                .copied()
+                .unwrap_or_else(|| infer_type(&listed.cells[1..]));
+            fields.push(Field::new(name, arrow_type(ty), true));
+        }
+        Some(std::sync::Arc::new(Schema::new(fields)))
     }
 
     fn into_table(
@@ -481,5 +527,71 @@ mod tests {
         );
         // Not a zip: nothing inflated, nothing reserved.
         assert_eq!(room_for(range((0, 0), (9, 9)), 0, &Limits::default()), none);
+    }
+}
+
+#[cfg(test)]
+mod foresee_tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    /// A workbook whose sheet has a header and `rows` rows: an id, a price that turns
+    /// fractional at `fraction_at`, a name, and a column left empty.
+    fn workbook(rows: u32, fraction_at: u32) -> Vec<u8> {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        for (column, name) in ["id", "price", "name", "note"].into_iter().enumerate() {
+            sheet.write_string(0, column as u16, name).unwrap();
+        }
+        for row in 1..=rows {
+            let price = if row == fraction_at { 9.5 } else { 10.0 };
+            sheet.write_number(row, 0, f64::from(row)).unwrap();
+            sheet.write_number(row, 1, price).unwrap();
+            sheet.write_string(row, 2, format!("vin {row}")).unwrap();
+        }
+        book.save_to_buffer().unwrap()
+    }
+
+    /// The schema `read_xlsx` guessed (if any) and the table's own.
+    fn guessed_and_read(bytes: Vec<u8>) -> (Option<SchemaRef>, SchemaRef) {
+        let guessed = RefCell::new(None);
+        let foresee = |schema| *guessed.borrow_mut() = Some(schema);
+        let declared = BTreeMap::from([("name".to_string(), ColumnType::String)]);
+        let read = read_xlsx(
+            "w.xlsx",
+            bytes,
+            None,
+            &declared,
+            &Limits::default(),
+            &foresee,
+        );
+        (guessed.into_inner(), read.unwrap().table.schema)
+    }
+
+    #[test]
+    fn the_schema_guessed_from_the_first_rows_is_the_tables_when_later_rows_agree() {
+        let (guessed, read) = guessed_and_read(workbook(200, 0));
+        assert_eq!(guessed, Some(read.clone()));
+        let types: Vec<String> = read
+            .fields()
+            .iter()
+            .map(|f| f.data_type().to_string())
+            .collect();
+        assert_eq!(types, ["Int64", "Int64", "Utf8", "Utf8"]);
+    }
+
+    #[test]
+    fn a_later_row_can_prove_the_guess_wrong_and_the_table_says_what_it_is() {
+        let (guessed, read) = guessed_and_read(workbook(200, 150));
+        let guessed = guessed.expect("a guess after 64 rows");
+        assert_eq!(guessed.field(1).data_type().to_string(), "Int64");
+        assert_eq!(read.field(1).data_type().to_string(), "Float64");
+    }
+
+    #[test]
+    fn a_short_sheet_is_read_before_anything_is_guessed() {
+        let (guessed, _) = guessed_and_read(workbook(20, 0));
+        assert_eq!(guessed, None);
     }
 }
