@@ -86,6 +86,8 @@ pub(super) struct Context<'a> {
     pub(crate) started: Instant,
     /// Whether the project's cluster can take work, asked once per build.
     pub(crate) cluster: super::placement::ClusterCheck,
+    /// Schemas known so far and the models' queries planned ahead from them.
+    pub(crate) foresight: super::foresight::Foresight,
 }
 
 impl<'a> Context<'a> {
@@ -113,8 +115,10 @@ impl<'a> Context<'a> {
             graph,
             started: Instant::now(),
             cluster: super::placement::ClusterCheck::default(),
+            foresight: super::foresight::Foresight::default(),
         };
         ctx.selected = super::selection::selected(&ctx, options)?;
+        ctx.foresight = super::foresight::Foresight::new(&ctx);
         Ok(ctx)
     }
 

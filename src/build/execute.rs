@@ -240,7 +240,8 @@ impl Context<'_> {
     }
 
     fn produce_source(&self, id: StageId, decision: &Decision) -> Result<Produced, RunError> {
-        let read = self.read_source(self.name(id), decision)?;
+        let read = self.read_source(id, decision)?;
+        self.foresight.made(id, &read.table.schema);
         Ok(Produced {
             rows: read.table.num_rows() as u64,
             columns: read.table.columns(),
@@ -310,10 +311,10 @@ impl Context<'_> {
     /// longer have that hash, the file changed in between and the decision must be made again.
     fn read_source(
         &self,
-        name: &str,
+        id: StageId,
         decision: &Decision,
     ) -> Result<sources::SourceRead, RunError> {
-        let def = &self.project.sources[name];
+        let def = &self.project.sources[self.name(id)];
         let input = self.source_file(&def.file);
         let stat = input
             .stat()
@@ -334,7 +335,8 @@ impl Context<'_> {
         self.store
             .remember_hash(Watched::Input(&input), stat, &hash, started);
         let display = input.shown(&self.project.root);
-        match sources::read_source(def, &display, bytes, &self.project.limits) {
+        let foresee = |schema| self.foresight.guessed(id, &schema);
+        match sources::read_source_foreseen(def, &display, bytes, &self.project.limits, &foresee) {
             Ok(read) => Ok(read),
             // A file written moments ago that is not a whole workbook yet may still be being
             // copied: worth another try, as a file that cannot be opened is.

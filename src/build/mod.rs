@@ -30,6 +30,7 @@ mod context;
 mod decide;
 mod draft;
 mod execute;
+mod foresight;
 mod inspect;
 mod month_state;
 mod out_folder;

@@ -86,12 +86,19 @@ impl Context<'_> {
             }
         }
         let inputs = self.input_tables(id, view)?;
-        let table = engine::run_model(
-            model,
-            &inputs,
-            &self.stage_names,
-            &self.project.query_limits,
-        )?;
+        let schemas = engine::schemas_of(&inputs);
+        let prepared = match self.foresight.take(id, &schemas) {
+            Some(prepared) => prepared,
+            None => engine::prepare_model(
+                model,
+                &schemas,
+                &self.stage_names,
+                &self.project.query_limits,
+            )?,
+        };
+        self.foresight.planned(id, prepared.schema());
+        let table = engine::run_prepared(model, prepared, &inputs, &self.project.query_limits)?;
+        self.foresight.made(id, &table.schema);
         Ok(Ran {
             table,
             engine: Engine::Local,

@@ -298,6 +298,14 @@ impl Stages for Context<'_> {
         Context::skipped(self, id, why)
     }
 
+    fn has_spare_work(&self) -> bool {
+        self.foresight.has_work()
+    }
+
+    fn spare_work(&self) {
+        self.foresight.plan_next();
+    }
+
     fn internal_error(&self, id: StageId, message: String) -> Built {
         let error = StageError::Internal {
             stage: self.name(id).to_string(),
