@@ -197,7 +197,6 @@ impl State {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
     use std::sync::Arc;
 
     use arrow::datatypes::{DataType, Field, Schema};
@@ -211,19 +210,7 @@ mod tests {
     fn model(id: StageId, name: &str, input: (StageId, &str), sql: &str) -> Model {
         Model {
             id,
-            def: ModelDef {
-                name: name.into(),
-                path: PathBuf::from(format!("models/{name}.sql")),
-                inputs: vec![input.1.to_string()],
-                key_columns: Vec::new(),
-                description: None,
-                tags: Vec::new(),
-                engine: crate::project::EngineChoice::Auto,
-                checks: Vec::new(),
-                unit_tests: Vec::new(),
-                sql: sql.into(),
-                sql_first_line: 1,
-            },
+            def: ModelDef::in_test(name, &[input.1], sql, 1),
             inputs: vec![(input.0, input.1.to_string())],
         }
     }

@@ -256,7 +256,6 @@ fn stopped(query: String, failure: Failure) -> EngineError {
 mod tests {
     use super::located::parser_position;
     use super::*;
-    use std::path::PathBuf;
 
     #[test]
     fn parser_positions_are_read_from_messages() {
@@ -305,19 +304,7 @@ mod tests {
     }
 
     fn model(sql: &str) -> ModelDef {
-        ModelDef {
-            name: "m".into(),
-            path: PathBuf::from("models/m.sql"),
-            inputs: Vec::new(),
-            key_columns: Vec::new(),
-            description: None,
-            tags: Vec::new(),
-            engine: crate::project::EngineChoice::Auto,
-            checks: Vec::new(),
-            unit_tests: Vec::new(),
-            sql: sql.into(),
-            sql_first_line: 3,
-        }
+        ModelDef::in_test("m", &[], sql, 3)
     }
 
     #[test]

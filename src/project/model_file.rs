@@ -54,6 +54,25 @@ pub(crate) struct ModelDef {
 }
 
 impl ModelDef {
+    /// A model of `sql` reading `inputs`, as a test writes it: no header but its inputs, the
+    /// query starting on line `sql_first_line` of `models/<name>.sql`.
+    #[cfg(test)]
+    pub(crate) fn in_test(name: &str, inputs: &[&str], sql: &str, sql_first_line: usize) -> Self {
+        ModelDef {
+            name: name.into(),
+            path: PathBuf::from(format!("models/{name}.sql")),
+            inputs: inputs.iter().map(|input| (*input).to_string()).collect(),
+            key_columns: Vec::new(),
+            description: None,
+            tags: Vec::new(),
+            engine: EngineChoice::Auto,
+            checks: Vec::new(),
+            unit_tests: Vec::new(),
+            sql: sql.into(),
+            sql_first_line,
+        }
+    }
+
     /// What the model's stage key hashes of its own definition.
     pub(crate) fn definition(&self) -> serde_json::Value {
         serde_json::json!({
