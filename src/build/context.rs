@@ -86,8 +86,9 @@ pub(super) struct Context<'a> {
     pub(crate) started: Instant,
     /// Whether the project's cluster can take work, asked once per build.
     pub(crate) cluster: super::placement::ClusterCheck,
-    /// Schemas known so far and the models' queries planned ahead from them.
-    pub(crate) foresight: super::foresight::Foresight,
+    /// Schemas known so far and the models' queries planned ahead from them: made when a stage
+    /// first runs ([`Context::foresight`]), so a build that runs nothing copies no model.
+    foresight: OnceLock<super::foresight::Foresight>,
 }
 
 impl<'a> Context<'a> {
@@ -115,11 +116,16 @@ impl<'a> Context<'a> {
             graph,
             started: Instant::now(),
             cluster: super::placement::ClusterCheck::default(),
-            foresight: super::foresight::Foresight::default(),
+            foresight: OnceLock::new(),
         };
         ctx.selected = super::selection::selected(&ctx, options)?;
-        ctx.foresight = super::foresight::Foresight::new(&ctx);
         Ok(ctx)
+    }
+
+    /// The build's planning ahead ([`super::foresight`]).
+    pub(crate) fn foresight(&self) -> &super::foresight::Foresight {
+        self.foresight
+            .get_or_init(|| super::foresight::Foresight::new(self))
     }
 
     pub(crate) fn elapsed_ms(&self) -> f64 {

@@ -241,7 +241,7 @@ impl Context<'_> {
 
     fn produce_source(&self, id: StageId, decision: &Decision) -> Result<Produced, RunError> {
         let read = self.read_source(id, decision)?;
-        self.foresight.made(id, &read.table.schema);
+        self.foresight().made(id, &read.table.schema);
         Ok(Produced {
             rows: read.table.num_rows() as u64,
             columns: read.table.columns(),
@@ -335,7 +335,7 @@ impl Context<'_> {
         self.store
             .remember_hash(Watched::Input(&input), stat, &hash, started);
         let display = input.shown(&self.project.root);
-        let foresee = |schema| self.foresight.guessed(id, &schema);
+        let foresee = |schema| self.foresight().guessed(id, &schema);
         match sources::read_source_foreseen(def, &display, bytes, &self.project.limits, &foresee) {
             Ok(read) => Ok(read),
             // A file written moments ago that is not a whole workbook yet may still be being

@@ -36,7 +36,6 @@ use crate::graph::{StageId, StageKind};
 use crate::project::ModelDef;
 
 /// One build's planning ahead: the models it may plan, and what it knows.
-#[derive(Default)]
 pub(crate) struct Foresight {
     models: Vec<Model>,
     stage_names: BTreeSet<String>,

@@ -87,7 +87,7 @@ impl Context<'_> {
         }
         let inputs = self.input_tables(id, view)?;
         let schemas = engine::schemas_of(&inputs);
-        let prepared = match self.foresight.take(id, &schemas) {
+        let prepared = match self.foresight().take(id, &schemas) {
             Some(prepared) => prepared,
             None => engine::prepare_model(
                 model,
@@ -96,9 +96,9 @@ impl Context<'_> {
                 &self.project.query_limits,
             )?,
         };
-        self.foresight.planned(id, prepared.schema());
+        self.foresight().planned(id, prepared.schema());
         let table = engine::run_prepared(model, prepared, &inputs, &self.project.query_limits)?;
-        self.foresight.made(id, &table.schema);
+        self.foresight().made(id, &table.schema);
         Ok(Ran {
             table,
             engine: Engine::Local,

@@ -299,11 +299,11 @@ impl Stages for Context<'_> {
     }
 
     fn has_spare_work(&self) -> bool {
-        self.foresight.has_work()
+        self.foresight().has_work()
     }
 
     fn spare_work(&self) {
-        self.foresight.plan_next();
+        self.foresight().plan_next();
     }
 
     fn internal_error(&self, id: StageId, message: String) -> Built {
