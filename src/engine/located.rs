@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SessionContext;
+use datafusion::execution::session_state::SessionState;
 use datafusion::sql::parser::Statement as ParsedStatement;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 
@@ -11,6 +12,7 @@ use super::EngineError;
 use crate::error::closest;
 use crate::project::ModelDef;
 
+/// Refuses a model whose SQL is not one SELECT, or reads a table it does not declare.
 pub(super) fn check_table_references(
     ctx: &SessionContext,
     model: &ModelDef,
@@ -22,7 +24,18 @@ pub(super) fn check_table_references(
     let statement = state
         .sql_to_statement(&model.sql, &dialect)
         .map_err(|e| sql_error(model, &e))?;
-    if !is_query(&statement) {
+    check_statement_references(&state, &statement, model, inputs, stage_names)
+}
+
+/// [`check_table_references`] on a model's SQL already parsed.
+pub(super) fn check_statement_references(
+    state: &SessionState,
+    statement: &ParsedStatement,
+    model: &ModelDef,
+    inputs: &[&str],
+    stage_names: &BTreeSet<String>,
+) -> Result<(), EngineError> {
+    if !is_query(statement) {
         return Err(EngineError::Forbidden {
             model: model.name.clone(),
             message: "only one SELECT query is allowed (no CREATE, COPY, INSERT, SET or EXPLAIN)"
@@ -30,7 +43,7 @@ pub(super) fn check_table_references(
         });
     }
     let references = state
-        .resolve_table_references(&statement)
+        .resolve_table_references(statement)
         .map_err(|e| sql_error(model, &e))?;
     for reference in references {
         let table = reference.table().to_string();

@@ -28,10 +28,10 @@ use arrow::datatypes::SchemaRef;
 use crate::error::{Hint, suggestion};
 use crate::project::ModelDef;
 use crate::table::Table;
-use located::{check_table_references, is_query, sql_error, tidy_parser_message};
+use located::{check_statement_references, is_query, sql_error, tidy_parser_message};
 pub(crate) use prepared::PreparedQuery;
 pub(crate) use query::QueryLimits;
-use query::{Failure, Io, register, session, within_limits};
+use query::{Failure, Io, session, within_limits};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum EngineError {
@@ -167,9 +167,11 @@ pub(crate) fn prepare_model(
     let prepared = within_limits(limits, Io::None, async {
         let session = session(limits).map_err(Failure::DataFusion)?;
         let names: Vec<&str> = schemas.iter().map(|(name, _)| name.as_str()).collect();
-        check_table_references(&session.ctx, model, &names, stage_names)
-            .map_err(|e| Failure::Refused(Box::new(e)))?;
-        prepared::prepare(session, &model.sql, schemas).await
+        let vet = |state: &_, statement: &_| {
+            check_statement_references(state, statement, model, &names, stage_names)
+                .map_err(|e| Failure::Refused(Box::new(e)))
+        };
+        prepared::prepare(session, &model.sql, schemas, vet).await
     });
     prepared.map_err(|failure| model_failure(model, failure))
 }
@@ -225,17 +227,21 @@ pub(crate) fn run_check_query(
 ) -> Result<Table, EngineError> {
     let ran = within_limits(limits, Io::None, async {
         let session = session(limits).map_err(Failure::DataFusion)?;
-        register(&session.ctx, tables).map_err(Failure::DataFusion)?;
-        session.collect(sql, limits).await
+        let prepared = prepared::prepare(session, sql, &schemas_of(tables), |_, _| Ok(())).await?;
+        prepared::run(prepared, tables, limits).await
     });
-    ran.map_err(|failure| match failure {
+    ran.map_err(|failure| check_failure(model, check, failure))
+}
+
+fn check_failure(model: &str, check: &str, failure: Failure) -> EngineError {
+    match failure {
         Failure::DataFusion(error) => EngineError::Check {
             model: model.to_string(),
             check: check.to_string(),
             message: tidy_parser_message(&error.strip_backtrace()),
         },
         other => stopped(format!("model `{model}`, check `{check}`"), other),
-    })
+    }
 }
 
 /// A query stopped by a limit, or by a crash inside DataFusion.

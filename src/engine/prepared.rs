@@ -5,6 +5,8 @@
 //! the last one's rows. The logical half needs no rows, only schemas: so a model's query can be
 //! parsed, resolved and optimised as soon as its inputs' schemas are known (`build::foresight`
 //! does it on a core that would be idle), and only its physical plan waits for the tables.
+//! Every local query goes this way, checks' included: one parse and one copy of the session's
+//! state per query.
 //!
 //! Rules it keeps:
 //! - the plan that runs is the one a query planned at the last moment gets: the logical plan
@@ -26,6 +28,7 @@ use datafusion::execution::TaskContext;
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::sql::parser::Statement;
 
 use super::query::{Failure, Session, gather, read_only};
 use crate::table::Table;
@@ -69,11 +72,13 @@ impl PreparedQuery {
     }
 }
 
-/// Plans `sql` in `session` over inputs of the given schemas, registered under their names.
+/// Plans `sql` in `session` over inputs of the given schemas, registered under their names;
+/// `vet` sees the parsed statement first, and may refuse it.
 pub(super) async fn prepare(
     session: Session,
     sql: &str,
     schemas: &[(String, SchemaRef)],
+    vet: impl FnOnce(&SessionState, &Statement) -> Result<(), Failure>,
 ) -> Result<PreparedQuery, Failure> {
     let mut inputs = Vec::with_capacity(schemas.len());
     for (name, schema) in schemas {
@@ -88,13 +93,23 @@ pub(super) async fn prepare(
             .map_err(Failure::DataFusion)?;
         inputs.push((name.clone(), schema.clone(), slot));
     }
-    let frame = session
-        .ctx
-        .sql_with_options(sql, read_only())
+    // What `SessionContext::sql` does, with one copy of the session's state (its function
+    // registry is copied with it) where it makes three, and the statement parsed once for
+    // `vet` and the planner.
+    let state = session.ctx.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    let statement = state
+        .sql_to_statement(sql, &dialect)
+        .map_err(Failure::DataFusion)?;
+    vet(&state, &statement)?;
+    let plan = state
+        .statement_to_plan(statement)
         .await
         .map_err(Failure::DataFusion)?;
-    let schema = Arc::new(frame.schema().as_arrow().clone());
-    let (state, plan) = frame.into_parts();
+    read_only()
+        .verify_plan(&plan)
+        .map_err(Failure::DataFusion)?;
+    let schema = Arc::new(plan.schema().as_arrow().clone());
     let plan = state.optimize(&plan).map_err(Failure::DataFusion)?;
     Ok(PreparedQuery {
         session,

@@ -10,8 +10,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use datafusion::catalog::{
-    CatalogProvider, CatalogProviderList, MemTable, MemoryCatalogProvider,
-    MemoryCatalogProviderList, MemorySchemaProvider,
+    CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
+    MemorySchemaProvider,
 };
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
@@ -111,18 +111,6 @@ fn empty_catalogs(state: &SessionState) -> Result<Arc<dyn CatalogProviderList>, 
     Ok(Arc::new(catalogs))
 }
 
-/// Registers each table as an in-memory table under its name.
-pub(super) fn register(
-    ctx: &SessionContext,
-    tables: &[(String, Arc<Table>)],
-) -> Result<(), DataFusionError> {
-    for (name, table) in tables {
-        let provider = MemTable::try_new(table.schema.clone(), vec![table.batches.clone()])?;
-        ctx.register_table(name.as_str(), Arc::new(provider))?;
-    }
-    Ok(())
-}
-
 /// Whether a query's runtime talks to the network (a cluster's scheduler and executors).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Io {
@@ -152,13 +140,6 @@ where
         })
     }));
     ran.unwrap_or_else(|panic| Err(Failure::Crashed(crate::error::panic_message(&*panic))))
-}
-
-impl Session {
-    /// Plans `sql` and collects its result, its operators drawing on the session's memory pool.
-    pub(super) async fn collect(&self, sql: &str, limits: &QueryLimits) -> Result<Table, Failure> {
-        collect(&self.ctx, sql, limits, Some(&self.runtime)).await
-    }
 }
 
 /// Plans `sql` in `ctx` and collects its result. With `runtime`, the operators run in it (a local
@@ -289,7 +270,9 @@ mod tests {
             };
             within_limits(&limits, Io::None, async {
                 let session = session(&limits).map_err(Failure::DataFusion)?;
-                session.collect(sql, &limits).await
+                let prepared =
+                    super::super::prepared::prepare(session, sql, &[], |_, _| Ok(())).await?;
+                super::super::prepared::run(prepared, &[], &limits).await
             })
         };
         assert!(matches!(run(2 << 20), Err(Failure::OutOfMemory(_))));
@@ -304,7 +287,12 @@ mod tests {
             Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)])),
             Vec::new(),
         ));
-        super::register(&first.ctx, &[("private".to_string(), table)]).unwrap();
+        let private =
+            datafusion::catalog::MemTable::try_new(table.schema.clone(), vec![Vec::new()]).unwrap();
+        first
+            .ctx
+            .register_table("private", Arc::new(private))
+            .unwrap();
         let second = session(&limits).unwrap_or_else(|_| panic!("no session"));
         assert!(first.ctx.table_exist("private").unwrap());
         assert!(!second.ctx.table_exist("private").unwrap());
