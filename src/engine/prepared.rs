@@ -25,6 +25,7 @@ use datafusion::catalog::{MemTable, Session as CatalogSession, TableProvider};
 use datafusion::datasource::TableType;
 use datafusion::error::DataFusionError;
 use datafusion::execution::TaskContext;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_plan::ExecutionPlan;
@@ -38,7 +39,8 @@ type Slot = Arc<OnceLock<Arc<Table>>>;
 
 /// A query parsed and optimised over its inputs' schemas, waiting for their tables.
 pub(crate) struct PreparedQuery {
-    session: Session,
+    /// The runtime (memory pool) of the session the query was planned in.
+    runtime: Arc<RuntimeEnv>,
     /// The session's state as the query was planned in it.
     state: SessionState,
     plan: LogicalPlan,
@@ -88,15 +90,14 @@ pub(super) async fn prepare(
             slot: slot.clone(),
         };
         session
-            .ctx
-            .register_table(name.as_str(), Arc::new(table))
+            .register_table(name, Arc::new(table))
             .map_err(Failure::DataFusion)?;
         inputs.push((name.clone(), schema.clone(), slot));
     }
-    // What `SessionContext::sql` does, with one copy of the session's state (its function
-    // registry is copied with it) where it makes three, and the statement parsed once for
+    // What `SessionContext::sql` does, on the session's own state where it copies the state
+    // (and its registry of functions) three times, and with the statement parsed once for
     // `vet` and the planner.
-    let state = session.ctx.state();
+    let Session { state, runtime } = session;
     let dialect = state.config().options().sql_parser.dialect;
     let statement = state
         .sql_to_statement(sql, &dialect)
@@ -112,7 +113,7 @@ pub(super) async fn prepare(
     let schema = Arc::new(plan.schema().as_arrow().clone());
     let plan = state.optimize(&plan).map_err(Failure::DataFusion)?;
     Ok(PreparedQuery {
-        session,
+        runtime,
         state,
         plan,
         inputs,
@@ -141,7 +142,7 @@ pub(super) async fn run(
     }
     let failure = |e| Failure::of(e, limits);
     let PreparedQuery {
-        session,
+        runtime,
         state,
         plan,
         schema,
@@ -152,7 +153,7 @@ pub(super) async fn run(
         .create_physical_plan(&plan, &state)
         .await
         .map_err(failure)?;
-    let task = TaskContext::from(&state).with_runtime(session.runtime.clone());
+    let task = TaskContext::from(&state).with_runtime(runtime);
     let stream =
         datafusion::physical_plan::execute_stream(plan, Arc::new(task)).map_err(failure)?;
     gather(schema, stream, limits).await

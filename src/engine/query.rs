@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use datafusion::catalog::{
     CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
-    MemorySchemaProvider,
+    MemorySchemaProvider, TableProvider,
 };
+use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
@@ -60,10 +61,27 @@ pub(super) fn read_only() -> SQLOptions {
         .with_allow_statements(false)
 }
 
-/// A local query's session, and the runtime (with its memory pool) its operators run in.
+/// A local query's session state, and the runtime (with its memory pool) its operators run in.
+/// The state is used as it is, without a `SessionContext`, whose every use copies it.
 pub(super) struct Session {
-    pub(super) ctx: SessionContext,
+    pub(super) state: SessionState,
     pub(super) runtime: Arc<RuntimeEnv>,
+}
+
+impl Session {
+    /// Registers `provider` as the table `name`, as `SessionContext::register_table` does.
+    pub(super) fn register_table(
+        &self,
+        name: &str,
+        provider: Arc<dyn TableProvider>,
+    ) -> Result<(), DataFusionError> {
+        let reference = TableReference::from(name);
+        let table = reference.table().to_owned();
+        self.state
+            .schema_for_ref(reference)?
+            .register_table(table, provider)?;
+        Ok(())
+    }
 }
 
 /// A session with empty catalogs and no information schema, one partition, and a memory pool of
@@ -74,10 +92,9 @@ pub(super) fn session(limits: &QueryLimits) -> Result<Session, DataFusionError> 
         .build_arc()?;
     let mut state = template().clone();
     state.register_catalog_list(empty_catalogs(&state)?);
-    Ok(Session {
-        ctx: SessionContext::new_with_state(state),
-        runtime,
-    })
+    // What `SessionContext::state` does: the query's `now()` is this moment.
+    state.mark_start_execution();
+    Ok(Session { state, runtime })
 }
 
 /// The settings and function registry every local query starts from, built on first use.
@@ -289,12 +306,13 @@ mod tests {
         ));
         let private =
             datafusion::catalog::MemTable::try_new(table.schema.clone(), vec![Vec::new()]).unwrap();
-        first
-            .ctx
-            .register_table("private", Arc::new(private))
-            .unwrap();
+        first.register_table("private", Arc::new(private)).unwrap();
         let second = session(&limits).unwrap_or_else(|_| panic!("no session"));
-        assert!(first.ctx.table_exist("private").unwrap());
-        assert!(!second.ctx.table_exist("private").unwrap());
+        let exists = |session: &super::Session| {
+            let schema = session.state.schema_for_ref("private").unwrap();
+            schema.table_exist("private")
+        };
+        assert!(exists(&first));
+        assert!(!exists(&second));
     }
 }
