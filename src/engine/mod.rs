@@ -1,9 +1,10 @@
 //! The SQL engine: runs one model's query with DataFusion over its declared inputs only.
 //!
 //! Rules it keeps:
-//! - a fresh session per model (cloned from one built per process), holding only the model's
-//!   declared inputs as in-memory tables: no catalog, no information schema, no file-reading
-//!   table functions;
+//! - a fresh session per query (the settings and SQL functions of one built per process; a
+//!   thread's next query reuses them with new catalogs and a new memory pool), holding only the
+//!   model's declared inputs as in-memory tables: no catalog, no information schema, no
+//!   file-reading table functions;
 //! - every table the query reads must be a declared input; reading another is an error naming it;
 //! - one SELECT statement only: DDL, DML (INSERT, COPY) and statements (SET, …) are refused before
 //!   planning (and DataFusion's `SQLOptions` would refuse them too), so a

@@ -31,7 +31,7 @@ use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::sql::parser::Statement;
 
-use super::query::{Failure, Session, gather, read_only};
+use super::query::{Failure, Session, gather, read_only, recycle};
 use crate::table::Table;
 
 /// Where an input's table is put before the physical plan is made.
@@ -156,7 +156,9 @@ pub(super) async fn run(
     let task = TaskContext::from(&state).with_runtime(runtime);
     let stream =
         datafusion::physical_plan::execute_stream(plan, Arc::new(task)).map_err(failure)?;
-    gather(schema, stream, limits).await
+    let gathered = gather(schema, stream, limits).await;
+    recycle(state);
+    gathered
 }
 
 /// An input whose table is given once the logical plan is made: the physical plan then scans it
