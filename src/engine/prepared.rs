@@ -24,14 +24,13 @@ use async_trait::async_trait;
 use datafusion::catalog::{MemTable, Session as CatalogSession, TableProvider};
 use datafusion::datasource::TableType;
 use datafusion::error::DataFusionError;
-use datafusion::execution::TaskContext;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::sql::parser::Statement;
 
-use super::query::{Failure, Session, gather, read_only, recycle};
+use super::query::{Failure, Session, gather, read_only, recycle, task_context};
 use crate::table::Table;
 
 /// Where an input's table is put before the physical plan is made.
@@ -153,11 +152,11 @@ pub(super) async fn run(
         .create_physical_plan(&plan, &state)
         .await
         .map_err(failure)?;
-    let task = TaskContext::from(&state).with_runtime(runtime);
+    let task = Arc::new(task_context(&state, runtime));
     let stream =
-        datafusion::physical_plan::execute_stream(plan, Arc::new(task)).map_err(failure)?;
+        datafusion::physical_plan::execute_stream(plan, Arc::clone(&task)).map_err(failure)?;
     let gathered = gather(schema, stream, limits).await;
-    recycle(state);
+    recycle(state, task);
     gathered
 }
 
