@@ -16,8 +16,8 @@ use datafusion::catalog::{
 };
 use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
-use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::execution::TaskContext;
+use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use futures::StreamExt;
